@@ -1,0 +1,428 @@
+"""``chatserver``: serve, migrate, manage teams and staff, run a demo.
+
+Every command reads the same settings (``--config FILE``, ``CHAT_*`` variables) and talks
+to the database directly; changes by the CLI are written to the audit log as actor ``cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import re
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from .auth import derive_credential, hash_credential, new_totp_secret, normalise_username
+from .config import ConfigError, Settings, load_settings, origin_of
+from .storage import models as m
+from .storage.db import Database, migrate
+from .storage.store import audit_tx
+
+__all__ = ["main"]
+
+
+class CommandError(Exception):
+    """A command cannot do what was asked; the message says why."""
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    # aiohttp's access log would record addresses and user agents: it stays off.
+    logging.getLogger("aiohttp.access").disabled = True
+
+
+async def _with_db(settings: Settings, work: Any) -> Any:
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        return await work(db)
+    finally:
+        await db.dispose()
+
+
+async def _team_id(conn: Any, slug: str) -> int:
+    team_id = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).scalar()
+    if team_id is None:
+        raise CommandError(f"there is no team '{slug}'")
+    return int(team_id)
+
+
+# --------------------------------------------------------------------------- teams
+SLUG = re.compile(r"[a-z0-9-]{1,40}")
+
+
+async def team_add(db: Database, slug: str, name: str, topics: Sequence[str]) -> None:
+    for candidate in (slug, *(t.partition(":")[0] for t in topics)):
+        if not SLUG.fullmatch(candidate):
+            raise CommandError(f"'{candidate}' is not a slug (a-z, 0-9 and -, at most 40)")
+    async with db.write() as conn:
+        if (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).first():
+            raise CommandError(f"team '{slug}' exists already")
+        now = _now()
+        team_id = (
+            await conn.execute(insert(m.teams).values(slug=slug, name=name, created_at=now))
+        ).inserted_primary_key[0]
+        for topic in topics:
+            topic_slug, _, topic_name = topic.partition(":")
+            await conn.execute(
+                insert(m.topics).values(
+                    team_id=team_id, slug=topic_slug, name=topic_name or topic_slug, created_at=now
+                )
+            )
+        await audit_tx(conn, now, "cli", "team.created", slug, topics=len(topics))
+
+
+async def team_list(db: Database) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        teams = (await conn.execute(select(m.teams).order_by(m.teams.c.slug))).all()
+        out = []
+        for t in teams:
+            topics = (
+                await conn.execute(
+                    select(m.topics.c.slug)
+                    .where(m.topics.c.team_id == t.id)
+                    .order_by(m.topics.c.slug)
+                )
+            ).scalars()
+            origins = (
+                await conn.execute(
+                    select(m.origins.c.origin)
+                    .where(m.origins.c.team_id == t.id)
+                    .order_by(m.origins.c.origin)
+                )
+            ).scalars()
+            out.append(
+                {
+                    "slug": t.slug,
+                    "name": t.name,
+                    "topics": list(topics),
+                    "origins": list(origins),
+                    "archived": t.archived_at is not None,
+                }
+            )
+        return out
+
+
+async def team_origins(
+    db: Database, slug: str, add: Sequence[str], remove: Sequence[str]
+) -> list[str]:
+    async with db.write() as conn:
+        team_id = await _team_id(conn, slug)
+        for origin in add:
+            origin = origin_of(origin)
+            exists = (
+                await conn.execute(
+                    select(m.origins.c.id).where(
+                        m.origins.c.team_id == team_id, m.origins.c.origin == origin
+                    )
+                )
+            ).first()
+            if not exists:
+                await conn.execute(insert(m.origins).values(team_id=team_id, origin=origin))
+                await audit_tx(conn, _now(), "cli", "origin.added", slug, origin=origin)
+        for origin in remove:
+            origin = origin_of(origin)
+            await conn.execute(
+                delete(m.origins).where(
+                    m.origins.c.team_id == team_id, m.origins.c.origin == origin
+                )
+            )
+            await audit_tx(conn, _now(), "cli", "origin.removed", slug, origin=origin)
+        rows = await conn.execute(
+            select(m.origins.c.origin)
+            .where(m.origins.c.team_id == team_id)
+            .order_by(m.origins.c.origin)
+        )
+        return list(rows.scalars())
+
+
+# --------------------------------------------------------------------------- staff
+async def user_add(
+    db: Database,
+    settings: Settings,
+    username: str,
+    name: str,
+    role: str,
+    teams: Sequence[str],
+    password: str,
+    totp: bool,
+) -> tuple[str, str | None]:
+    """Create a staff account; returns (staff id, TOTP secret or None)."""
+    username = normalise_username(username)
+    credential = await asyncio.to_thread(derive_credential, password, settings.origin, username)
+    credential_hash = await asyncio.to_thread(hash_credential, credential)
+    secret = new_totp_secret() if totp else None
+    staff_id = "s" + secrets.token_hex(8)
+    async with db.write() as conn:
+        if (await conn.execute(select(m.staff.c.id).where(m.staff.c.username == username))).first():
+            raise CommandError(f"user '{username}' exists already")
+        team_ids = [await _team_id(conn, t) for t in teams]
+        now = _now()
+        await conn.execute(
+            insert(m.staff).values(
+                id=staff_id,
+                username=username,
+                display_name=name,
+                role=role,
+                credential_hash=credential_hash,
+                totp_secret=secret,
+                created_at=now,
+            )
+        )
+        for team_id in team_ids:
+            await conn.execute(
+                insert(m.memberships).values(staff_id=staff_id, team_id=team_id, since=now)
+            )
+        await audit_tx(conn, now, "cli", "staff.created", staff_id, role=role, teams=list(teams))
+    return staff_id, secret
+
+
+async def user_list(db: Database) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        rows = (await conn.execute(select(m.staff).order_by(m.staff.c.username))).all()
+        out = []
+        for r in rows:
+            teams = (
+                await conn.execute(
+                    select(m.teams.c.slug)
+                    .join(m.memberships, m.memberships.c.team_id == m.teams.c.id)
+                    .where(m.memberships.c.staff_id == r.id)
+                    .order_by(m.teams.c.slug)
+                )
+            ).scalars()
+            out.append(
+                {
+                    "id": r.id,
+                    "username": r.username,
+                    "name": r.display_name,
+                    "role": r.role,
+                    "teams": list(teams),
+                    "totp": r.totp_secret is not None,
+                    "disabled": r.disabled_at is not None,
+                }
+            )
+        return out
+
+
+async def _staff_id(conn: Any, username: str) -> str:
+    staff_id = (
+        await conn.execute(
+            select(m.staff.c.id).where(m.staff.c.username == normalise_username(username))
+        )
+    ).scalar()
+    if staff_id is None:
+        raise CommandError(f"there is no user '{username}'")
+    return str(staff_id)
+
+
+async def user_disable(db: Database, username: str) -> None:
+    """Disable an account and end its sessions; it keeps no open console."""
+    async with db.write() as conn:
+        staff_id = await _staff_id(conn, username)
+        now = _now()
+        await conn.execute(update(m.staff).where(m.staff.c.id == staff_id).values(disabled_at=now))
+        await conn.execute(delete(m.sessions).where(m.sessions.c.staff_id == staff_id))
+        await audit_tx(conn, now, "cli", "staff.disabled", staff_id)
+
+
+async def user_reset_2fa(db: Database, username: str) -> str:
+    secret = new_totp_secret()
+    async with db.write() as conn:
+        staff_id = await _staff_id(conn, username)
+        await conn.execute(
+            update(m.staff).where(m.staff.c.id == staff_id).values(totp_secret=secret)
+        )
+        await conn.execute(delete(m.sessions).where(m.sessions.c.staff_id == staff_id))
+        await audit_tx(conn, _now(), "cli", "staff.totp_reset", staff_id)
+    return secret
+
+
+def _otpauth(secret: str, username: str, settings: Settings) -> str:
+    import pyotp
+
+    return str(pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=settings.origin))
+
+
+# --------------------------------------------------------------------------- demo
+async def demo(db: Database, settings: Settings) -> dict[str, str]:
+    """A demo team, topics and counsellor; idempotent (a second run prints a new password)."""
+    async with db.read() as conn:
+        exists = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == "demo"))).first()
+    if not exists:
+        await team_add(db, "demo", "Demo team", ["general:General", "school:School"])
+    password = secrets.token_urlsafe(9)
+    async with db.write() as conn:
+        await conn.execute(delete(m.staff).where(m.staff.c.username == "demo"))
+    await user_add(
+        db, settings, "demo", "Demo counsellor", "counsellor", ["demo"], password, totp=False
+    )
+    return {"team": "demo", "username": "demo", "password": password}
+
+
+# --------------------------------------------------------------------------- parsing
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chatserver", description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="TOML settings file (default: $CHAT_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--migrate", action="store_true", help="migrate the database first")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    d = sub.add_parser("demo", help="create demo data (and --serve it)")
+    d.add_argument("--serve", action="store_true", help="then run the server")
+
+    user = sub.add_parser("user", help="staff accounts").add_subparsers(
+        dest="action", required=True
+    )
+    add = user.add_parser("add", help="create a staff account")
+    add.add_argument("username")
+    add.add_argument("--name", required=True, help="display name")
+    add.add_argument("--role", choices=("counsellor", "supervisor", "admin"), default="counsellor")
+    add.add_argument("--team", action="append", default=[], help="team slug (repeatable)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--no-totp", action="store_true", help="no second factor (not recommended)")
+    user.add_parser("list", help="list staff accounts")
+    dis = user.add_parser("disable", help="disable an account and end its sessions")
+    dis.add_argument("username")
+    r2 = user.add_parser("reset-2fa", help="new TOTP secret; ends the account's sessions")
+    r2.add_argument("username")
+
+    team = sub.add_parser("team", help="teams").add_subparsers(dest="action", required=True)
+    tadd = team.add_parser("add", help="create a team")
+    tadd.add_argument("slug")
+    tadd.add_argument("--name", required=True)
+    tadd.add_argument("--topic", action="append", default=[], help="slug:Name (repeatable)")
+    team.add_parser("list", help="list teams")
+    org = team.add_parser("origins", help="show or change a team's allowed website origins")
+    org.add_argument("slug")
+    org.add_argument("--add", action="append", default=[], metavar="ORIGIN")
+    org.add_argument("--remove", action="append", default=[], metavar="ORIGIN")
+    return p
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            raise CommandError("the passwords differ")
+    if len(password) < 10:
+        raise CommandError("a password needs at least 10 characters")
+    return password
+
+
+def _serve(settings: Settings, migrate_first: bool) -> None:
+    from .web.app import SchemaOutdated, run
+
+    if migrate_first:
+        migrate(settings.database_url)
+
+    def ready(port: int) -> None:
+        print(f"listening on http://{settings.host}:{port}", flush=True)
+
+    try:
+        asyncio.run(run(settings, ready))
+    except SchemaOutdated as exc:
+        raise CommandError(str(exc)) from None
+
+
+def run_command(args: argparse.Namespace, settings: Settings) -> None:
+    out = print
+    match args.command, getattr(args, "action", None):
+        case "serve", _:
+            _serve(settings, args.migrate)
+        case "migrate", _:
+            migrate(settings.database_url)
+            out("database is up to date")
+        case "demo", _:
+            migrate(settings.database_url)
+            info = asyncio.run(_with_db(settings, lambda db: demo(db, settings)))
+            out(f"Demo team:     {info['team']} (topics: general, school)")
+            out(f"Start page:    {settings.origin}/")
+            out(
+                f"Demo login:    {info['username']} / {info['password']}  (no second factor:"
+                " demo only)"
+            )
+            if args.serve:
+                _serve(settings, False)
+        case "user", "add":
+            password = _read_password(args.password_stdin)
+            staff_id, secret = asyncio.run(
+                _with_db(
+                    settings,
+                    lambda db: user_add(
+                        db,
+                        settings,
+                        args.username,
+                        args.name,
+                        args.role,
+                        args.team,
+                        password,
+                        not args.no_totp,
+                    ),
+                )
+            )
+            out(f"created {staff_id}")
+            if secret:
+                out(f"TOTP secret: {secret}")
+                out(f"TOTP URI:    {_otpauth(secret, args.username, settings)}")
+        case "user", "list":
+            for u in asyncio.run(_with_db(settings, user_list)):
+                flags = ("disabled " if u["disabled"] else "") + ("" if u["totp"] else "no-2fa")
+                out(
+                    f"{u['username']}\t{u['role']}\t{','.join(u['teams'])}\t{u['name']}"
+                    f"\t{flags}".rstrip()
+                )
+        case "user", "disable":
+            asyncio.run(_with_db(settings, lambda db: user_disable(db, args.username)))
+            out(f"disabled {args.username}")
+        case "user", "reset-2fa":
+            secret = asyncio.run(_with_db(settings, lambda db: user_reset_2fa(db, args.username)))
+            out(f"TOTP secret: {secret}")
+            out(f"TOTP URI:    {_otpauth(secret, args.username, settings)}")
+        case "team", "add":
+            asyncio.run(
+                _with_db(settings, lambda db: team_add(db, args.slug, args.name, args.topic))
+            )
+            out(f"created team {args.slug}")
+        case "team", "list":
+            for t in asyncio.run(_with_db(settings, team_list)):
+                out(
+                    f"{t['slug']}\t{t['name']}\ttopics={','.join(t['topics']) or '-'}"
+                    f"\torigins={','.join(t['origins']) or '-'}"
+                )
+        case "team", "origins":
+            for origin in asyncio.run(
+                _with_db(settings, lambda db: team_origins(db, args.slug, args.add, args.remove))
+            ):
+                out(origin)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        _setup_logging(settings.log_level)
+        run_command(args, settings)
+    except (CommandError, ConfigError) as exc:
+        print(f"chatserver: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

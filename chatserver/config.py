@@ -1,0 +1,144 @@
+"""Settings: one documented list, read from a TOML file and the environment.
+
+Precedence: built-in default < TOML file (``--config`` or ``CHAT_CONFIG``) < environment
+variable ``CHAT_<NAME>`` (upper case). Every setting has a heading in
+``docs/operations.md``; a test fails when one is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["ConfigError", "Settings", "load_settings", "origin_of"]
+
+
+class ConfigError(ValueError):
+    """A setting has an invalid value."""
+
+
+def _s(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = _s(
+        "127.0.0.1", "Address to listen on. Put a TLS proxy in front for anything public."
+    )
+    port: int = _s(8080, "TCP port to listen on.")
+    public_origin: str = _s(
+        "",
+        "The origin browsers use to reach this server, e.g. https://chat.example.org. "
+        "Defaults to http://HOST:PORT. Used for the Origin check, cookies and the embed snippet.",
+    )
+    database_url: str = _s(
+        "sqlite+aiosqlite:///var/chat.db",
+        "SQLAlchemy URL: sqlite+aiosqlite:///path/to/file.db or "
+        "postgresql+asyncpg://user@host/db. Relative SQLite paths are relative to the "
+        "working directory.",
+    )
+    max_frame_bytes: int = _s(96 * 1024, "Largest WebSocket frame accepted, in bytes.")
+    max_connections: int = _s(5000, "Open WebSocket connections per process; more are refused.")
+    max_queued: int = _s(200, "Waiting conversations per team; further starts are refused.")
+    frame_rate: float = _s(5.0, "Frames per second a connection may send on average.")
+    frame_burst: int = _s(20, "Frames a connection may send in a burst.")
+    starts_per_minute_free: int = _s(
+        30, "Conversation starts per minute before `start` requires a proof of work."
+    )
+    pow_max_difficulty: int = _s(20, "Highest proof-of-work difficulty, in leading zero bits.")
+    counsellor_cap: int = _s(3, "Default number of chats a counsellor may hold at once.")
+    session_hours: float = _s(12.0, "Lifetime of a staff session without activity.")
+    login_attempts: int = _s(5, "Failed logins per account within 15 minutes before a lockout.")
+    cookie_secure: bool = _s(
+        True,
+        "Mark the session cookie Secure. Set false only for plain-HTTP development on "
+        "localhost (the demo does).",
+    )
+    send_queue: int = _s(
+        256, "Frames buffered per connection; a peer that falls this far behind is dropped."
+    )
+    commit_batch: int = _s(512, "Most messages written in one group commit.")
+    log_level: str = _s("info", "debug, info, warning or error. Logs never carry content.")
+    static_dir: str = _s("", "Serve widget and console files from here instead of the package.")
+
+    # --------------------------------------------------------------- derived
+    @property
+    def origin(self) -> str:
+        return self.public_origin or f"http://{self.host}:{self.port}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def origin_of(value: str) -> str:
+    """Normalise an origin (scheme://host[:port]) or raise :class:`ConfigError`."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"not an origin: {value!r} (expected https://host[:port])")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ConfigError(f"an origin has no path, query or credentials: {value!r}")
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    port = "" if parts.port in (None, default_port) else f":{parts.port}"
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    try:
+        if kind in (bool, "bool"):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind in (int, "int"):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if kind in (float, "float"):
+            return float(raw)
+        return str(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name}: invalid value {raw!r}") from None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build :class:`Settings` from a TOML file, the environment and explicit overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    path = path or env.get("CHAT_CONFIG") or None
+    if path:
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+        for key, raw in data.items():
+            if key not in fields:
+                raise ConfigError(f"unknown setting {key!r} in {path}")
+            values[key] = _coerce(key, fields[key].type, raw)
+    for name, f in fields.items():
+        raw = env.get(f"CHAT_{name.upper()}")
+        if raw is not None:
+            values[name] = _coerce(name, f.type, raw)
+    values.update(overrides)
+    settings = Settings(**values)
+    if settings.public_origin:
+        settings = settings.replace(public_origin=origin_of(settings.public_origin))
+    if settings.log_level not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"setting log_level: invalid value {settings.log_level!r}")
+    return settings

@@ -1,0 +1,581 @@
+"""What each inbound frame means: check, store, and tell whom it concerns.
+
+The WebSocket handlers decode a frame and call one method here; the method checks the
+actor's rights and the lifecycle table, writes in one transaction (messages through the
+group-commit writer), publishes frames to the hub and returns the answer for the sender.
+A refusal raises a :class:`~chatserver.protocol.errors.ChatError` before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .auth import hash_token
+from .config import Settings
+from .hub import Hub
+from .metrics import Metrics
+from .protocol import frames as f
+from .protocol.codec import encode
+from .protocol.errors import (
+    AlreadyTaken,
+    Blocked,
+    CapReached,
+    Conflict,
+    Forbidden,
+    MalformedFrame,
+    NotFound,
+    OriginNotAllowed,
+    Overloaded,
+    ProofOfWorkRequired,
+)
+from .protocol.lifecycle import Actor, Event, State, transition
+from .protocol.limits import PowGate
+from .storage import models as m
+from .storage.store import ConversationRow, MessageRow, Store, audit_tx, conversation_tx
+from .storage.writer import MessageWriter, Pending, _store_one
+
+__all__ = ["ChatService", "StaffContext"]
+
+log = logging.getLogger("chatserver.service")
+
+
+@dataclass(slots=True)
+class StaffContext:
+    """An authenticated staff member on a console connection."""
+
+    id: str
+    name: str
+    role: str
+    teams: dict[int, str]  # team id -> slug
+    cap: int
+    status: str = "available"
+    connections: int = 0
+
+    @property
+    def oversees(self) -> bool:
+        return self.role in ("supervisor", "admin")
+
+
+def message_frame(row: MessageRow) -> f.Message:
+    return f.Message(
+        conversation=row.conversation_id,
+        seq=row.seq,
+        sender=row.sender,
+        id=row.client_msg_id,
+        body=row.body,
+        gen=row.gen,
+        n=row.n,
+        kind=row.kind,
+        at=row.created_at,
+    )
+
+
+def conv_topic(conversation_id: str) -> str:
+    return f"conv:{conversation_id}"
+
+
+def staff_topic(staff_id: str) -> str:
+    return f"staff:{staff_id}"
+
+
+def team_topic(team_id: int) -> str:
+    return f"team:{team_id}"
+
+
+@dataclass(slots=True)
+class ChatService:
+    settings: Settings
+    store: Store
+    writer: MessageWriter
+    hub: Hub
+    metrics: Metrics
+    clock: Callable[[], float]
+    pow: PowGate = field(init=False)
+    #: Staff present on this process's consoles (presence across processes: the hub).
+    present: dict[str, StaffContext] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pow = PowGate(
+            free_per_minute=self.settings.starts_per_minute_free,
+            max_difficulty=self.settings.pow_max_difficulty,
+        )
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def _tell(self, topic: str, frame: f.Frame) -> None:
+        await self.hub.publish(topic, encode(frame))
+
+    # ================================================================== client side
+    def start_challenge(self, queued: int) -> f.Challenge | None:
+        """The puzzle a new connection must solve before ``start``, if any."""
+        now = self.clock()
+        needed = self.pow.difficulty(now, queued, self.settings.max_queued)
+        return self.pow.issue(now, needed) if needed else None
+
+    async def start(self, frame: f.Start, origin: str | None) -> tuple[ConversationRow, str, int]:
+        """Open a conversation in the team's queue: (row, resume token, queue position)."""
+        team = await self.store.team_by_slug(frame.team)
+        if team is None or team.archived_at is not None:
+            raise NotFound(f"there is no team '{frame.team}'")
+        if origin != self.settings.origin and origin not in await self.store.team_origins(team.id):
+            raise OriginNotAllowed("this website may not open chats with this team")
+        if len(frame.client_key) != 65 or frame.client_key[0] != 4:
+            raise MalformedFrame("client_key must be an uncompressed P-256 point (65 bytes)")
+        topic_id = None
+        if frame.topic is not None:
+            topic_id = await self.store.topic_id(team.id, frame.topic)
+            if topic_id is None:
+                raise NotFound(f"there is no topic '{frame.topic}' in this team")
+        queued = await self.store.queued_count(team.id)
+        if queued >= self.settings.max_queued:
+            raise Overloaded("the queue is full right now; please try again in a few minutes")
+        now = self.clock()
+        needed = self.pow.difficulty(now, queued, self.settings.max_queued)
+        if not self.pow.check(now, frame.pow_challenge, frame.pow_nonce, needed):
+            raise ProofOfWorkRequired(
+                "solve the new puzzle, then start again", self.pow.issue(now, needed)
+            )
+        transition(State.NEW, Event.START, Actor.CLIENT)
+        conversation_id, token, now_ms = (
+            secrets.token_urlsafe(16),
+            secrets.token_urlsafe(32),
+            int(now * 1000),
+        )
+        async with self.store.db.write() as conn:
+            await conn.execute(
+                insert(m.conversations).values(
+                    id=conversation_id,
+                    team_id=team.id,
+                    topic_id=topic_id,
+                    state=State.WAITING.value,
+                    token_hash=hash_token(token),
+                    client_key=frame.client_key,
+                    consent_version=frame.consent,
+                    last_seq=0,
+                    created_at=now_ms,
+                    queued_at=now_ms,
+                    last_activity_at=now_ms,
+                    transfers=0,
+                )
+            )
+            row = await conversation_tx(conn, conversation_id)
+        assert row is not None
+        self.pow.record_start(now)
+        self.metrics.inc("chat_conversations_started_total", "Conversations started.")
+        await self._tell(team_topic(team.id), f.Queued(self._queue_item(row)))
+        position = await self._announce_positions(team.id, row.id)
+        return row, token, position
+
+    async def resume(self, frame: f.Resume) -> tuple[ConversationRow, list[MessageRow]]:
+        token_hash = hash_token(frame.token)
+        row = await self.store.conversation_by_token(token_hash)
+        if row is None or row.id != frame.conversation:
+            raise NotFound("this conversation does not exist (any more)")
+        if await self.store.is_blocked(token_hash, self.now_ms()):
+            raise Blocked("this conversation was ended by the counselling team")
+        transition(row.state, Event.RESUME, Actor.CLIENT)
+        missed = await self.store.messages_after(row.id, frame.last_seq)
+        return row, missed
+
+    async def client_send(self, conversation_id: str, frame: f.Send) -> f.Ack:
+        outcome = await self.writer.submit(
+            Pending(conversation_id, "client", frame.id, frame.kind, frame.gen, frame.n, frame.body)
+        )
+        if not outcome.duplicate and outcome.counsellor_id is not None:
+            await self._tell(
+                staff_topic(outcome.counsellor_id),
+                f.Message(
+                    conversation_id,
+                    outcome.seq,
+                    "client",
+                    frame.id,
+                    frame.body,
+                    frame.gen,
+                    frame.n,
+                    frame.kind,
+                    outcome.created_at,
+                ),
+            )
+        self.metrics.inc("chat_messages_total", "Messages stored.", role="client")
+        return f.Ack(frame.id, outcome.seq)
+
+    async def client_fetch(self, conversation_id: str, after: int) -> list[MessageRow]:
+        return await self.store.messages_after(conversation_id, after)
+
+    async def client_typing(self, conversation_id: str, active: bool) -> None:
+        row = await self._conversation(conversation_id)
+        transition(row.state, Event.TYPING, Actor.CLIENT)
+        if row.counsellor_id is not None:
+            await self._tell(
+                staff_topic(row.counsellor_id), f.TypingNotice(row.id, "client", active)
+            )
+
+    async def client_close(self, conversation_id: str) -> State:
+        async with self.store.db.write() as conn:
+            row = await self._locked(conn, conversation_id)
+            new = transition(row.state, Event.CLOSE, Actor.CLIENT)
+            await self._set_state(conn, row, new, closed_at=self.now_ms())
+        await self._after_change(row, new, reason="client_closed")
+        return new
+
+    async def client_delete(self, conversation_id: str) -> None:
+        """The client's right to erasure: the conversation and everything in it, now."""
+        async with self.store.db.write() as conn:
+            row = await self._locked(conn, conversation_id)
+            transition(row.state, Event.DELETE, Actor.CLIENT)
+            await conn.execute(
+                delete(m.conversations).where(m.conversations.c.id == conversation_id)
+            )
+            await audit_tx(
+                conn, self.now_ms(), "client", "conversation.deleted_by_client", None, team=row.team
+            )
+        self.metrics.inc("chat_conversations_deleted_total", "Conversations deleted by clients.")
+        await self._after_change(row, State.DELETED, reason="client_deleted")
+
+    # ================================================================== console side
+    def _member(self, staff: StaffContext, row: ConversationRow) -> None:
+        if row.team_id not in staff.teams:
+            raise Forbidden("this conversation belongs to a team you are not a member of")
+
+    def _holder(self, staff: StaffContext, row: ConversationRow) -> None:
+        self._member(staff, row)
+        if row.counsellor_id != staff.id:
+            raise Forbidden("you do not hold this conversation")
+
+    async def queue_snapshot(self, staff: StaffContext) -> f.QueueSnapshot:
+        rows = await self.store.queue(list(staff.teams))
+        return f.QueueSnapshot(tuple(self._queue_item(r) for r in rows))
+
+    async def held(self, staff: StaffContext) -> list[f.Assigned]:
+        return [
+            f.Assigned(r.id, r.team, r.topic, r.client_key, r.last_seq)
+            for r in await self.store.held_by(staff.id)
+        ]
+
+    async def set_availability(self, staff: StaffContext, status: str) -> None:
+        staff.status = status
+        await self.announce_presence(staff)
+
+    async def announce_presence(self, staff: StaffContext, *, offline: bool = False) -> None:
+        held = len(await self.store.held_by(staff.id))
+        frame = f.Presence(staff.id, staff.name, "offline" if offline else staff.status, held)
+        for team_id in staff.teams:
+            await self._tell(team_topic(team_id), frame)
+
+    async def accept(self, staff: StaffContext, frame: f.Accept) -> f.Assigned:
+        now = self.now_ms()
+        async with self.store.db.write() as conn:
+            row = await self._locked(conn, frame.conversation)
+            self._member(staff, row)
+            if row.state is State.ACTIVE:
+                raise AlreadyTaken("a colleague has already accepted this conversation")
+            transition(row.state, Event.ACCEPT, Actor.COUNSELLOR)
+            await self._check_cap(conn, staff.id, staff.cap)
+            await self._set_state(
+                conn,
+                row,
+                State.ACTIVE,
+                counsellor_id=staff.id,
+                accepted_at=now,
+                last_activity_at=now,
+            )
+            accept_msg = None
+            if frame.body is not None:
+                if frame.id is None:
+                    raise MalformedFrame("an accept with a body needs an id")
+                pending = Pending(row.id, "team", frame.id, "accept", 0, 0, frame.body, staff.id)
+                accept_msg = await _store_one(conn, pending, now)
+        self.metrics.inc("chat_conversations_accepted_total", "Conversations accepted.")
+        await self._tell(team_topic(row.team_id), f.Dequeued(row.id, row.team))
+        await self._tell(conv_topic(row.id), f.StateChanged(row.id, State.ACTIVE.value))
+        if accept_msg is not None and frame.body is not None and frame.id is not None:
+            await self._tell(
+                conv_topic(row.id),
+                f.Message(
+                    row.id,
+                    accept_msg.seq,
+                    "team",
+                    frame.id,
+                    frame.body,
+                    0,
+                    0,
+                    "accept",
+                    accept_msg.created_at,
+                ),
+            )
+        await self._announce_positions(row.team_id)
+        assigned = f.Assigned(
+            row.id,
+            row.team,
+            row.topic,
+            row.client_key,
+            accept_msg.seq if accept_msg else row.last_seq,
+        )
+        await self._tell(staff_topic(staff.id), assigned)
+        await self.announce_presence(staff)
+        return assigned
+
+    async def staff_send(self, staff: StaffContext, frame: f.StaffSend) -> f.Ack:
+        row = await self._conversation(frame.conversation)
+        self._holder(staff, row)
+        outcome = await self.writer.submit(
+            Pending(row.id, "team", frame.id, frame.kind, frame.gen, frame.n, frame.body, staff.id)
+        )
+        if not outcome.duplicate:
+            await self._tell(
+                conv_topic(row.id),
+                f.Message(
+                    row.id,
+                    outcome.seq,
+                    "team",
+                    frame.id,
+                    frame.body,
+                    frame.gen,
+                    frame.n,
+                    frame.kind,
+                    outcome.created_at,
+                ),
+            )
+        self.metrics.inc("chat_messages_total", "Messages stored.", role="team")
+        return f.Ack(frame.id, outcome.seq, row.id)
+
+    async def staff_fetch(self, staff: StaffContext, frame: f.StaffFetch) -> list[MessageRow]:
+        row = await self._conversation(frame.conversation)
+        if not staff.oversees:
+            self._holder(staff, row)
+        self._member(staff, row)
+        return await self.store.messages_after(row.id, frame.after)
+
+    async def staff_typing(self, staff: StaffContext, frame: f.StaffTyping) -> None:
+        row = await self._conversation(frame.conversation)
+        self._holder(staff, row)
+        transition(row.state, Event.TYPING, Actor.COUNSELLOR)
+        await self._tell(conv_topic(row.id), f.TypingNotice(row.id, "team", frame.active))
+
+    async def transfer(self, staff: StaffContext, frame: f.Transfer) -> None:
+        now = self.now_ms()
+        async with self.store.db.write() as conn:
+            row = await self._locked(conn, frame.conversation)
+            self._holder(staff, row)
+            if frame.to is None:
+                new = transition(row.state, Event.TRANSFER_QUEUE, Actor.COUNSELLOR)
+                values: dict[str, Any] = {"counsellor_id": None, "queued_at": now}
+            else:
+                new = transition(row.state, Event.TRANSFER_COLLEAGUE, Actor.COUNSELLOR)
+                if frame.to == staff.id:
+                    raise Conflict("you already hold this conversation")
+                await self._check_colleague(conn, frame.to, row.team_id)
+                values = {"counsellor_id": frame.to}
+            await self._set_state(
+                conn,
+                row,
+                new,
+                transfers=m.conversations.c.transfers + 1,
+                last_activity_at=now,
+                **values,
+            )
+            if frame.note is not None:
+                await conn.execute(
+                    insert(m.key_envelopes).values(
+                        team_id=row.team_id,
+                        conversation_id=row.id,
+                        envelope_id=f"handover-{now}-{secrets.token_hex(4)}",
+                        purpose="handover",
+                        epoch=0,
+                        author_id=staff.id,
+                        body=frame.note,
+                        created_at=now,
+                    )
+                )
+            await audit_tx(
+                conn, now, staff.id, "conversation.transferred", row.id, to=frame.to or "queue"
+            )
+        await self._tell(staff_topic(staff.id), f.Released(row.id, "transferred"))
+        if frame.to is None:
+            moved = await self._conversation(row.id)
+            await self._tell(team_topic(row.team_id), f.Queued(self._queue_item(moved)))
+            await self._tell(
+                conv_topic(row.id), f.StateChanged(row.id, State.WAITING.value, "transferred")
+            )
+            await self._announce_positions(row.team_id)
+        else:
+            await self._tell(
+                staff_topic(frame.to),
+                f.Assigned(
+                    row.id,
+                    row.team,
+                    row.topic,
+                    row.client_key,
+                    row.last_seq,
+                    by=staff.id,
+                    note=frame.note,
+                ),
+            )
+            await self._tell(
+                conv_topic(row.id), f.StateChanged(row.id, State.ACTIVE.value, "transferred")
+            )
+        await self.announce_presence(staff)
+
+    async def staff_close(self, staff: StaffContext, frame: f.StaffClose) -> None:
+        async with self.store.db.write() as conn:
+            row = await self._locked(conn, frame.conversation)
+            self._holder(staff, row)
+            new = transition(row.state, Event.CLOSE, Actor.COUNSELLOR)
+            await self._set_state(
+                conn, row, new, closed_at=self.now_ms(), close_category=frame.category
+            )
+        await self._after_change(row, new, reason="counsellor_closed")
+        await self.announce_presence(staff)
+
+    async def block(self, staff: StaffContext, frame: f.Block) -> None:
+        now = self.now_ms()
+        async with self.store.db.write() as conn:
+            row = await self._locked(conn, frame.conversation)
+            self._holder(staff, row)
+            new = transition(row.state, Event.BLOCK, Actor.COUNSELLOR)
+            await self._set_state(conn, row, new, closed_at=now, close_category="blocked")
+            await conn.execute(
+                insert(m.blocks).values(
+                    team_id=row.team_id,
+                    token_hash=row.token_hash,
+                    created_by=staff.id,
+                    created_at=now,
+                    expires_at=now + frame.hours * 3_600_000,
+                )
+            )
+            await audit_tx(conn, now, staff.id, "client.blocked", row.id, hours=frame.hours)
+        await self._after_change(row, new, reason="blocked")
+        await self.announce_presence(staff)
+
+    async def envelope(self, staff: StaffContext, frame: f.Envelope) -> f.Ack:
+        now = self.now_ms()
+        async with self.store.db.write() as conn:
+            row = await self._locked(conn, frame.conversation)
+            self._member(staff, row)
+            if not staff.oversees:
+                self._holder(staff, row)
+            transition(row.state, Event.NOTE, Actor.COUNSELLOR)
+            existing = (
+                await conn.execute(
+                    select(m.key_envelopes.c.body, m.key_envelopes.c.purpose).where(
+                        m.key_envelopes.c.conversation_id == row.id,
+                        m.key_envelopes.c.envelope_id == frame.id,
+                    )
+                )
+            ).first()
+            if existing is not None:
+                if (bytes(existing.body), existing.purpose) != (frame.body, frame.purpose):
+                    raise Conflict(
+                        "this envelope id was already used for other content", ref=frame.id
+                    )
+                return f.Ack(frame.id, 0, row.id)
+            await conn.execute(
+                insert(m.key_envelopes).values(
+                    team_id=row.team_id,
+                    conversation_id=row.id,
+                    envelope_id=frame.id,
+                    purpose=frame.purpose,
+                    epoch=frame.epoch,
+                    author_id=staff.id,
+                    body=frame.body,
+                    created_at=now,
+                )
+            )
+        if row.counsellor_id is not None and row.counsellor_id != staff.id:
+            await self._tell(
+                staff_topic(row.counsellor_id),
+                f.EnvelopeNotice(
+                    row.id, frame.id, frame.purpose, frame.body, frame.epoch, staff.id
+                ),
+            )
+        return f.Ack(frame.id, 0, row.id)
+
+    # ================================================================== shared steps
+    async def _conversation(self, conversation_id: str) -> ConversationRow:
+        row = await self.store.conversation(conversation_id)
+        if row is None:
+            raise NotFound("this conversation does not exist (any more)")
+        return row
+
+    async def _locked(self, conn: AsyncConnection, conversation_id: str) -> ConversationRow:
+        """The conversation row, locked for this transaction (PostgreSQL; SQLite writes are
+        serialised anyway)."""
+        await conn.execute(
+            select(m.conversations.c.id)
+            .where(m.conversations.c.id == conversation_id)
+            .with_for_update()
+        )
+        row = await conversation_tx(conn, conversation_id)
+        if row is None:
+            raise NotFound("this conversation does not exist (any more)")
+        return row
+
+    async def _set_state(
+        self, conn: AsyncConnection, row: ConversationRow, new: State, **values: Any
+    ) -> None:
+        await conn.execute(
+            update(m.conversations)
+            .where(m.conversations.c.id == row.id)
+            .values(state=new.value, **values)
+        )
+
+    async def _check_cap(self, conn: AsyncConnection, staff_id: str, cap: int) -> None:
+        await conn.execute(select(m.staff.c.id).where(m.staff.c.id == staff_id).with_for_update())
+        held = len(
+            (
+                await conn.execute(
+                    select(m.conversations.c.id).where(
+                        m.conversations.c.counsellor_id == staff_id,
+                        m.conversations.c.state == State.ACTIVE.value,
+                    )
+                )
+            ).all()
+        )
+        if held >= cap:
+            raise CapReached(f"you already hold {held} chats, the most allowed at once")
+
+    async def _check_colleague(self, conn: AsyncConnection, staff_id: str, team_id: int) -> None:
+        row = (
+            await conn.execute(
+                select(m.staff.c.disabled_at, m.staff.c.cap)
+                .join(m.memberships, m.memberships.c.staff_id == m.staff.c.id)
+                .where(m.staff.c.id == staff_id, m.memberships.c.team_id == team_id)
+            )
+        ).first()
+        if row is None or row.disabled_at is not None:
+            raise NotFound("there is no such colleague in this conversation's team")
+        await self._check_cap(conn, staff_id, row.cap or self.settings.counsellor_cap)
+
+    async def _after_change(self, row: ConversationRow, new: State, reason: str) -> None:
+        """Tell everyone concerned that a conversation ended or went away."""
+        if row.state is State.WAITING:
+            await self._tell(team_topic(row.team_id), f.Dequeued(row.id, row.team))
+            await self._announce_positions(row.team_id)
+        await self._tell(conv_topic(row.id), f.StateChanged(row.id, new.value, reason))
+        if row.counsellor_id is not None:
+            await self._tell(
+                staff_topic(row.counsellor_id), f.StateChanged(row.id, new.value, reason)
+            )
+            await self._tell(staff_topic(row.counsellor_id), f.Released(row.id, reason))
+
+    def _queue_item(self, row: ConversationRow) -> f.QueueItem:
+        return f.QueueItem(row.id, row.team, row.topic, row.queued_at or row.created_at)
+
+    async def _announce_positions(self, team_id: int, want: str | None = None) -> int:
+        """Send every waiting client of the team its place; return ``want``'s place."""
+        found = 0
+        for index, row in enumerate(await self.store.queue([team_id]), start=1):
+            if row.id == want:
+                found = index
+            else:
+                await self._tell(conv_topic(row.id), f.Position(index))
+        return found

@@ -1,0 +1,184 @@
+"""The schema, as SQLAlchemy Core tables; Alembic migrations must match it (a test checks).
+
+Rules that hold for every table:
+- No column holds message plaintext, a private key, an IP address or a user agent.
+  Message bodies, client public keys and envelopes are opaque bytes from the E2E layer.
+- Times are unix milliseconds (``BigInteger``), the same on SQLite and PostgreSQL.
+- Every foreign key and every time column a retention job scans has an index.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("archived_at", BigInteger, nullable=True),
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("slug", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("team_id", "slug"),
+)
+
+origins = Table(
+    "origins",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("origin", String(300), nullable=False),
+    UniqueConstraint("team_id", "origin"),
+)
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("username", String(80), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),  # counsellor, supervisor, admin
+    Column("credential_hash", String(200), nullable=False),  # Argon2id of the derived credential
+    Column("totp_secret", String(64), nullable=True),
+    Column("cap", Integer, nullable=True),  # simultaneous chats; null = server default
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled_at", BigInteger, nullable=True, index=True),
+    Column("last_login_at", BigInteger, nullable=True),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("staff_id", ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("since", BigInteger, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("staff_id", ForeignKey("staff.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("topic_id", ForeignKey("topics.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("state", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("client_key", LargeBinary, nullable=False),
+    Column("consent_version", String(32), nullable=False),
+    Column("counsellor_id", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False, index=True),
+    Column("queued_at", BigInteger, nullable=True),
+    Column("accepted_at", BigInteger, nullable=True),
+    Column("closed_at", BigInteger, nullable=True, index=True),
+    Column("last_activity_at", BigInteger, nullable=False, index=True),
+    Column("close_category", String(40), nullable=True),
+    Column("transfers", Integer, nullable=False, default=0),
+    Index("ix_conversations_queue", "team_id", "state", "queued_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column(
+        "conversation_id",
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender", String(8), nullable=False),  # client or team
+    Column("author_id", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("client_msg_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("gen", Integer, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),  # opaque E2E ciphertext, at most 64 KiB
+    Column("created_at", BigInteger, nullable=False, index=True),
+    UniqueConstraint("conversation_id", "seq"),
+    UniqueConstraint(
+        "conversation_id", "sender", "client_msg_id", name="uq_messages_client_msg_id"
+    ),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
+    # The blocked conversation's resume-token hash: never an address or a fingerprint.
+    Column("token_hash", String(64), nullable=False, index=True),
+    Column("created_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+key_envelopes = Table(
+    "key_envelopes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "conversation_id",
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    Column("envelope_id", String(64), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("author_id", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("body", LargeBinary, nullable=False),  # opaque signed envelope
+    Column("created_at", BigInteger, nullable=False, index=True),
+    UniqueConstraint("conversation_id", "envelope_id", name="uq_key_envelopes_envelope_id"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", BigInteger, nullable=False, index=True),
+    Column("actor", String(32), nullable=True),  # staff id, "cli" or "system"; never a client
+    Column("action", String(40), nullable=False),
+    Column("target", String(80), nullable=True),
+    Column("detail", Text, nullable=False, default="{}"),  # JSON without content
+)

@@ -1,0 +1,364 @@
+"""Queries: every read and write of the chat server goes through :class:`Store`.
+
+The same SQLAlchemy Core statements run on SQLite and PostgreSQL. Methods that change
+several rows take an open write connection so that callers decide the transaction; the
+``*_tx`` free functions are the building blocks, the :class:`Store` methods open their own
+transactions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..protocol.lifecycle import State
+from . import models as m
+from .db import Database
+
+__all__ = ["ConversationRow", "MessageRow", "StaffRow", "Store", "TeamRow"]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRow:
+    id: int
+    slug: str
+    name: str
+    archived_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRow:
+    id: str
+    username: str
+    display_name: str
+    role: str
+    credential_hash: str
+    totp_secret: str | None
+    cap: int | None
+    disabled_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    id: str
+    team_id: int
+    team: str
+    topic: str | None
+    state: State
+    token_hash: str
+    client_key: bytes
+    counsellor_id: str | None
+    last_seq: int
+    created_at: int
+    queued_at: int | None
+    last_activity_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    conversation_id: str
+    seq: int
+    sender: str
+    client_msg_id: str
+    kind: str
+    gen: int
+    n: int
+    body: bytes
+    created_at: int
+
+
+_CONV_COLUMNS = (
+    m.conversations.c.id,
+    m.conversations.c.team_id,
+    m.teams.c.slug,
+    m.topics.c.slug,
+    m.conversations.c.state,
+    m.conversations.c.token_hash,
+    m.conversations.c.client_key,
+    m.conversations.c.counsellor_id,
+    m.conversations.c.last_seq,
+    m.conversations.c.created_at,
+    m.conversations.c.queued_at,
+    m.conversations.c.last_activity_at,
+)
+_CONV_FROM = m.conversations.join(m.teams, m.teams.c.id == m.conversations.c.team_id).outerjoin(
+    m.topics, m.topics.c.id == m.conversations.c.topic_id
+)
+_MSG_COLUMNS = (
+    m.messages.c.conversation_id,
+    m.messages.c.seq,
+    m.messages.c.sender,
+    m.messages.c.client_msg_id,
+    m.messages.c.kind,
+    m.messages.c.gen,
+    m.messages.c.n,
+    m.messages.c.body,
+    m.messages.c.created_at,
+)
+
+
+def _conversation(row: Any) -> ConversationRow:
+    return ConversationRow(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        State(row[4]),
+        row[5],
+        bytes(row[6]),
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+    )
+
+
+def _message(row: Any) -> MessageRow:
+    return MessageRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bytes(row[7]), row[8])
+
+
+async def conversation_tx(conn: AsyncConnection, conversation_id: str) -> ConversationRow | None:
+    row = (
+        await conn.execute(
+            select(*_CONV_COLUMNS)
+            .select_from(_CONV_FROM)
+            .where(m.conversations.c.id == conversation_id)
+        )
+    ).first()
+    return _conversation(row) if row else None
+
+
+async def audit_tx(
+    conn: AsyncConnection,
+    now: int,
+    actor: str | None,
+    action: str,
+    target: str | None = None,
+    **detail: Any,
+) -> None:
+    """Append an audit entry: who, what, when; never content."""
+    await conn.execute(
+        insert(m.audit).values(
+            at=now,
+            actor=actor,
+            action=action,
+            target=target,
+            detail=json.dumps(detail, sort_keys=True, separators=(",", ":")),
+        )
+    )
+
+
+class Store:
+    """Reads and writes for the chat server, on top of :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ teams and staff
+    async def team_by_slug(self, slug: str) -> TeamRow | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(m.teams).where(m.teams.c.slug == slug))).first()
+        return TeamRow(row.id, row.slug, row.name, row.archived_at) if row else None
+
+    async def topic_id(self, team_id: int, slug: str) -> int | None:
+        async with self.db.read() as conn:
+            return (
+                await conn.execute(
+                    select(m.topics.c.id).where(
+                        m.topics.c.team_id == team_id, m.topics.c.slug == slug
+                    )
+                )
+            ).scalar()
+
+    async def team_origins(self, team_id: int) -> set[str]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(m.origins.c.origin).where(m.origins.c.team_id == team_id)
+            )
+            return {r[0] for r in rows}
+
+    async def all_origins(self) -> set[str]:
+        async with self.db.read() as conn:
+            return {r[0] for r in await conn.execute(select(m.origins.c.origin))}
+
+    async def staff_by_username(self, username: str) -> StaffRow | None:
+        return await self._staff(m.staff.c.username == username)
+
+    async def staff_by_id(self, staff_id: str) -> StaffRow | None:
+        return await self._staff(m.staff.c.id == staff_id)
+
+    async def _staff(self, where: Any) -> StaffRow | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(m.staff).where(where))).first()
+        if row is None:
+            return None
+        return StaffRow(
+            row.id,
+            row.username,
+            row.display_name,
+            row.role,
+            row.credential_hash,
+            row.totp_secret,
+            row.cap,
+            row.disabled_at,
+        )
+
+    async def staff_teams(self, staff_id: str) -> dict[int, str]:
+        """Team id -> slug for the teams a staff member belongs to (archived ones excluded)."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(m.teams.c.id, m.teams.c.slug)
+                .join(m.memberships, m.memberships.c.team_id == m.teams.c.id)
+                .where(m.memberships.c.staff_id == staff_id, m.teams.c.archived_at.is_(None))
+            )
+            return {r[0]: r[1] for r in rows}
+
+    async def is_member(self, staff_id: str, team_id: int) -> bool:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(m.memberships.c.staff_id).where(
+                        m.memberships.c.staff_id == staff_id, m.memberships.c.team_id == team_id
+                    )
+                )
+            ).first()
+        return row is not None
+
+    # ------------------------------------------------------------------ sessions
+    async def create_session(self, token_hash: str, staff_id: str, now: int, ttl_ms: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                insert(m.sessions).values(
+                    token_hash=token_hash,
+                    staff_id=staff_id,
+                    created_at=now,
+                    expires_at=now + ttl_ms,
+                )
+            )
+            await conn.execute(
+                update(m.staff).where(m.staff.c.id == staff_id).values(last_login_at=now)
+            )
+
+    async def session_staff(self, token_hash: str, now: int) -> StaffRow | None:
+        """The staff member of a live session; expired sessions and disabled accounts: None."""
+        async with self.db.read() as conn:
+            staff_id = (
+                await conn.execute(
+                    select(m.sessions.c.staff_id).where(
+                        m.sessions.c.token_hash == token_hash, m.sessions.c.expires_at > now
+                    )
+                )
+            ).scalar()
+        if staff_id is None:
+            return None
+        found = await self.staff_by_id(staff_id)
+        return found if found and found.disabled_at is None else None
+
+    async def touch_session(self, token_hash: str, now: int, ttl_ms: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(m.sessions)
+                .where(m.sessions.c.token_hash == token_hash)
+                .values(expires_at=now + ttl_ms)
+            )
+
+    async def delete_session(self, token_hash: str) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(delete(m.sessions).where(m.sessions.c.token_hash == token_hash))
+
+    # ------------------------------------------------------------------ conversations
+    async def conversation(self, conversation_id: str) -> ConversationRow | None:
+        async with self.db.read() as conn:
+            return await conversation_tx(conn, conversation_id)
+
+    async def conversation_by_token(self, token_hash: str) -> ConversationRow | None:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(*_CONV_COLUMNS)
+                    .select_from(_CONV_FROM)
+                    .where(m.conversations.c.token_hash == token_hash)
+                )
+            ).first()
+        return _conversation(row) if row else None
+
+    async def queued_count(self, team_id: int) -> int:
+        async with self.db.read() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        select(func.count()).where(
+                            m.conversations.c.team_id == team_id,
+                            m.conversations.c.state == State.WAITING.value,
+                        )
+                    )
+                ).scalar_one()
+            )
+
+    async def queue(self, team_ids: Sequence[int]) -> list[ConversationRow]:
+        """Waiting conversations of these teams, oldest first."""
+        if not team_ids:
+            return []
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(*_CONV_COLUMNS)
+                .select_from(_CONV_FROM)
+                .where(
+                    m.conversations.c.team_id.in_(team_ids),
+                    m.conversations.c.state == State.WAITING.value,
+                )
+                .order_by(m.conversations.c.queued_at, m.conversations.c.id)
+            )
+            return [_conversation(r) for r in rows]
+
+    async def held_by(self, staff_id: str) -> list[ConversationRow]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(*_CONV_COLUMNS)
+                .select_from(_CONV_FROM)
+                .where(
+                    m.conversations.c.counsellor_id == staff_id,
+                    m.conversations.c.state == State.ACTIVE.value,
+                )
+                .order_by(m.conversations.c.accepted_at)
+            )
+            return [_conversation(r) for r in rows]
+
+    async def messages_after(
+        self, conversation_id: str, after: int, limit: int = 500
+    ) -> list[MessageRow]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(*_MSG_COLUMNS)
+                .where(m.messages.c.conversation_id == conversation_id, m.messages.c.seq > after)
+                .order_by(m.messages.c.seq)
+                .limit(limit)
+            )
+            return [_message(r) for r in rows]
+
+    async def envelopes(self, conversation_id: str) -> list[Any]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(m.key_envelopes, m.staff.c.id.label("author"))
+                .outerjoin(m.staff, m.staff.c.id == m.key_envelopes.c.author_id)
+                .where(m.key_envelopes.c.conversation_id == conversation_id)
+                .order_by(m.key_envelopes.c.id)
+            )
+            return list(rows)
+
+    async def is_blocked(self, token_hash: str, now: int) -> bool:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(m.blocks.c.id).where(
+                        and_(m.blocks.c.token_hash == token_hash, m.blocks.c.expires_at > now)
+                    )
+                )
+            ).first()
+        return row is not None

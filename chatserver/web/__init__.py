@@ -1,0 +1,1 @@
+"""HTTP and WebSocket edge: app factory, handlers, static files."""

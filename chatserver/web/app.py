@@ -1,0 +1,116 @@
+"""The application factory: explicit dependencies, resources as ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from sqlalchemy import text
+
+from ..auth import LoginThrottle
+from ..config import Settings
+from ..hub import Hub, LocalHub
+from ..metrics import Metrics
+from ..service import ChatService
+from ..storage.db import Database, head_revision
+from ..storage.store import Store
+from ..storage.writer import MessageWriter
+from .client_ws import client_socket
+from .connection import CLOSE_GOING_AWAY, Connection
+from .console_ws import console_socket
+from .http import add_routes
+from .keys import CLOCK, CONNECTIONS, DB, HUB, METRICS, SERVICE, SETTINGS, STORE, THROTTLE
+from .security import same_origin_writes, security_headers
+
+__all__ = ["SchemaOutdated", "create_app", "run"]
+
+log = logging.getLogger("chatserver.web")
+
+
+class SchemaOutdated(RuntimeError):
+    """The database is not migrated to this version's schema."""
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as conn:
+            revision = (
+                await conn.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar()
+    except Exception:
+        revision = None
+
+    if revision != head_revision():
+        await db.dispose()
+        raise SchemaOutdated("the database schema is not current: run `chatserver migrate`")
+    writer = MessageWriter(db, lambda: int(app[CLOCK]() * 1000), settings.commit_batch)
+    writer.start()
+    store = Store(db)
+    metrics = app[METRICS]
+    app[DB], app[STORE] = db, store
+    app[SERVICE] = ChatService(settings, store, writer, app[HUB], metrics, app[CLOCK])
+    metrics.gauge(
+        "chat_open_connections", "Open WebSocket connections.", lambda: len(app[CONNECTIONS])
+    )
+    metrics.gauge("chat_group_commits", "Message transactions committed.", lambda: writer.commits)
+    yield
+    await writer.stop()
+    await db.dispose()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    """On shutdown every peer gets GOING_AWAY and resumes elsewhere or after restart."""
+    connections: list[Connection] = list(app[CONNECTIONS])
+    await asyncio.gather(
+        *(c.close(CLOSE_GOING_AWAY, "server restarting; resume") for c in connections),
+        return_exceptions=True,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    hub: Hub | None = None,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[security_headers, same_origin_writes], client_max_size=64 * 1024
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[HUB] = hub or LocalHub()
+    app[METRICS] = Metrics()
+    app[THROTTLE] = LoginThrottle(attempts=settings.login_attempts)
+    app[CONNECTIONS] = set()
+    app.cleanup_ctx.append(_storage)
+    app.on_shutdown.append(_close_sockets)
+    add_routes(app)
+    app.router.add_get("/ws/client", client_socket)
+    app.router.add_get("/ws/console", console_socket)
+    return app
+
+
+async def run(settings: Settings, ready: Callable[[int], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT; no access log (it would record addresses)."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.port
+    log.info("event=listening port=%s", port)
+    if ready is not None:
+        ready(port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("event=stopping")
+    await runner.cleanup()

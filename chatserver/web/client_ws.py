@@ -1,0 +1,91 @@
+"""``/ws/client``: the widget's connection. No cookie, no account: a conversation is
+reached by its resume token only."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import PROTOCOL_VERSION
+from ..protocol import frames as f
+from ..protocol.errors import InvalidTransition, Overloaded
+from ..service import conv_topic, message_frame
+from .keys import CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
+from .sockets import open_socket, run_socket
+
+
+async def origin_allowed(request: web.Request) -> str | None:
+    """The request's Origin if the server's own or any team's allowed origin, else 403."""
+    origin = request.headers.get("Origin")
+    if origin == request.app[SETTINGS].origin:
+        return origin
+    if origin is None or origin not in await request.app[STORE].all_origins():
+        raise web.HTTPForbidden(text="origin not allowed")
+    return origin
+
+
+async def client_socket(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    settings, service, hub = app[SETTINGS], app[SERVICE], app[HUB]
+    origin = await origin_allowed(request)
+    if len(app[CONNECTIONS]) >= settings.max_connections:
+        raise Overloaded("the server is full right now; please try again in a minute")
+    ws, conn = open_socket(request, "client")
+    await ws.prepare(request)
+
+    def bind(conversation_id: str) -> None:
+        conn.conversation = conversation_id
+        hub.subscribe(conv_topic(conversation_id), conn)
+
+    def bound() -> str:
+        if conn.conversation is None:
+            raise InvalidTransition("start or resume a conversation first")
+        return conn.conversation
+
+    async def dispatch(frame: f.Frame) -> None:
+        match frame:
+            case f.Start():
+                if conn.conversation is not None:
+                    raise InvalidTransition("this connection already has a conversation")
+                row, token, position = await service.start(frame, origin)
+                bind(row.id)
+                conn.send(f.Started(row.id, token, position))
+            case f.Resume():
+                if conn.conversation is not None:
+                    raise InvalidTransition("this connection already has a conversation")
+                row, missed = await service.resume(frame)
+                # Subscribe first so nothing falls between the read and the subscription;
+                # peers order by seq and drop duplicates.
+                bind(row.id)
+                conn.send(
+                    f.Resumed(
+                        row.id, row.state.value, row.last_seq, row.client_key, row.team, row.topic
+                    )
+                )
+                for message in missed:
+                    conn.send(message_frame(message))
+            case f.Send():
+                conn.send(await service.client_send(bound(), frame))
+            case f.Fetch():
+                for message in await service.client_fetch(bound(), frame.after):
+                    conn.send(message_frame(message))
+            case f.Typing():
+                await service.client_typing(bound(), frame.active)
+            case f.Close():
+                await service.client_close(bound())
+            case f.Delete():
+                conversation_id = bound()
+                await service.client_delete(conversation_id)
+                hub.unsubscribe(conv_topic(conversation_id), conn)
+                conn.conversation = None
+
+    conn.send(
+        f.Hello(
+            "client", PROTOCOL_VERSION, settings.max_frame_bytes, pow=service.start_challenge(0)
+        )
+    )
+    try:
+        await run_socket(request, conn, dispatch)
+    finally:
+        if conn.conversation is not None:
+            hub.unsubscribe(conv_topic(conn.conversation), conn)
+    return ws

@@ -1,0 +1,79 @@
+"""One WebSocket peer: a bounded outbox drained by its own writer task.
+
+Nothing ever awaits a peer's socket except that peer's writer: fan-out only puts text
+in the outbox. A peer whose outbox is full is too slow; it is closed with 1013 (try
+again later) and resyncs from storage when it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+
+from aiohttp import web
+
+from ..protocol import frames as f
+from ..protocol.codec import encode
+from ..protocol.errors import ChatError
+
+__all__ = ["Connection"]
+
+log = logging.getLogger("chatserver.web")
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class Connection:
+    def __init__(self, ws: web.WebSocketResponse, role: str, max_queue: int) -> None:
+        #: A random id for logs; it identifies nobody.
+        self.id = secrets.token_hex(4)
+        self.ws = ws
+        self.role = role
+        self.conversation: str | None = None
+        self.topics: set[str] = set()
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
+        self._writer = asyncio.create_task(self._drain(), name=f"ws-writer-{self.id}")
+        self._closing: asyncio.Task[None] | None = None
+
+    def deliver(self, text: str) -> None:
+        if self._closing is not None:
+            return
+        try:
+            self._outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            log.info("event=slow_peer conn=%s role=%s", self.id, self.role)
+            self._closing = asyncio.create_task(
+                self.ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"too slow; resume")
+            )
+
+    def send(self, frame: f.Frame) -> None:
+        self.deliver(encode(frame))
+
+    def send_error(self, exc: ChatError) -> None:
+        challenge = getattr(exc, "challenge", None)
+        self.send(f.Error(exc.code, exc.message, exc.ref, challenge))
+
+    async def _drain(self) -> None:
+        while (text := await self._outbox.get()) is not None:
+            if self.ws.closed:
+                return
+            try:
+                await self.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def close(self, code: int, reason: str) -> None:
+        """Send what is queued, then close with ``code``."""
+        if self._closing is None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._writer), timeout=5)
+            await self.ws.close(code=code, message=reason.encode()[:120])
+        self.stop()
+
+    def stop(self) -> None:
+        self._writer.cancel()

@@ -1,0 +1,113 @@
+"""``/ws/console``: a counsellor's duty console, behind a staff session.
+
+The session cookie is checked at the upgrade (and the Origin must be the server's own:
+that is the CSRF protection of a WebSocket), and again with the staff member's team
+memberships before every frame, so a disabled account, an ended session or a removed
+membership takes effect at the next frame.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import PROTOCOL_VERSION
+from ..protocol import frames as f
+from ..protocol.errors import Forbidden, Overloaded, SessionExpired, Unauthorized
+from ..service import StaffContext, message_frame, staff_topic, team_topic
+from .http import current_staff
+from .keys import CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
+from .sockets import open_socket, run_socket
+
+
+async def console_socket(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    settings, service, hub, store = app[SETTINGS], app[SERVICE], app[HUB], app[STORE]
+    if request.headers.get("Origin") != settings.origin:
+        raise Forbidden("the console connects only from this server's own pages")
+    row, _token = await current_staff(request)
+    if len(app[CONNECTIONS]) >= settings.max_connections:
+        raise Overloaded("the server is full right now")
+    staff = service.present.get(row.id) or StaffContext(
+        row.id,
+        row.display_name,
+        row.role,
+        await store.staff_teams(row.id),
+        row.cap or settings.counsellor_cap,
+    )
+    ws, conn = open_socket(request, "console")
+    await ws.prepare(request)
+
+    def subscribe() -> None:
+        wanted = {staff_topic(staff.id), *(team_topic(t) for t in staff.teams)}
+        for topic in conn.topics - wanted:
+            hub.unsubscribe(topic, conn)
+        for topic in wanted - conn.topics:
+            hub.subscribe(topic, conn)
+        conn.topics = wanted
+
+    async def recheck() -> None:
+        """Session, account and memberships, again, before every frame."""
+        try:
+            current, _ = await current_staff(request)
+        except Unauthorized:
+            raise SessionExpired("your session has ended; please sign in again") from None
+        staff.role = current.role
+        staff.cap = current.cap or settings.counsellor_cap
+        staff.teams = await store.staff_teams(staff.id)
+        subscribe()
+
+    async def dispatch(frame: f.Frame) -> None:
+        await recheck()
+        match frame:
+            case f.Availability():
+                await service.set_availability(staff, frame.status)
+            case f.Accept():
+                await service.accept(staff, frame)
+            case f.StaffSend():
+                conn.send(await service.staff_send(staff, frame))
+            case f.StaffFetch():
+                for message in await service.staff_fetch(staff, frame):
+                    conn.send(message_frame(message))
+            case f.StaffTyping():
+                await service.staff_typing(staff, frame)
+            case f.Transfer():
+                await service.transfer(staff, frame)
+            case f.StaffClose():
+                await service.staff_close(staff, frame)
+            case f.Block():
+                await service.block(staff, frame)
+            case f.Envelope():
+                conn.send(await service.envelope(staff, frame))
+
+    subscribe()
+    staff.connections += 1
+    service.present[staff.id] = staff
+    conn.send(
+        f.Hello(
+            "console",
+            PROTOCOL_VERSION,
+            settings.max_frame_bytes,
+            staff=staff.id,
+            name=staff.name,
+            staff_role=staff.role,
+            teams=tuple(sorted(staff.teams.values())),
+            cap=staff.cap,
+        )
+    )
+    conn.send(await service.queue_snapshot(staff))
+    for assigned in await service.held(staff):
+        conn.send(assigned)
+    for colleague in list(service.present.values()):
+        if colleague.teams.keys() & staff.teams.keys() and colleague.id != staff.id:
+            conn.send(f.Presence(colleague.id, colleague.name, colleague.status, 0))
+    await service.announce_presence(staff)
+    try:
+        await run_socket(request, conn, dispatch)
+    finally:
+        for topic in conn.topics:
+            hub.unsubscribe(topic, conn)
+        staff.connections -= 1
+        if staff.connections == 0:
+            service.present.pop(staff.id, None)
+            await service.announce_presence(staff, offline=True)
+    return ws

@@ -1,0 +1,165 @@
+"""HTTP endpoints: staff login and session, health, metrics, the start page."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from ..auth import (
+    csrf_token,
+    hash_token,
+    new_token,
+    normalise_username,
+    verify_credential,
+    verify_totp,
+)
+from ..protocol.errors import MalformedFrame, RateLimited, Unauthorized
+from ..storage.store import StaffRow
+from .keys import CLOCK, DB, METRICS, SETTINGS, STORE, THROTTLE
+
+log = logging.getLogger("chatserver.web")
+
+STATIC = Path(__file__).parent / "static"
+
+
+def cookie_name(request: web.Request) -> str:
+    # The __Host- prefix makes browsers refuse the cookie unless Secure, path=/ and no Domain.
+    return "__Host-chat_session" if request.app[SETTINGS].cookie_secure else "chat_session"
+
+
+async def current_staff(request: web.Request) -> tuple[StaffRow, str]:
+    """The staff member behind the request's session cookie, and the session token."""
+    token = request.cookies.get(cookie_name(request))
+    if not token:
+        raise Unauthorized("please sign in")
+    staff = await request.app[STORE].session_staff(
+        hash_token(token), int(request.app[CLOCK]() * 1000)
+    )
+    if staff is None:
+        raise Unauthorized("your session has expired; please sign in again")
+    return staff, token
+
+
+def check_csrf(request: web.Request, token: str) -> None:
+    sent = request.headers.get("X-CSRF-Token", "")
+    if not hmac.compare_digest(sent, csrf_token(token)):
+        raise Unauthorized("missing or wrong CSRF token; reload the page")
+
+
+def _staff_json(staff: StaffRow) -> dict[str, Any]:
+    return {
+        "id": staff.id,
+        "username": staff.username,
+        "name": staff.display_name,
+        "role": staff.role,
+    }
+
+
+async def _json_body(request: web.Request, fields: tuple[str, ...]) -> dict[str, str]:
+    if request.content_length is not None and request.content_length > 4096:
+        raise MalformedFrame("request body too large")
+    try:
+        data = json.loads(await request.read())
+    except ValueError:
+        raise MalformedFrame("the body must be JSON") from None
+    if not isinstance(data, dict) or any(not isinstance(data.get(k), str) for k in fields):
+        raise MalformedFrame(f"the body needs the string fields: {', '.join(fields)}")
+    return {k: data[k] for k in fields}
+
+
+async def login(request: web.Request) -> web.Response:
+    """Check the derived credential (Argon2id) and the TOTP code; start a session."""
+    app = request.app
+    settings, store, throttle, clock = app[SETTINGS], app[STORE], app[THROTTLE], app[CLOCK]
+    body = await _json_body(request, ("username", "credential", "totp"))
+    username, now = normalise_username(body["username"])[:80], clock()
+    if not throttle.allowed(username, now):
+        app[METRICS].inc("chat_logins_total", "Staff login attempts.", result="throttled")
+        raise RateLimited("too many attempts; wait a few minutes")
+    throttle.attempt(now)
+    staff = await store.staff_by_username(username)
+    ok = (
+        staff is not None
+        and staff.disabled_at is None
+        and await asyncio.to_thread(verify_credential, staff.credential_hash, body["credential"])
+    )
+    step = None
+    if ok and staff is not None and staff.totp_secret:
+        step = verify_totp(staff.totp_secret, body["totp"], now)
+        ok = step is not None and throttle.used_steps.get(staff.id, -1) < step
+    if not ok or staff is None:
+        throttle.failed(username, now)
+        app[METRICS].inc("chat_logins_total", "Staff login attempts.", result="failed")
+        raise Unauthorized("wrong username, password or code")
+    if step is not None:
+        throttle.used_steps[staff.id] = step
+    throttle.succeeded(username)
+    token = new_token()
+    ttl = int(settings.session_hours * 3_600_000)
+    await store.create_session(hash_token(token), staff.id, int(now * 1000), ttl)
+    app[METRICS].inc("chat_logins_total", "Staff login attempts.", result="ok")
+    log.info("event=login staff=%s", staff.id)
+    response = web.json_response({"staff": _staff_json(staff), "csrf": csrf_token(token)})
+    response.set_cookie(
+        cookie_name(request),
+        token,
+        max_age=ttl // 1000,
+        path="/",
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="Strict",
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    staff, token = await current_staff(request)
+    check_csrf(request, token)
+    await request.app[STORE].delete_session(hash_token(token))
+    log.info("event=logout staff=%s", staff.id)
+    response = web.json_response({"ok": True})
+    response.del_cookie(cookie_name(request), path="/")
+    return response
+
+
+async def me(request: web.Request) -> web.Response:
+    staff, token = await current_staff(request)
+    teams = await request.app[STORE].staff_teams(staff.id)
+    return web.json_response(
+        {"staff": _staff_json(staff), "teams": sorted(teams.values()), "csrf": csrf_token(token)}
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[DB].read() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        log.exception("event=health_failed")
+        return web.json_response({"status": "unavailable"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_post("/api/login", login)
+    app.router.add_post("/api/logout", logout)
+    app.router.add_get("/api/me", me)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_static("/static/", STATIC, append_version=False)

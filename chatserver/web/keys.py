@@ -1,0 +1,26 @@
+"""Typed application keys: everything a handler needs, no module-level state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from ..auth import LoginThrottle
+from ..config import Settings
+from ..hub import Hub
+from ..metrics import Metrics
+from ..service import ChatService
+from ..storage.db import Database
+from ..storage.store import Store
+from .connection import Connection
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Callable[[], float])
+DB = web.AppKey("db", Database)
+STORE = web.AppKey("store", Store)
+HUB = web.AppKey("hub", Hub)
+SERVICE = web.AppKey("service", ChatService)
+METRICS = web.AppKey("metrics", Metrics)
+THROTTLE = web.AppKey("throttle", LoginThrottle)
+CONNECTIONS = web.AppKey("connections", set[Connection])

@@ -1,0 +1,56 @@
+"""Headers on every response, CSRF for staff requests, and errors as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..protocol.errors import ChatError, Forbidden
+from .keys import SETTINGS
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def error_response(exc: ChatError) -> web.Response:
+    return web.json_response(
+        {"error": {"code": exc.code, "message": exc.message}}, status=exc.http_status
+    )
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except ChatError as exc:
+        response = error_response(exc)
+    if not response.prepared:
+        h = response.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("Referrer-Policy", "no-referrer")
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        h.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        h.setdefault("Cache-Control", "no-store")
+        if request.app[SETTINGS].origin.startswith("https://"):
+            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+@web.middleware
+async def same_origin_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """State-changing requests must come from the server's own origin (CSRF, part one;
+    the per-session token is checked by the handlers that need a session)."""
+    if request.method not in SAFE_METHODS:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != request.app[SETTINGS].origin:
+            raise Forbidden("cross-origin requests are not allowed")
+    return await handler(request)

@@ -1,0 +1,212 @@
+"""Shared fixtures: a real database (SQLite file or PostgreSQL), a real server on a free
+port, real staff accounts made the way the CLI makes them.
+
+Server tests take ``db_url``, which runs them once on SQLite and once on PostgreSQL.
+PostgreSQL comes from ``CHAT_TEST_POSTGRES_URL`` (default: the local server, user
+postgres, database test). Without it the PostgreSQL runs are skipped with the reason,
+except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import secrets
+import shutil
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from chatserver import auth, cli
+from chatserver.config import Settings, load_settings
+from chatserver.sdk import ClientPeer, ConsolePeer, login
+from chatserver.storage import models as m
+from chatserver.storage.db import Database, migrate
+from chatserver.web.app import create_app
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_URL = os.environ.get(
+    "CHAT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+ORIGIN = "http://chat.test"
+PASSWORD = "correct horse battery staple"
+
+
+def _postgres_reachable() -> bool:
+    url = make_url(PG_URL)
+    try:
+        with socket.create_connection((url.host or "127.0.0.1", url.port or 5432), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def need_service(available: bool, reason: str) -> None:
+    """Skip with ``reason`` when a service is missing, but fail under CI."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this test must run)")
+    pytest.skip(reason)
+
+
+# --------------------------------------------------------------------------- databases
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    need_service(_postgres_reachable(), f"PostgreSQL is not reachable at {PG_URL}")
+    name = f"chat_tpl_{os.getpid()}"
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+    migrate(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    return name
+
+
+async def _pg_admin(*statements: str) -> None:
+    db = Database(PG_URL, pooled=False)
+    try:
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test: a SQLite file or a PostgreSQL database."""
+    if request.param == "sqlite":
+        path = tmp_path / "chat.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"chat_t_{secrets.token_hex(6)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: for before/after comparisons."""
+    db = Database(url, pooled=False)
+    try:
+        async with db.read() as conn:
+            out = {}
+            for table in m.metadata.sorted_tables:
+                rows = await conn.execute(select(table).order_by(*table.primary_key.columns))
+                out[table.name] = [tuple(r) for r in rows]
+            return out
+    finally:
+        await db.dispose()
+
+
+# --------------------------------------------------------------------------- server
+@functools.cache
+def credential(username: str, password: str = PASSWORD) -> str:
+    return auth.derive_credential(password, ORIGIN, username)
+
+
+@dataclass
+class Server:
+    """A running server and the ways a test reaches it."""
+
+    url: str
+    settings: Settings
+    app: web.Application
+    db: Database
+    peers: list[Any] = field(default_factory=list)
+
+    async def client(self, **kw: Any) -> ClientPeer:
+        peer = await ClientPeer.connect(self.url, origin=kw.pop("origin", ORIGIN), **kw)
+        self.peers.append(peer)
+        return peer
+
+    async def staff(
+        self, username: str, teams: list[str], *, role: str = "counsellor", name: str = ""
+    ) -> str:
+        """Create an account the way ``chatserver user add`` does; return its id."""
+        staff_id, _ = await cli.user_add(
+            self.db, self.settings, username, name or username.title(), role, teams, PASSWORD,
+            totp=False,
+        )
+        return staff_id
+
+    async def console(self, username: str) -> ConsolePeer:
+        cookie, _csrf = await login(self.url, username, credential=credential(username),
+                                    origin=ORIGIN)
+        peer = await ConsolePeer.connect(self.url, cookie, origin=ORIGIN)
+        self.peers.append(peer)
+        return peer
+
+    async def team(self, slug: str, topics: list[str] | None = None) -> None:
+        await cli.team_add(self.db, slug, slug.title(), topics or [])
+
+
+def client_key(seed: int = 1) -> bytes:
+    """A syntactically valid uncompressed P-256 point header and length (opaque here)."""
+    return b"\x04" + seed.to_bytes(2, "big") * 32
+
+
+@pytest.fixture
+def settings_factory(db_url: str) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "host": "127.0.0.1", "port": 0, "public_origin": ORIGIN, "database_url": db_url,
+            "cookie_secure": False, "starts_per_minute_free": 1000,
+        }
+        values.update(overrides)
+        return load_settings(environ={}, **values)
+
+    return make
+
+
+@pytest.fixture
+async def make_server(
+    settings_factory: Callable[..., Settings],
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start real servers on free ports; all are stopped at the end of the test."""
+    runners: list[tuple[web.AppRunner, Server]] = []
+
+    async def start(**overrides: Any) -> Server:
+        settings = settings_factory(**overrides)
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        from chatserver.web.keys import DB
+
+        server = Server(f"http://127.0.0.1:{port}", settings, app, app[DB])
+        runners.append((runner, server))
+        return server
+
+    yield start
+    for runner, server in runners:
+        for peer in server.peers:
+            await peer.close()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def server(make_server: Callable[..., Any]) -> Server:
+    """One server with a team ``alpha`` (topics general, school) and ``beta``."""
+    srv: Server = await make_server()
+    await srv.team("alpha", ["general:General", "school:School"])
+    await srv.team("beta")
+    return srv

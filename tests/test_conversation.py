@@ -1,0 +1,223 @@
+"""A whole conversation through a real server with the SDK, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import pytest
+from conftest import Server, client_key, dump
+
+from chatserver.sdk import ChatRefused
+
+
+def b(data: str) -> bytes:
+    return base64.b64decode(data)
+
+
+async def until(peer: Any, type_: str, **match: Any) -> dict[str, Any]:
+    """The next frame of ``type_`` whose fields equal ``match`` (skipping older ones)."""
+    while True:
+        frame: dict[str, Any] = await peer.next(type_)
+        if all(frame.get(k) == v for k, v in match.items()):
+            return frame
+
+
+async def test_whole_conversation(server: Server) -> None:
+    """Start, queue position, accept, messages both ways, transfer, close."""
+    anna = await server.staff("anna", ["alpha"])
+    ben = await server.staff("ben", ["alpha"])
+    console_a = await server.console("anna")
+    console_b = await server.console("ben")
+    assert console_a.hello["teams"] == ["alpha"]
+    assert (await console_a.next("queue"))["items"] == []
+
+    first = await server.client()
+    started = await first.start("alpha", client_key(1), topic="school")
+    assert started["position"] == 1
+    second = await server.client()
+    assert (await second.start("alpha", client_key(2)))["position"] == 2
+
+    queued = await console_a.next("queued")
+    assert queued["item"]["conversation"] == started["conversation"]
+    assert queued["item"]["topic"] == "school"
+
+    ack = await first.send("c1", b"queued ciphertext")
+    assert ack == {"type": "ack", "id": "c1", "seq": 1}
+
+    assigned = await console_a.accept(started["conversation"], id="acc", key=b"K" * 65,
+                                      body=b"accept ciphertext")
+    assert assigned["conversation"] == started["conversation"]
+    assert b(assigned["client_key"]) == client_key(1)
+    assert (await first.next("state"))["state"] == "active"
+    accept_msg = await first.next("message")
+    assert (accept_msg["kind"], b(accept_msg["body"])) == ("accept", b"accept ciphertext")
+    # The second client moves up, the colleague's queue drops the accepted one.
+    assert (await second.next("position"))["position"] == 1
+    assert (await console_b.next("dequeued"))["conversation"] == started["conversation"]
+
+    # History on accept, then live messages both ways.
+    await console_a.fetch(started["conversation"])
+    history = [await console_a.next("message") for _ in range(2)]
+    assert [(h["seq"], h["kind"]) for h in history] == [(1, "msg"), (2, "accept")]
+    assert b(history[0]["body"]) == b"queued ciphertext"
+    await first.send("c2", b"hello from client", n=1)
+    live = await console_a.next("message")
+    assert (live["seq"], live["sender"], b(live["body"])) == (3, "client", b"hello from client")
+    team_ack = await console_a.send(started["conversation"], "t1", b"hello from team", n=1)
+    assert team_ack["seq"] == 4
+    got = await first.next("message")
+    assert (got["sender"], got["id"], b(got["body"])) == ("team", "t1", b"hello from team")
+
+    # Typing is relayed, never stored.
+    await first.typing(True)
+    assert (await console_a.next("typing"))["active"] is True
+
+    # Transfer to a colleague with a handover note.
+    released = await console_a.transfer(started["conversation"], to=ben, note=b"handover")
+    assert released["reason"] == "transferred"
+    handed = await console_b.next("assigned")
+    assert (handed["by"], b(handed["note"])) == (anna, b"handover")
+    with pytest.raises(ChatRefused) as refused:
+        await console_a.send(started["conversation"], "t2", b"too late")
+    assert refused.value.code == "forbidden"
+    await console_b.send(started["conversation"], "t3", b"ben here")
+    assert b((await first.next("message"))["body"]) == b"ben here"
+
+    # Back to the queue, accepted again, closed with a category.
+    await console_b.transfer(started["conversation"])
+    await until(first, "state", state="waiting", reason="transferred")
+    requeued = await until(console_a, "queued")
+    while requeued["item"]["conversation"] != started["conversation"]:
+        requeued = await until(console_a, "queued")
+    await console_a.accept(started["conversation"])
+    released = await console_a.close_conversation(started["conversation"], category="advice")
+    assert released["reason"] == "counsellor_closed"
+    await until(first, "state", state="closed", reason="counsellor_closed")
+    with pytest.raises(ChatRefused) as refused:
+        await first.send("c3", b"after close")
+    assert refused.value.code == "invalid_transition"
+
+    rows = (await dump(server.settings.database_url))["conversations"]
+    closed = [r for r in rows if r[0] == started["conversation"]][0]
+    assert "closed" in closed and "advice" in closed
+
+
+async def test_queue_snapshot_and_assigned_after_reconnect(server: Server) -> None:
+    """A console that reconnects gets the queue and the chats it holds."""
+    await server.staff("anna", ["alpha"])
+    console = await server.console("anna")
+    client = await server.client()
+    waiting = await client.start("alpha", client_key())
+    other = await server.client()
+    held = await other.start("alpha", client_key(2))
+    await console.accept(held["conversation"])
+    await console.close()
+
+    again = await server.console("anna")
+    snapshot = await again.next("queue")
+    assert [i["conversation"] for i in snapshot["items"]] == [waiting["conversation"]]
+    assert (await again.next("assigned"))["conversation"] == held["conversation"]
+
+
+async def test_accept_race_exactly_one_wins(server: Server) -> None:
+    """Two counsellors accept the same conversation at once: one wins, one is told."""
+    await server.staff("anna", ["alpha"])
+    await server.staff("ben", ["alpha"])
+    a, b_ = await server.console("anna"), await server.console("ben")
+    client = await server.client()
+    conv = (await client.start("alpha", client_key()))["conversation"]
+    results = await asyncio.gather(a.accept(conv), b_.accept(conv), return_exceptions=True)
+    wins = [r for r in results if isinstance(r, dict)]
+    losses = [r for r in results if isinstance(r, ChatRefused)]
+    assert len(wins) == 1 and len(losses) == 1
+    assert losses[0].code == "already_taken"
+    assert "already accepted" in losses[0].frame["message"]
+
+
+async def test_counsellor_cap(server: Server) -> None:
+    """A counsellor cannot hold more chats than the cap."""
+    await server.staff("anna", ["alpha"])
+    console = await server.console("anna")
+    convs = []
+    for i in range(4):
+        client = await server.client()
+        convs.append((await client.start("alpha", client_key(i)))["conversation"])
+    for conv in convs[:3]:
+        await console.accept(conv)
+    with pytest.raises(ChatRefused) as refused:
+        await console.accept(convs[3])
+    assert refused.value.code == "cap_reached"
+
+
+async def test_resume_after_drop_resend_is_idempotent(server: Server) -> None:
+    """Dropped mid-stream, the client resumes and resends: nothing lost, nothing twice."""
+    await server.staff("anna", ["alpha"])
+    console = await server.console("anna")
+    client = await server.client()
+    started = await client.start("alpha", client_key())
+    conv, token = started["conversation"], started["token"]
+    await console.accept(conv)
+    for i in range(5):
+        await client.send(f"m{i}", f"body {i}".encode(), n=i)
+    # The team writes while the client is away.
+    await client.close()
+    for i in range(3):
+        await console.send(conv, f"t{i}", f"team {i}".encode(), n=i)
+
+    back = await server.client()
+    resumed = await back.resume(conv, token, last_seq=5)
+    assert resumed["state"] == "active"
+    missed = [await back.next("message") for _ in range(3)]
+    assert [m["id"] for m in missed] == ["t0", "t1", "t2"]
+    # Resend the last two (their acks were "lost"): same acks, nothing stored twice.
+    for i in (3, 4):
+        ack = await back.send(f"m{i}", f"body {i}".encode(), n=i)
+        assert ack["seq"] == i + 1
+    with pytest.raises(ChatRefused) as refused:
+        await back.send("m4", b"different bytes", n=4)
+    assert refused.value.code == "conflict"
+    ack = await back.send("m5", b"body 5", n=5)
+    assert ack["seq"] == 9
+    messages = (await dump(server.settings.database_url))["messages"]
+    assert len(messages) == 9
+
+
+async def test_client_delete_removes_everything(server: Server) -> None:
+    """A client deletes its conversation: rows gone, token refused afterwards."""
+    await server.staff("anna", ["alpha"])
+    console = await server.console("anna")
+    client = await server.client()
+    started = await client.start("alpha", client_key())
+    await console.accept(started["conversation"])
+    await client.send("m1", b"secret-ish ciphertext")
+    await console.envelope(started["conversation"], "note1", "note", b"note ciphertext")
+    deleted = await client.delete()
+    assert deleted["state"] == "deleted"
+    assert (await console.next("released"))["reason"] == "client_deleted"
+    after = await dump(server.settings.database_url)
+    assert after["conversations"] == [] and after["messages"] == []
+    assert after["key_envelopes"] == []
+    again = await server.client()
+    with pytest.raises(ChatRefused) as refused:
+        await again.resume(started["conversation"], started["token"])
+    assert refused.value.code == "not_found"
+
+
+async def test_block_refuses_the_client(server: Server) -> None:
+    """A blocked client's conversation ends and its token is refused, audited."""
+    await server.staff("anna", ["alpha"])
+    console = await server.console("anna")
+    client = await server.client()
+    started = await client.start("alpha", client_key())
+    await console.accept(started["conversation"])
+    await console.block(started["conversation"], hours=2)
+    await until(client, "state", state="closed", reason="blocked")
+    again = await server.client()
+    with pytest.raises(ChatRefused) as refused:
+        await again.resume(started["conversation"], started["token"])
+    assert refused.value.code == "blocked"
+    rows = await dump(server.settings.database_url)
+    assert len(rows["blocks"]) == 1
+    assert any(r[3] == "client.blocked" for r in rows["audit"])
