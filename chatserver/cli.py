@@ -74,8 +74,10 @@ async def team_add(db: Database, slug: str, name: str, topics: Sequence[str]) ->
             raise CommandError(f"team '{slug}' exists already")
         now = _now()
         team_id = (
-            await conn.execute(insert(m.teams).values(slug=slug, name=name, created_at=now))
-        ).inserted_primary_key[0]
+            await conn.execute(
+                insert(m.teams).values(slug=slug, name=name, created_at=now).returning(m.teams.c.id)
+            )
+        ).scalar_one()
         for topic in topics:
             topic_slug, _, topic_name = topic.partition(":")
             await conn.execute(

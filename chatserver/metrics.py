@@ -50,7 +50,8 @@ class Metrics:
         self._gauges[name] = read
 
     def counter_value(self, name: str, **labels: str) -> int:
-        return self._counters.get(name, {}).get(tuple(sorted(labels.items())), 0)
+        series = self._counters.get(name)
+        return series.get(tuple(sorted(labels.items())), 0) if series else 0
 
     def render(self) -> str:
         out: list[str] = []

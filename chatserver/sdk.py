@@ -97,13 +97,13 @@ class _Peer:
                 return self._check(frame, types, errors)
         async with asyncio.timeout(timeout):
             while True:
-                frame = await self._inbox.get()
-                if frame is None:
+                got = await self._inbox.get()
+                if got is None:
                     self._inbox.put_nowait(None)
                     raise ConnectionError(f"connection closed ({self.ws.close_code})")
-                if wanted(frame) or (errors and frame["type"] == "error"):
-                    return self._check(frame, types, errors)
-                self._buffer.append(frame)
+                if wanted(got) or (errors and got["type"] == "error"):
+                    return self._check(got, types, errors)
+                self._buffer.append(got)
 
     @staticmethod
     def _check(frame: Frame, types: Iterable[str], errors: bool) -> Frame:
@@ -233,11 +233,14 @@ async def login(
     if credential is None:
         assert password is not None, "give a password or a derived credential"
         credential = await asyncio.to_thread(derive_credential, password, origin, username)
-    async with aiohttp.ClientSession() as http, http.post(
-        base_url.rstrip("/") + "/api/login",
-        json={"username": username, "credential": credential, "totp": totp},
-        headers={"Origin": origin},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            base_url.rstrip("/") + "/api/login",
+            json={"username": username, "credential": credential, "totp": totp},
+            headers={"Origin": origin},
+        ) as response,
+    ):
         data = await response.json()
         if response.status != 200:
             raise ChatRefused({"type": "error", **data["error"]})

@@ -16,7 +16,6 @@ import json
 import re
 import types
 import typing
-from functools import cache
 from typing import Any
 
 from .errors import FrameTooLarge, MalformedFrame, UnknownFrameType
@@ -37,11 +36,10 @@ class _FieldRule:
     pattern: re.Pattern[str] | None
 
 
-@cache
 def _rules(cls: type[Frame]) -> tuple[_FieldRule, ...]:
     hints = typing.get_type_hints(cls)
     out = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # a Frame dataclass
         hint = hints[f.name]
         optional = False
         if isinstance(hint, types.UnionType):
@@ -61,6 +59,12 @@ def _rules(cls: type[Frame]) -> tuple[_FieldRule, ...]:
             )
         )
     return tuple(out)
+
+
+#: The validation rules of every inbound frame class, derived once from the dataclasses.
+_RULES: dict[type[Frame], tuple[_FieldRule, ...]] = {
+    cls: _rules(cls) for table in ROLES.values() for cls in table.values()
+}
 
 
 def _check(rule: _FieldRule, value: Any) -> Any:
@@ -121,7 +125,7 @@ def decode(raw: str | bytes, role: str, max_bytes: int) -> Frame:
     cls = ROLES[role].get(kind)
     if cls is None:
         raise UnknownFrameType(f"unknown frame type '{kind[:40]}'")
-    rules = _rules(cls)
+    rules = _RULES[cls]
     known = {r.name for r in rules}
     extra = set(data) - known - {"type"}
     if extra:

@@ -66,7 +66,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
 
 async def _close_sockets(app: web.Application) -> None:
     """On shutdown every peer gets GOING_AWAY and resumes elsewhere or after restart."""
-    connections: list[Connection] = list(app[CONNECTIONS])
+    live: set[Connection] = app[CONNECTIONS]
+    connections = tuple(live)
     await asyncio.gather(
         *(c.close(CLOSE_GOING_AWAY, "server restarting; resume") for c in connections),
         return_exceptions=True,

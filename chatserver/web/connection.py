@@ -45,9 +45,10 @@ class Connection:
             self._outbox.put_nowait(text)
         except asyncio.QueueFull:
             log.info("event=slow_peer conn=%s role=%s", self.id, self.role)
-            self._closing = asyncio.create_task(
-                self.ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"too slow; resume")
-            )
+            self._closing = asyncio.create_task(self._close_slow())
+
+    async def _close_slow(self) -> None:
+        await self.ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"too slow; resume")
 
     def send(self, frame: f.Frame) -> None:
         self.deliver(encode(frame))

@@ -16,11 +16,12 @@ from ..storage.store import Store
 from .connection import Connection
 
 SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Callable[[], float])
+Clock = Callable[[], float]
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 DB = web.AppKey("db", Database)
 STORE = web.AppKey("store", Store)
 HUB = web.AppKey("hub", Hub)
 SERVICE = web.AppKey("service", ChatService)
 METRICS = web.AppKey("metrics", Metrics)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
-CONNECTIONS = web.AppKey("connections", set[Connection])
+CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")

@@ -1,0 +1,1 @@
+"""Retention: rules, sweeps and key destruction (see the retention issue; not built yet)."""
