@@ -400,7 +400,9 @@ BAD: list[Any] = [
     pytest.param("client", with_(SEND_OK, body="AAA"), MalformedFrame, id="base64-no-padding"),
     pytest.param("client", with_(SEND_OK, body="AA==\n"), MalformedFrame, id="base64-newline"),
     pytest.param("client", with_(SEND_OK, body="AA-_"), MalformedFrame, id="base64-urlsafe"),
-    pytest.param("client", with_(SEND_OK, body="\u00e9\u00e9=="), MalformedFrame, id="b64-non-ascii"),
+    pytest.param(
+        "client", with_(SEND_OK, body="\u00e9\u00e9=="), MalformedFrame, id="b64-non-ascii"
+    ),
     pytest.param("client", with_(SEND_OK, body=""), MalformedFrame, id="empty-body"),
     pytest.param("client", with_(START_OK, client_key=""), MalformedFrame, id="empty-key"),
     pytest.param(
@@ -458,7 +460,11 @@ def test_decode_refuses_bad_input(role: str, raw: str | bytes, error: type[Frame
 
 @pytest.mark.parametrize(
     ("error", "code"),
-    [(MalformedFrame, "malformed"), (UnknownFrameType, "unknown_type"), (FrameTooLarge, "too_large")],
+    [
+        (MalformedFrame, "malformed"),
+        (UnknownFrameType, "unknown_type"),
+        (FrameTooLarge, "too_large"),
+    ],
     ids=lambda v: v if isinstance(v, str) else v.__name__,
 )
 def test_frame_error_codes(error: type[FrameError], code: str) -> None:
@@ -652,11 +658,11 @@ SERVER_SAMPLES: list[Frame] = [
     QueueSnapshot(items=(QueueItem("c1", "t", None, 1),)),
     Queued(item=QueueItem("c1", "t", "x", 1, transferred=True)),
     Dequeued(conversation="c1", team="t"),
-    Assigned(conversation="c1", team="t", topic=None, client_key=KEY, last_seq=0, by="s2", note=BODY),
-    Released(conversation="c1", reason="transferred"),
-    EnvelopeNotice(
-        conversation="c1", id="e1", purpose="note", body=BODY, epoch=1, author="s1"
+    Assigned(
+        conversation="c1", team="t", topic=None, client_key=KEY, last_seq=0, by="s2", note=BODY
     ),
+    Released(conversation="c1", reason="transferred"),
+    EnvelopeNotice(conversation="c1", id="e1", purpose="note", body=BODY, epoch=1, author="s1"),
     Presence(staff="s1", name="N", status="available", chats=2),
 ]
 
