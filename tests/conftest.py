@@ -141,20 +141,48 @@ class Server:
     ) -> str:
         """Create an account the way ``chatserver user add`` does; return its id."""
         staff_id, _ = await cli.user_add(
-            self.db, self.settings, username, name or username.title(), role, teams, PASSWORD,
+            self.db,
+            self.settings,
+            username,
+            name or username.title(),
+            role,
+            teams,
+            PASSWORD,
             totp=False,
         )
         return staff_id
 
     async def console(self, username: str) -> ConsolePeer:
-        cookie, _csrf = await login(self.url, username, credential=credential(username),
-                                    origin=ORIGIN)
+        cookie, _csrf = await login(
+            self.url, username, credential=credential(username), origin=ORIGIN
+        )
         peer = await ConsolePeer.connect(self.url, cookie, origin=ORIGIN)
         self.peers.append(peer)
         return peer
 
     async def team(self, slug: str, topics: list[str] | None = None) -> None:
         await cli.team_add(self.db, slug, slug.title(), topics or [])
+
+
+async def until(peer: Any, type_: str, **match: Any) -> dict[str, Any]:
+    """The next frame of ``type_`` whose fields equal ``match`` (skipping older ones)."""
+    while True:
+        frame: dict[str, Any] = await peer.next(type_)
+        if all(frame.get(k) == v for k, v in match.items()):
+            return frame
+
+
+class FakeClock:
+    """Time as a dependency: tests move it forward instead of sleeping."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def client_key(seed: int = 1) -> bytes:
@@ -166,8 +194,12 @@ def client_key(seed: int = 1) -> bytes:
 def settings_factory(db_url: str) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
-            "host": "127.0.0.1", "port": 0, "public_origin": ORIGIN, "database_url": db_url,
-            "cookie_secure": False, "starts_per_minute_free": 1000,
+            "host": "127.0.0.1",
+            "port": 0,
+            "public_origin": ORIGIN,
+            "database_url": db_url,
+            "cookie_secure": False,
+            "starts_per_minute_free": 1000,
         }
         values.update(overrides)
         return load_settings(environ={}, **values)
@@ -182,9 +214,9 @@ async def make_server(
     """Start real servers on free ports; all are stopped at the end of the test."""
     runners: list[tuple[web.AppRunner, Server]] = []
 
-    async def start(**overrides: Any) -> Server:
+    async def start(clock: Callable[[], float] | None = None, **overrides: Any) -> Server:
         settings = settings_factory(**overrides)
-        app = create_app(settings)
+        app = create_app(settings, clock=clock) if clock else create_app(settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

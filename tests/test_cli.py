@@ -73,8 +73,9 @@ def refused(result: Result, *fragments: str) -> str:
     """The message of a command that must have exited 2 with a one-line explanation."""
     assert result.returncode == 2, f"exit {result.returncode}: {result.stdout}{result.stderr}"
     assert "Traceback" not in result.stderr, result.stderr
-    message = result.stderr.strip()
-    assert message.startswith("chatserver: "), message
+    # Log lines (at the default level, info) may come first; the explanation is last.
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("chatserver: "), result.stderr
     for fragment in fragments:
         assert fragment in message, message
     return message
@@ -86,8 +87,18 @@ def cli_audit(rows: dict[str, list[tuple[Any, ...]]]) -> list[tuple[str, str, di
 
 
 def add_user(run: Run, username: str, *flags: str, password: str = PASSWORD) -> str:
-    out = ok(run("user", "add", username, "--name", username.title(), "--password-stdin",
-                 *flags, stdin=password + "\n"))
+    out = ok(
+        run(
+            "user",
+            "add",
+            username,
+            "--name",
+            username.title(),
+            "--password-stdin",
+            *flags,
+            stdin=password + "\n",
+        )
+    )
     match = re.search(r"^created (s[0-9a-f]{16})$", out, re.M)
     assert match, out
     return match.group(1)
@@ -102,19 +113,23 @@ async def post_login(
     url: str, username: str, cred: str, totp: str = ""
 ) -> tuple[int, dict[str, Any], str]:
     """(status, JSON body, cookie header) of one login."""
-    async with aiohttp.ClientSession() as http, http.post(
-        url + "/api/login",
-        json={"username": username, "credential": cred, "totp": totp},
-        headers={"Origin": ORIGIN},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url + "/api/login",
+            json={"username": username, "credential": cred, "totp": totp},
+            headers={"Origin": ORIGIN},
+        ) as response,
+    ):
         cookie = "; ".join(f"{k}={v.value}" for k, v in response.cookies.items())
         return response.status, await response.json(), cookie
 
 
 async def me_status(url: str, cookie: str) -> int:
-    async with aiohttp.ClientSession() as http, http.get(
-        url + "/api/me", headers={"Cookie": cookie}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url + "/api/me", headers={"Cookie": cookie}) as response,
+    ):
         return response.status
 
 
@@ -154,8 +169,19 @@ def test_commands_on_an_unmigrated_database_say_to_migrate(tmp_path: Path) -> No
 # --------------------------------------------------------------------------- teams
 def test_team_add_and_list(run: Run, db_url: str) -> None:
     """A team with topics is created, listed, refused twice, audited as actor ``cli``."""
-    out = ok(run("team", "add", "alpha", "--name", "Alpha", "--topic", "general:General",
-                 "--topic", "school"))
+    out = ok(
+        run(
+            "team",
+            "add",
+            "alpha",
+            "--name",
+            "Alpha",
+            "--topic",
+            "general:General",
+            "--topic",
+            "school",
+        )
+    )
     assert out.strip() == "created team alpha"
     ok(run("team", "add", "beta", "--name", "Beta Team"))
     assert ok(run("team", "list")).splitlines() == [
@@ -167,7 +193,10 @@ def test_team_add_and_list(run: Run, db_url: str) -> None:
     refused(run("team", "add", "gamma", "--name", "G", "--topic", "No Way:x"), "not a slug")
 
     rows = asyncio.run(dump(db_url))
-    assert sorted((r[1], r[2]) for r in rows["teams"]) == [("alpha", "Alpha"), ("beta", "Beta Team")]
+    assert sorted((r[1], r[2]) for r in rows["teams"]) == [
+        ("alpha", "Alpha"),
+        ("beta", "Beta Team"),
+    ]
     topics = {(r[2], r[3]) for r in rows["topics"]}
     assert {("general", "General"), ("school", "school")} <= topics
     assert cli_audit(rows) == [
@@ -179,8 +208,19 @@ def test_team_add_and_list(run: Run, db_url: str) -> None:
 def test_team_origins_are_normalised_added_and_removed(run: Run, db_url: str) -> None:
     """Origins are stored as scheme://host[:port], without duplicates, and can be removed."""
     ok(run("team", "add", "alpha", "--name", "Alpha"))
-    out = ok(run("team", "origins", "alpha", "--add", "https://Agency.EXAMPLE",
-                 "--add", "http://localhost:3000/", "--add", "https://agency.example:443/"))
+    out = ok(
+        run(
+            "team",
+            "origins",
+            "alpha",
+            "--add",
+            "https://Agency.EXAMPLE",
+            "--add",
+            "http://localhost:3000/",
+            "--add",
+            "https://agency.example:443/",
+        )
+    )
     assert out.splitlines() == ["http://localhost:3000", "https://agency.example"]
     assert ok(run("team", "origins", "alpha")).splitlines() == out.splitlines()
     assert "origins=http://localhost:3000,https://agency.example" in ok(run("team", "list"))
@@ -218,8 +258,17 @@ def test_team_origins_refuses_what_is_not_an_origin(run: Run, db_url: str) -> No
 def test_user_add_prints_the_totp_secret_and_uri(run: Run, db_url: str) -> None:
     """The password comes on stdin; the output has a TOTP secret and a matching otpauth URI."""
     ok(run("team", "add", "alpha", "--name", "Alpha"))
-    result = run("user", "add", "anna", "--name", "Anna", "--team", "alpha", "--password-stdin",
-                 stdin=PASSWORD + "\n")
+    result = run(
+        "user",
+        "add",
+        "anna",
+        "--name",
+        "Anna",
+        "--team",
+        "alpha",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     lines = ok(result).splitlines()
     assert re.fullmatch(r"created s[0-9a-f]{16}", lines[0])
     staff_id = lines[0].removeprefix("created ")
@@ -240,7 +289,9 @@ def test_user_add_prints_the_totp_secret_and_uri(run: Run, db_url: str) -> None:
     assert auth.verify_credential(stored_hash, credential("anna"))
     assert ok(run("user", "list")).splitlines() == ["anna\tcounsellor\talpha\tAnna"]
     assert cli_audit(rows)[-1] == (
-        "staff.created", staff_id, {"role": "counsellor", "teams": ["alpha"]}
+        "staff.created",
+        staff_id,
+        {"role": "counsellor", "teams": ["alpha"]},
     )
 
 
@@ -248,9 +299,24 @@ def test_user_add_without_totp_and_list(run: Run) -> None:
     """``--no-totp`` prints no secret and the list flags the account ``no-2fa``."""
     ok(run("team", "add", "alpha", "--name", "Alpha"))
     ok(run("team", "add", "beta", "--name", "Beta"))
-    out = ok(run("user", "add", "ben", "--name", "Ben B", "--role", "supervisor", "--team",
-                 "alpha", "--team", "beta", "--password-stdin", "--no-totp",
-                 stdin=PASSWORD + "\n"))
+    out = ok(
+        run(
+            "user",
+            "add",
+            "ben",
+            "--name",
+            "Ben B",
+            "--role",
+            "supervisor",
+            "--team",
+            "alpha",
+            "--team",
+            "beta",
+            "--password-stdin",
+            "--no-totp",
+            stdin=PASSWORD + "\n",
+        )
+    )
     assert "TOTP" not in out and "otpauth" not in out
     add_user(run, "anna")
     assert ok(run("user", "list")).splitlines() == [
@@ -267,8 +333,10 @@ def test_user_add_refusals_change_nothing(run: Run, db_url: str) -> None:
     args = ("user", "add", "bob", "--name", "Bob", "--password-stdin")
     refused(run(*args, stdin="too short\n"), "at least 10 characters")
     refused(run(*args, stdin=""), "at least 10 characters")
-    refused(run("user", "add", "Anna", "--name", "A", "--password-stdin", stdin=PASSWORD),
-            "user 'anna' exists already")
+    refused(
+        run("user", "add", "Anna", "--name", "A", "--password-stdin", stdin=PASSWORD),
+        "user 'anna' exists already",
+    )
     refused(run(*args, "--team", "alpha", "--team", "nope", stdin=PASSWORD), "no team 'nope'")
     assert asyncio.run(dump(db_url)) == before
 
@@ -285,8 +353,21 @@ async def test_user_disable_ends_sessions_and_logins(
     """A disabled account loses its session and cannot sign in again (401)."""
     server: Server = await make_server()
     ok(await in_thread(run, "team", "add", "alpha", "--name", "Alpha"))
-    ok(await in_thread(run, "user", "add", "anna", "--name", "Anna", "--team", "alpha",
-                       "--password-stdin", "--no-totp", stdin=PASSWORD))
+    ok(
+        await in_thread(
+            run,
+            "user",
+            "add",
+            "anna",
+            "--name",
+            "Anna",
+            "--team",
+            "alpha",
+            "--password-stdin",
+            "--no-totp",
+            stdin=PASSWORD,
+        )
+    )
     status, _, cookie = await post_login(server.url, "anna", credential("anna"))
     assert status == 200 and await me_status(server.url, cookie) == 200
 
@@ -307,8 +388,19 @@ async def test_user_reset_2fa_requires_the_new_code(
 ) -> None:
     """``reset-2fa`` prints a new secret, ends sessions, and login then needs its code."""
     server: Server = await make_server()
-    ok(await in_thread(run, "user", "add", "anna", "--name", "Anna", "--password-stdin",
-                       "--no-totp", stdin=PASSWORD))
+    ok(
+        await in_thread(
+            run,
+            "user",
+            "add",
+            "anna",
+            "--name",
+            "Anna",
+            "--password-stdin",
+            "--no-totp",
+            stdin=PASSWORD,
+        )
+    )
     status, _, cookie = await post_login(server.url, "anna", credential("anna"))
     assert status == 200
 
@@ -390,14 +482,16 @@ async def test_demo_login_works_over_http(
     assert f"Start page:    {ORIGIN}/" in out
 
     server: Server = await make_server()
-    cred = await asyncio.to_thread(auth.derive_credential, password, server.settings.origin,
-                                   username)
+    cred = await asyncio.to_thread(
+        auth.derive_credential, password, server.settings.origin, username
+    )
     status, body, cookie = await post_login(server.url, username, cred)
     assert status == 200, body
     assert body["staff"]["username"] == "demo"
-    async with aiohttp.ClientSession() as http, http.get(
-        server.url + "/api/me", headers={"Cookie": cookie}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(server.url + "/api/me", headers={"Cookie": cookie}) as response,
+    ):
         assert (await response.json())["teams"] == ["demo"]
 
     again = ok(await in_thread(run, "demo"))
@@ -406,17 +500,17 @@ async def test_demo_login_works_over_http(
     assert (await post_login(server.url, username, cred))[0] == 401
     rows = await dump(db_url)
     assert [r[1] for r in rows["teams"]] == ["demo"]
-    assert [a[0] for a in cli_audit(rows)] == [
-        "team.created", "staff.created", "staff.created"
-    ]
+    assert [a[0] for a in cli_audit(rows)] == ["team.created", "staff.created", "staff.created"]
 
 
 # --------------------------------------------------------------------------- serve
-async def serve_until_sigterm(url: str, cwd: Path, *args: str) -> tuple[int, str]:
+async def serve_until_sigterm(url: str, cwd: Path, *serve_args: str) -> tuple[int, str]:
     """Start ``chatserver serve`` on port 0, check /healthz, stop it with SIGTERM;
     returns (exit code, standard error)."""
     proc = await asyncio.create_subprocess_exec(
-        *COMMAND, *args, "serve",
+        *COMMAND,
+        "serve",
+        *serve_args,
         env=environment(url, CHAT_PORT="0", CHAT_HOST="127.0.0.1"),
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
@@ -429,9 +523,11 @@ async def serve_until_sigterm(url: str, cwd: Path, *args: str) -> tuple[int, str
         match = re.fullmatch(r"listening on (http://127\.0\.0\.1:(\d+))\n", line)
         assert match, line
         assert int(match.group(2)) > 0
-        async with aiohttp.ClientSession() as http, http.get(
-            match.group(1) + "/healthz"
-        ) as response:
+        # An answered request also means the server's signal handlers are in place.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(match.group(1) + "/healthz") as response,
+        ):
             assert response.status == 200
             assert await response.json() == {"status": "ok"}
         proc.send_signal(signal.SIGTERM)
@@ -456,26 +552,39 @@ async def test_serve_listens_answers_and_stops_on_sigterm(db_url: str, tmp_path:
 async def test_serve_with_migrate_on_a_new_file(tmp_path: Path) -> None:
     """``serve --migrate`` on a database that does not exist yet creates it and serves."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-    proc = await asyncio.create_subprocess_exec(
-        *COMMAND, "serve", "--migrate",
-        env=environment(url, CHAT_PORT="0"),
+    code, stderr = await serve_until_sigterm(url, tmp_path, "--migrate")
+    assert code == 0, stderr
+    assert (tmp_path / "fresh.db").is_file()
+
+
+# The readiness callback of ``chatserver serve`` is where a supervisor learns the server is
+# up; this one sends SIGTERM at that very moment, as an impatient supervisor may.
+_SIGTERM_WHEN_READY = """
+import asyncio, os, signal
+from chatserver.config import load_settings
+from chatserver.web.app import run
+asyncio.run(run(load_settings(), lambda port: os.kill(os.getpid(), signal.SIGTERM)))
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: web.app.run calls ready() (which prints 'listening on') before "
+    "loop.add_signal_handler, so a SIGTERM right after the line kills the process (-15) "
+    "without a graceful shutdown",
+)
+def test_sigterm_as_soon_as_listening_is_a_clean_stop(db_url: str, tmp_path: Path) -> None:
+    """SIGTERM that arrives the moment the server reports it listens still exits 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_WHEN_READY],
+        capture_output=True,
+        text=True,
+        env=environment(db_url, CHAT_PORT="0"),
         cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        timeout=60,
+        check=False,
     )
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(60):
-            line = (await proc.stdout.readline()).decode()
-        assert line.startswith("listening on http://127.0.0.1:"), line
-        proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0
+    assert result.returncode == 0, result.stderr
 
 
 def test_serve_on_an_unmigrated_database_exits_2(tmp_path: Path) -> None:

@@ -289,15 +289,6 @@ def with_(base: dict[str, Any], **changes: Any) -> str:
     return json.dumps(data)
 
 
-OVERLONG_BYTES_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,  # "DID NOT RAISE": the frame is accepted
-    reason=(
-        "codec bug: bytes length is only bounded on the base64 text, "
-        "(max_len + 2) // 3 * 4 chars, which decodes to up to max_len + 2 bytes"
-    ),
-)
-
 BAD: list[Any] = [
     # not a JSON object
     pytest.param("client", "not json", MalformedFrame, id="not-json"),
@@ -422,14 +413,12 @@ BAD: list[Any] = [
         with_(SEND_OK, body=b64(b"\0" * (MAX_BODY + 1))),
         MalformedFrame,
         id="body-64KiB-plus-1",
-        marks=OVERLONG_BYTES_BUG,
     ),
     pytest.param(
         "client",
         with_(SEND_OK, body=b64(b"\0" * (MAX_BODY + 2))),
         MalformedFrame,
         id="body-64KiB-plus-2",
-        marks=OVERLONG_BYTES_BUG,
     ),
     pytest.param(
         "client",
@@ -442,7 +431,6 @@ BAD: list[Any] = [
         with_(START_OK, client_key=b64(b"k" * (MAX_KEY + 1))),
         MalformedFrame,
         id="key-max-plus-1",
-        marks=OVERLONG_BYTES_BUG,
     ),
 ]
 
@@ -510,11 +498,6 @@ def test_frame_of_exactly_max_bytes_is_accepted() -> None:
     assert decode(text.encode(), "client", len(text)) == Fetch(after=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MalformedFrame,  # the size check passes, the team pattern refuses it later
-    reason="codec bug: the cap compares len(str) in characters, not UTF-8 bytes, with max_bytes",
-)
 def test_text_frame_cap_counts_utf8_bytes() -> None:
     """A text frame whose UTF-8 encoding is over max_bytes is too large."""
     text = json.dumps({"type": "start", "team": "\u00e9" * 40}, ensure_ascii=False)

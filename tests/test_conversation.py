@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Any
 
 import pytest
-from conftest import Server, client_key, dump
+from conftest import Server, client_key, dump, until
 
 from chatserver.sdk import ChatRefused
 
 
 def b(data: str) -> bytes:
     return base64.b64decode(data)
-
-
-async def until(peer: Any, type_: str, **match: Any) -> dict[str, Any]:
-    """The next frame of ``type_`` whose fields equal ``match`` (skipping older ones)."""
-    while True:
-        frame: dict[str, Any] = await peer.next(type_)
-        if all(frame.get(k) == v for k, v in match.items()):
-            return frame
 
 
 async def test_whole_conversation(server: Server) -> None:
@@ -46,8 +37,9 @@ async def test_whole_conversation(server: Server) -> None:
     ack = await first.send("c1", b"queued ciphertext")
     assert ack == {"type": "ack", "id": "c1", "seq": 1}
 
-    assigned = await console_a.accept(started["conversation"], id="acc", key=b"K" * 65,
-                                      body=b"accept ciphertext")
+    assigned = await console_a.accept(
+        started["conversation"], id="acc", key=b"K" * 65, body=b"accept ciphertext"
+    )
     assert assigned["conversation"] == started["conversation"]
     assert b(assigned["client_key"]) == client_key(1)
     assert (await first.next("state"))["state"] == "active"

@@ -31,16 +31,23 @@ class ServerProcess:
 
     async def start(self) -> str:
         env = {
-            **os.environ, "CHAT_DATABASE_URL": self.db_url, "CHAT_PORT": "0",
-            "CHAT_PUBLIC_ORIGIN": ORIGIN, "CHAT_COOKIE_SECURE": "false",
-            "CHAT_STARTS_PER_MINUTE_FREE": "1000", "CHAT_FRAME_RATE": "1000",
+            **os.environ,
+            "CHAT_DATABASE_URL": self.db_url,
+            "CHAT_PORT": "0",
+            "CHAT_PUBLIC_ORIGIN": ORIGIN,
+            "CHAT_COOKIE_SECURE": "false",
+            "CHAT_STARTS_PER_MINUTE_FREE": "1000",
+            "CHAT_FRAME_RATE": "1000",
             "CHAT_FRAME_BURST": "1000",
         }
         env.pop("CHAT_CONFIG", None)
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "chatserver.cli", "serve"], env=env, text=True,
-                stdout=subprocess.PIPE, stderr=log,
+                [sys.executable, "-m", "chatserver.cli", "serve"],
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=log,
             )
         assert self.proc.stdout is not None
         line = await asyncio.to_thread(self.proc.stdout.readline)
@@ -85,8 +92,10 @@ async def test_acked_messages_survive_kill_9(process: ServerProcess) -> None:
     per_client = 25
 
     async def talk(peer: ClientPeer) -> list[int]:
-        return [(await peer.send(f"m{i}", f"ciphertext {i}".encode(), n=i))["seq"]
-                for i in range(per_client)]
+        return [
+            (await peer.send(f"m{i}", f"ciphertext {i}".encode(), n=i))["seq"]
+            for i in range(per_client)
+        ]
 
     acks = await asyncio.gather(*(talk(c) for c in clients))
     assert all(seqs == list(range(1, per_client + 1)) for seqs in acks)
@@ -94,9 +103,12 @@ async def test_acked_messages_survive_kill_9(process: ServerProcess) -> None:
     for c in clients:
         await c.close()
 
-    rows = await _count(process.db_url, lambda: select(
-        m.messages.c.conversation_id, m.messages.c.client_msg_id, func.count()
-    ).group_by(m.messages.c.conversation_id, m.messages.c.client_msg_id))
+    rows = await _count(
+        process.db_url,
+        lambda: select(
+            m.messages.c.conversation_id, m.messages.c.client_msg_id, func.count()
+        ).group_by(m.messages.c.conversation_id, m.messages.c.client_msg_id),
+    )
     assert len(rows) == len(clients) * per_client
     assert all(count == 1 for *_, count in rows)
 

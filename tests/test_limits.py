@@ -98,13 +98,6 @@ def test_bucket_steady_rate() -> None:
     assert not bucket.take(T0 + 99 * 0.25 + 0.1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "limits bug: time going backwards makes tokens negative, and a negative count is "
-        "the 'fresh bucket' sentinel, so the next take refills the bucket to burst"
-    ),
-)
 def test_bucket_time_going_backwards_does_not_refill() -> None:
     """An earlier time than the last take never gives tokens back."""
     bucket = TokenBucket(rate=1.0, burst=2)
@@ -350,27 +343,11 @@ def test_unsigned_garbage_challenge_fails(challenge: str) -> None:
     assert not gate().check(T0, challenge, "0", 8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason=(
-        "limits bug: hmac.compare_digest raises TypeError for a non-ASCII str, and "
-        "Start.pow_challenge has no pattern, so a client can send one"
-    ),
-)
 def test_non_ascii_challenge_fails_without_crashing() -> None:
     """A challenge with non-ASCII characters is refused, not a TypeError."""
     assert not gate().check(T0, "1.8.r.\u00e9", "0", 8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason=(
-        "limits bug: the nonce is UTF-8 encoded for hashing, a lone surrogate (JSON "
-        "'\\ud800', accepted by the codec for pow_nonce) raises UnicodeEncodeError"
-    ),
-)
 def test_surrogate_nonce_fails_without_crashing() -> None:
     """A nonce containing a lone surrogate is refused, not a UnicodeEncodeError."""
     pow_gate = gate()

@@ -13,9 +13,14 @@ from chatserver.storage import models as m
 from chatserver.storage.db import Database
 
 TIME_COLUMNS_SCANNED_BY_RETENTION = {
-    ("conversations", "closed_at"), ("conversations", "last_activity_at"),
-    ("conversations", "created_at"), ("messages", "created_at"), ("sessions", "expires_at"),
-    ("blocks", "expires_at"), ("key_envelopes", "created_at"), ("audit", "at"),
+    ("conversations", "closed_at"),
+    ("conversations", "last_activity_at"),
+    ("conversations", "created_at"),
+    ("messages", "created_at"),
+    ("sessions", "expires_at"),
+    ("blocks", "expires_at"),
+    ("key_envelopes", "created_at"),
+    ("audit", "at"),
     ("staff", "disabled_at"),
 }
 
@@ -43,7 +48,8 @@ def _indexed_leading_columns() -> set[tuple[str, str]]:
         for constraint in table.constraints:
             columns = list(getattr(constraint, "columns", []))
             if columns and constraint.__class__.__name__ in (
-                "UniqueConstraint", "PrimaryKeyConstraint"
+                "UniqueConstraint",
+                "PrimaryKeyConstraint",
             ):
                 found.add((table.name, columns[0].name))
         for column in table.columns:
@@ -69,8 +75,11 @@ def test_no_column_for_plaintext_addresses_or_agents() -> None:
         for c in t.columns
         if isinstance(c.type, LargeBinary)
     }
-    assert binary == {("conversations", "client_key"), ("messages", "body"),
-                      ("key_envelopes", "body")}
+    assert binary == {
+        ("conversations", "client_key"),
+        ("messages", "body"),
+        ("key_envelopes", "body"),
+    }
     names = {c.name for t in m.metadata.tables.values() for c in t.columns}
     for forbidden in ("ip", "address", "user_agent", "plaintext", "text", "content"):
         assert not any(forbidden == n or n.startswith(forbidden + "_") for n in names), forbidden

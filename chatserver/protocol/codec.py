@@ -97,6 +97,8 @@ def _check(rule: _FieldRule, value: Any) -> Any:
             raise MalformedFrame(f"field '{name}' must be base64") from None
         if not raw:
             raise MalformedFrame(f"field '{name}' must not be empty")
+        if limit is not None and len(raw) > limit:
+            raise MalformedFrame(f"field '{name}' is longer than {limit} bytes")
         return raw
     limit = rule.rules.get("max_len")
     if limit is not None and len(value) > limit:
@@ -111,7 +113,14 @@ def _check(rule: _FieldRule, value: Any) -> Any:
 
 def decode(raw: str | bytes, role: str, max_bytes: int) -> Frame:
     """Parse one inbound frame for ``role`` ("client" or "console")."""
-    if len(raw) > max_bytes:
+    # A str is measured in UTF-8 bytes (up to 4 per character); skip the encode when the
+    # character count alone proves it fits.
+    size = (
+        len(raw)
+        if isinstance(raw, bytes) or len(raw) * 4 <= max_bytes
+        else len(raw.encode("utf-8", "surrogatepass"))
+    )
+    if size > max_bytes:
         raise FrameTooLarge(f"frames are limited to {max_bytes} bytes")
     try:
         data = json.loads(raw)

@@ -57,8 +57,8 @@ class Start(Frame):
     client_key: bytes = spec(max_len=MAX_KEY)
     consent: str = spec(pattern=r"[A-Za-z0-9._-]{1,32}")
     topic: str | None = spec(pattern=r"[a-z0-9-]{1,40}", optional=True)
-    pow_challenge: str | None = spec(max_len=128, optional=True)
-    pow_nonce: str | None = spec(max_len=64, optional=True)
+    pow_challenge: str | None = spec(pattern=r"[A-Za-z0-9._-]{1,128}", optional=True)
+    pow_nonce: str | None = spec(pattern=r"[A-Za-z0-9]{1,64}", optional=True)
 
 
 @dataclass(frozen=True, slots=True)

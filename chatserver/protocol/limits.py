@@ -30,8 +30,9 @@ class TokenBucket:
     def take(self, now: float, cost: float = 1.0) -> bool:
         if self.tokens < 0:
             self.tokens, self.stamp = self.burst, now
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        # A clock that goes backwards gives nothing back.
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.stamp) * self.rate)
+        self.stamp = max(self.stamp, now)
         if self.tokens >= cost:
             self.tokens -= cost
             return True
@@ -104,7 +105,7 @@ class PowGate:
         """True when a valid, unexpired, unused solution of at least ``needed`` bits is given."""
         if needed == 0:
             return True
-        if not challenge or not nonce:
+        if not challenge or not nonce or not (challenge.isascii() and nonce.isascii()):
             return False
         parts = challenge.split(".")
         if len(parts) != 4:

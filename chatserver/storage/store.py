@@ -245,28 +245,34 @@ class Store:
                 update(m.staff).where(m.staff.c.id == staff_id).values(last_login_at=now)
             )
 
-    async def session_staff(self, token_hash: str, now: int) -> StaffRow | None:
-        """The staff member of a live session; expired sessions and disabled accounts: None."""
+    async def session_staff(self, token_hash: str, now: int, ttl_ms: int) -> StaffRow | None:
+        """The staff member of a live session (expired sessions and disabled accounts: None).
+
+        The session's expiry slides with activity: it is pushed to ``now + ttl_ms`` when
+        more than five minutes of it were used, so an active console writes at most one
+        row every five minutes.
+        """
         async with self.db.read() as conn:
-            staff_id = (
+            row = (
                 await conn.execute(
-                    select(m.sessions.c.staff_id).where(
+                    select(m.sessions.c.staff_id, m.sessions.c.expires_at).where(
                         m.sessions.c.token_hash == token_hash, m.sessions.c.expires_at > now
                     )
                 )
-            ).scalar()
-        if staff_id is None:
+            ).first()
+        if row is None:
             return None
-        found = await self.staff_by_id(staff_id)
-        return found if found and found.disabled_at is None else None
-
-    async def touch_session(self, token_hash: str, now: int, ttl_ms: int) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(m.sessions)
-                .where(m.sessions.c.token_hash == token_hash)
-                .values(expires_at=now + ttl_ms)
-            )
+        found = await self.staff_by_id(row.staff_id)
+        if found is None or found.disabled_at is not None:
+            return None
+        if row.expires_at < now + ttl_ms - 300_000:
+            async with self.db.write() as conn:
+                await conn.execute(
+                    update(m.sessions)
+                    .where(m.sessions.c.token_hash == token_hash)
+                    .values(expires_at=now + ttl_ms)
+                )
+        return found
 
     async def delete_session(self, token_hash: str) -> None:
         async with self.db.write() as conn:

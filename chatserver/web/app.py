@@ -74,6 +74,11 @@ async def _close_sockets(app: web.Application) -> None:
     )
 
 
+async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    # No software versions for scanners.
+    response.headers["Server"] = "chatserver"
+
+
 def create_app(
     settings: Settings,
     *,
@@ -90,6 +95,7 @@ def create_app(
     app[THROTTLE] = LoginThrottle(attempts=settings.login_attempts)
     app[CONNECTIONS] = set()
     app.cleanup_ctx.append(_storage)
+    app.on_response_prepare.append(_server_header)
     app.on_shutdown.append(_close_sockets)
     add_routes(app)
     app.router.add_get("/ws/client", client_socket)

@@ -39,8 +39,9 @@ async def current_staff(request: web.Request) -> tuple[StaffRow, str]:
     token = request.cookies.get(cookie_name(request))
     if not token:
         raise Unauthorized("please sign in")
+    ttl = int(request.app[SETTINGS].session_hours * 3_600_000)
     staff = await request.app[STORE].session_staff(
-        hash_token(token), int(request.app[CLOCK]() * 1000)
+        hash_token(token), int(request.app[CLOCK]() * 1000), ttl
     )
     if staff is None:
         raise Unauthorized("your session has expired; please sign in again")

@@ -1,0 +1,38 @@
+"""Staff sessions expire without activity and slide with it; the clock is faked."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import FakeClock, Server, until
+
+from chatserver.sdk import ChatRefused
+
+
+async def test_idle_session_expires_and_closes_the_console(make_server: object) -> None:
+    """After session_hours without activity the next console frame gets session_expired."""
+    clock = FakeClock()
+    server: Server = await make_server(clock=clock, session_hours=1.0)  # type: ignore[operator]
+    await server.team("alpha")
+    await server.staff("anna", ["alpha"])
+    console = await server.console("anna")
+    await console.availability("busy")
+    await until(console, "presence", status="busy")
+    clock.advance(3601)
+    await console.availability("available")
+    with pytest.raises(ChatRefused) as refused:
+        await until(console, "presence", status="available")
+    assert refused.value.code == "session_expired"
+    assert await console.wait_closed() == 1008
+
+
+async def test_activity_keeps_the_session_alive(make_server: object) -> None:
+    """Frames within the lifetime push the expiry forward."""
+    clock = FakeClock()
+    server: Server = await make_server(clock=clock, session_hours=1.0)  # type: ignore[operator]
+    await server.team("alpha")
+    await server.staff("anna", ["alpha"])
+    console = await server.console("anna")
+    for status in ("busy", "away", "available", "busy"):
+        clock.advance(50 * 60)  # 50 minutes each: 3h20 in all, never an hour idle
+        await console.availability(status)
+        await until(console, "presence", status=status)
