@@ -92,7 +92,7 @@ async def test_whole_conversation(server: Server) -> None:
     assert refused.value.code == "invalid_transition"
 
     rows = (await dump(server.settings.database_url))["conversations"]
-    closed = [r for r in rows if r[0] == started["conversation"]][0]
+    closed = next(r for r in rows if r[0] == started["conversation"])
     assert "closed" in closed and "advice" in closed
 
 

@@ -35,8 +35,14 @@ class ThreadServer:
 
     def __init__(self, db_url: str) -> None:
         self.settings = load_settings(
-            environ={}, host="127.0.0.1", port=0, public_origin=ORIGIN, database_url=db_url,
-            cookie_secure=False, frame_rate=10_000.0, frame_burst=10_000,
+            environ={},
+            host="127.0.0.1",
+            port=0,
+            public_origin=ORIGIN,
+            database_url=db_url,
+            cookie_secure=False,
+            frame_rate=10_000.0,
+            frame_burst=10_000,
             starts_per_minute_free=10_000,
         )
         self.loop = asyncio.new_event_loop()
@@ -78,13 +84,30 @@ def _recv(ws: ClientConnection) -> dict[str, Any]:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 field_names = st.sampled_from(
-    ["team", "client_key", "consent", "topic", "id", "body", "gen", "n", "kind", "after",
-     "conversation", "token", "last_seq", "active", "to", "hours"]
+    [
+        "team",
+        "client_key",
+        "consent",
+        "topic",
+        "id",
+        "body",
+        "gen",
+        "n",
+        "kind",
+        "after",
+        "conversation",
+        "token",
+        "last_seq",
+        "active",
+        "to",
+        "hours",
+    ]
 )
 frame_types = st.sampled_from(sorted(frames.CLIENT_FRAMES) + sorted(frames.CONSOLE_FRAMES)) | (
     st.text(max_size=12)
@@ -112,17 +135,22 @@ def test_refused_frames_change_nothing(fuzz_server: ThreadServer) -> None:
     """Any frame the codec refuses gets an error frame; storage stays byte-identical."""
     with connect(fuzz_server.url, origin=ORIGIN, compression=None) as ws:  # type: ignore[arg-type]
         _recv(ws)  # hello
-        ws.send(json.dumps({"type": "start", "team": "alpha", "client_key": b64(client_key()),
-                            "consent": "v1"}))
+        ws.send(
+            json.dumps(
+                {"type": "start", "team": "alpha", "client_key": b64(client_key()), "consent": "v1"}
+            )
+        )
         started = _recv(ws)
         assert started["type"] == "started"
         ws.send(json.dumps({"type": "send", "id": "m1", "body": b64(b"x"), "gen": 0, "n": 0}))
         assert _recv(ws)["type"] == "ack"
         before = asyncio.run(dump(fuzz_server.settings.database_url))
 
-        @settings(max_examples=150, deadline=None,
-                  suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                         HealthCheck.too_slow])
+        @settings(
+            max_examples=150,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
         @given(raw=junk_frames)
         def one(raw: str) -> None:
             assume(_refused(raw))
