@@ -28,6 +28,7 @@ from .protocol.errors import (
     AlreadyTaken,
     Blocked,
     CapReached,
+    ChatError,
     Conflict,
     Forbidden,
     MalformedFrame,
@@ -40,7 +41,7 @@ from .protocol.lifecycle import Actor, Event, State, transition
 from .protocol.limits import PowGate
 from .storage import models as m
 from .storage.store import ConversationRow, MessageRow, Store, audit_tx, conversation_tx
-from .storage.writer import MessageWriter, Pending, _store_one
+from .storage.writer import MessageWriter, Pending, store_messages
 
 __all__ = ["ChatService", "StaffContext"]
 
@@ -293,7 +294,10 @@ class ChatService:
                 if frame.id is None:
                     raise MalformedFrame("an accept with a body needs an id")
                 pending = Pending(row.id, "team", frame.id, "accept", 0, 0, frame.body, staff.id)
-                accept_msg = await _store_one(conn, pending, now)
+                stored = (await store_messages(conn, [pending], now))[0]
+                if isinstance(stored, ChatError):
+                    raise stored
+                accept_msg = stored
         self.metrics.inc("chat_conversations_accepted_total", "Conversations accepted.")
         await self._tell(team_topic(row.team_id), f.Dequeued(row.id, row.team))
         await self._tell(conv_topic(row.id), f.StateChanged(row.id, State.ACTIVE.value))

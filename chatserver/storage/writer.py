@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..protocol.errors import ChatError, Conflict, Forbidden, NotFound, ServerError
@@ -111,15 +112,9 @@ class MessageWriter:
     async def _commit(self, items: list[_Item]) -> None:
         # A consistent lock order across processes (PostgreSQL row locks).
         items.sort(key=lambda i: i.pending.conversation_id)
-        results: list[Outcome | ChatError] = []
         try:
             async with self.db.write() as conn:
-                now = self.clock()
-                for item in items:
-                    try:
-                        results.append(await _store_one(conn, item.pending, now))
-                    except ChatError as exc:
-                        results.append(exc)
+                results = await store_messages(conn, [i.pending for i in items], self.clock())
         except Exception:
             log.exception("event=group_commit_failed size=%d", len(items))
             for item in items:
@@ -138,79 +133,121 @@ class MessageWriter:
                 item.future.set_result(result)
 
 
-async def _store_one(conn: AsyncConnection, p: Pending, now: int) -> Outcome:
-    conv = (
-        await conn.execute(
-            select(
-                m.conversations.c.state,
-                m.conversations.c.team_id,
-                m.conversations.c.counsellor_id,
-            )
-            .where(m.conversations.c.id == p.conversation_id)
+async def store_messages(
+    conn: AsyncConnection, batch: Sequence[Pending], now: int
+) -> list[Outcome | ChatError]:
+    """Write a batch in the open transaction with a fixed number of statements: lock and
+    read the conversations, read the ids already used, then one UPDATE and one INSERT
+    (executemany). Returns one outcome or refusal per message, in order; refused messages
+    write nothing."""
+    conv_ids = sorted({p.conversation_id for p in batch})
+    c = m.conversations.c
+    convs = {
+        row.id: _Conv(State(row.state), row.team_id, row.counsellor_id, row.last_seq)
+        for row in await conn.execute(
+            select(c.id, c.state, c.team_id, c.counsellor_id, c.last_seq)
+            .where(c.id.in_(conv_ids))
+            .order_by(c.id)
             .with_for_update()
         )
-    ).first()
-    if conv is None:
-        raise NotFound("no such conversation", ref=p.client_msg_id)
-    state = State(conv.state)
-    existing = (
-        await conn.execute(
+    }
+    mc = m.messages.c
+    seen: dict[tuple[str, str, str], tuple[int, int, bytes, int, int, str]] = {
+        (r.conversation_id, r.sender, r.client_msg_id): (
+            r.seq,
+            r.created_at,
+            bytes(r.body),
+            r.gen,
+            r.n,
+            r.kind,
+        )
+        for r in await conn.execute(
             select(
-                m.messages.c.seq,
-                m.messages.c.created_at,
-                m.messages.c.body,
-                m.messages.c.gen,
-                m.messages.c.n,
-                m.messages.c.kind,
+                mc.conversation_id,
+                mc.sender,
+                mc.client_msg_id,
+                mc.seq,
+                mc.created_at,
+                mc.body,
+                mc.gen,
+                mc.n,
+                mc.kind,
             ).where(
-                m.messages.c.conversation_id == p.conversation_id,
-                m.messages.c.sender == p.sender,
-                m.messages.c.client_msg_id == p.client_msg_id,
+                mc.conversation_id.in_(conv_ids),
+                mc.client_msg_id.in_(sorted({p.client_msg_id for p in batch})),
             )
         )
-    ).first()
-    if existing is not None:
-        same = (bytes(existing.body), existing.gen, existing.n, existing.kind) == (
-            p.body,
-            p.gen,
-            p.n,
-            p.kind,
-        )
-        if not same:
-            raise Conflict(
-                "this message id was already used for different content", ref=p.client_msg_id
-            )
-        return Outcome(
-            existing.seq, existing.created_at, True, state, conv.team_id, conv.counsellor_id
-        )
-    actor = Actor.CLIENT if p.sender == "client" else Actor.COUNSELLOR
-    try:
-        transition(state, Event.SEND, actor)
-    except ChatError as exc:
-        exc.ref = p.client_msg_id
-        raise
-    if actor is Actor.COUNSELLOR and conv.counsellor_id != p.author_id:
-        raise Forbidden("you do not hold this conversation", ref=p.client_msg_id)
-    seq = (
+    }
+    results: list[Outcome | ChatError] = []
+    rows: list[dict[str, Any]] = []
+    for p in batch:
+        try:
+            results.append(_admit(p, convs, seen, rows, now))
+        except ChatError as exc:
+            exc.ref = p.client_msg_id
+            results.append(exc)
+    if rows:
+        touched = {r["conversation_id"] for r in rows}
         await conn.execute(
             update(m.conversations)
-            .where(m.conversations.c.id == p.conversation_id)
-            .values(last_seq=m.conversations.c.last_seq + 1, last_activity_at=now)
-            .returning(m.conversations.c.last_seq)
+            .where(c.id == bindparam("cid"))
+            .values(last_seq=bindparam("seq"), last_activity_at=now),
+            [{"cid": cid, "seq": convs[cid].last_seq} for cid in sorted(touched)],
         )
-    ).scalar_one()
-    await conn.execute(
-        insert(m.messages).values(
-            conversation_id=p.conversation_id,
-            seq=seq,
-            sender=p.sender,
-            author_id=p.author_id,
-            client_msg_id=p.client_msg_id,
-            kind=p.kind,
-            gen=p.gen,
-            n=p.n,
-            body=p.body,
-            created_at=now,
-        )
+        await conn.execute(insert(m.messages), rows)
+    return results
+
+
+@dataclass(slots=True)
+class _Conv:
+    state: State
+    team_id: int
+    counsellor_id: str | None
+    last_seq: int
+
+
+def _admit(
+    p: Pending,
+    convs: dict[str, _Conv],
+    seen: dict[tuple[str, str, str], tuple[int, int, bytes, int, int, str]],
+    rows: list[dict[str, Any]],
+    now: int,
+) -> Outcome:
+    """Decide one message against the batch's view: duplicate, refusal or a new row."""
+    conv = convs.get(p.conversation_id)
+    if conv is None:
+        raise NotFound("no such conversation")
+    existing = seen.get((p.conversation_id, p.sender, p.client_msg_id))
+    if existing is not None:
+        seq, created_at, *content = existing
+        if tuple(content) != (p.body, p.gen, p.n, p.kind):
+            raise Conflict("this message id was already used for different content")
+        return Outcome(seq, created_at, True, conv.state, conv.team_id, conv.counsellor_id)
+    actor = Actor.CLIENT if p.sender == "client" else Actor.COUNSELLOR
+    transition(conv.state, Event.SEND, actor)
+    if actor is Actor.COUNSELLOR and conv.counsellor_id != p.author_id:
+        raise Forbidden("you do not hold this conversation")
+    conv.last_seq += 1
+    seen[(p.conversation_id, p.sender, p.client_msg_id)] = (
+        conv.last_seq,
+        now,
+        p.body,
+        p.gen,
+        p.n,
+        p.kind,
     )
-    return Outcome(seq, now, False, state, conv.team_id, conv.counsellor_id)
+    rows.append(
+        {
+            "conversation_id": p.conversation_id,
+            "seq": conv.last_seq,
+            "sender": p.sender,
+            "author_id": p.author_id,
+            "client_msg_id": p.client_msg_id,
+            "kind": p.kind,
+            "gen": p.gen,
+            "n": p.n,
+            "body": p.body,
+            "created_at": now,
+        }
+    )
+    return Outcome(conv.last_seq, now, False, conv.state, conv.team_id, conv.counsellor_id)
