@@ -225,7 +225,7 @@ def _admit(
         return Outcome(seq, created_at, True, conv.state, conv.team_id, conv.counsellor_id)
     actor = Actor.CLIENT if p.sender == "client" else Actor.COUNSELLOR
     transition(conv.state, Event.SEND, actor)
-    if actor is Actor.COUNSELLOR and conv.counsellor_id != p.author_id:
+    if actor is Actor.COUNSELLOR and (p.author_id is None or conv.counsellor_id != p.author_id):
         raise Forbidden("you do not hold this conversation")
     conv.last_seq += 1
     seen[(p.conversation_id, p.sender, p.client_msg_id)] = (
