@@ -12,6 +12,7 @@ Throttling counts failures per username in memory only: no address is ever a key
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -68,7 +69,17 @@ def hash_credential(credential: str) -> str:
     return _hasher.hash(credential)
 
 
-def verify_credential(stored_hash: str, credential: str) -> bool:
+#: Verified for unknown usernames so that a login takes as long either way and does not
+#: tell which usernames exist.
+_DUMMY_HASH = _hasher.hash("no such user")
+
+
+def verify_credential(stored_hash: str | None, credential: str) -> bool:
+    """Argon2id check; with ``stored_hash`` None the same work is done and False returned."""
+    if stored_hash is None:
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            _hasher.verify(_DUMMY_HASH, credential)
+        return False
     try:
         return _hasher.verify(stored_hash, credential)
     except (VerificationError, InvalidHashError):

@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, select, update
 from .auth import derive_credential, hash_credential, new_totp_secret, normalise_username
 from .config import ConfigError, Settings, load_settings, origin_of
 from .storage import models as m
-from .storage.db import Database, migrate
+from .storage.db import Database, migrate, schema_is_current
 from .storage.store import audit_tx
 
 __all__ = ["main"]
@@ -44,11 +44,14 @@ def _setup_logging(level: str) -> None:
     )
     # aiohttp's access log would record addresses and user agents: it stays off.
     logging.getLogger("aiohttp.access").disabled = True
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 async def _with_db(settings: Settings, work: Any) -> Any:
     db = Database(settings.database_url, pool_size=2)
     try:
+        if not await schema_is_current(db):
+            raise CommandError("the database schema is not current: run `chatserver migrate`")
         return await work(db)
     finally:
         await db.dispose()

@@ -110,8 +110,10 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
             return int(raw)
         if kind in (float, "float"):
             return float(raw)
+        if not isinstance(raw, (str, int, float)):
+            raise ValueError(raw)
         return str(raw)
-    except ValueError:
+    except (ValueError, TypeError):
         raise ConfigError(f"setting {name}: invalid value {raw!r}") from None
 
 
@@ -126,7 +128,12 @@ def load_settings(
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     path = path or env.get("CHAT_CONFIG") or None
     if path:
-        data = tomllib.loads(Path(path).read_text("utf-8"))
+        try:
+            data = tomllib.loads(Path(path).read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
         for key, raw in data.items():
             if key not in fields:
                 raise ConfigError(f"unknown setting {key!r} in {path}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import aiohttp
 import pytest
@@ -21,8 +21,8 @@ from websockets.exceptions import InvalidStatus
 from chatserver import cli
 from chatserver.sdk import ClientPeer, ConsolePeer, login
 
-Peer = ClientPeer | ConsolePeer
-Frame = dict[str, Any]
+Peer: TypeAlias = ClientPeer | ConsolePeer
+Frame: TypeAlias = dict[str, Any]
 
 CLOSE_POLICY_VIOLATION = 1008
 
@@ -95,7 +95,7 @@ def envelope(conv: str) -> Frame:
     }
 
 
-Action = Callable[[str], Frame]
+Action: TypeAlias = Callable[[str], Frame]
 
 
 # --------------------------------------------------------------------------- foreign team

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import pytest
 from conftest import ORIGIN, Server, client_key, credential, dump
@@ -27,9 +27,9 @@ from chatserver.protocol.limits import leading_zero_bits
 from chatserver.sdk import ClientPeer, ConsolePeer, login
 from chatserver.web.sockets import MAX_STRIKES
 
-Peer = ClientPeer | ConsolePeer
-Ctx = dict[str, Any]
-MakeServer = Callable[..., Awaitable[Server]]
+Peer: TypeAlias = ClientPeer | ConsolePeer
+Ctx: TypeAlias = dict[str, Any]
+MakeServer: TypeAlias = Callable[..., Awaitable[Server]]
 AGENCY = "https://agency.example"
 
 #: Frames that answer a handled input: one of these instead of an error is a failure.
@@ -65,7 +65,7 @@ def send(id: str = "m1", body: str | None = None, **extra: Any) -> str:
     return json.dumps(frame)
 
 
-def start(team: str = "alpha", key: bytes | None = None, **extra: Any) -> str:
+def start(team: Any = "alpha", key: bytes | None = None, **extra: Any) -> str:
     """A client ``start`` frame; valid unless a field is overridden."""
     frame = {"type": "start", "team": team, "client_key": b64(key or client_key()), "consent": "v1"}
     frame.update(extra)
@@ -170,6 +170,9 @@ def staff_accept(ctx: Ctx) -> str:
     return j(type_="accept", conversation=ctx["conversation"])
 
 
+Prepare: TypeAlias = Callable[[Server], Awaitable[tuple[Peer, Ctx]]]
+
+
 @dataclass(frozen=True)
 class Bad:
     """One bad input and what the server must answer."""
@@ -178,13 +181,24 @@ class Bad:
     code: str
     says: str = ""  # a word the human message must contain (case-insensitive)
     close: int | None = None  # the close code when the error is fatal
-    prepare: Callable[[Server], Awaitable[tuple[Peer, Ctx]]] = fresh_client
+    prepare: Prepare = fresh_client
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
-def case(id: str, raw: Any, code: str, says: str = "", **kw: Any) -> Any:
-    marks = kw.pop("marks", ())
-    return pytest.param(Bad(raw, code, says, **kw), id=id, marks=marks)
+def case(
+    id: str,
+    raw: str | bytes | Callable[[Ctx], str | bytes],
+    code: str,
+    says: str = "",
+    *,
+    close: int | None = None,
+    prepare: Prepare = fresh_client,
+    overrides: dict[str, Any] | None = None,
+    marks: Any = (),
+) -> Any:
+    """One row of the table, named ``id`` in the test report."""
+    bad = Bad(raw, code, says, close, prepare, overrides or {})
+    return pytest.param(bad, id=id, marks=marks)
 
 
 BUG_TOO_LARGE = (
@@ -192,11 +206,6 @@ BUG_TOO_LARGE = (
     "closes with 1009 (empty reason) before codec.decode can raise FrameTooLarge: the "
     "documented too_large error frame is never sent"
 )
-SIZE = {"max_frame_bytes": 1024}
-CLOSED_1003, CLOSED_1009 = CLOSE_UNSUPPORTED_DATA, CLOSE_MESSAGE_TOO_BIG
-CONSOLE = {"prepare": console_waiting}
-BOUND = {"prepare": started_client}
-BIG = MAX_BODY
 
 CASES = [
     # --------------------------------------------------------------- not a frame at all
@@ -207,13 +216,13 @@ CASES = [
     case("type-not-a-string", j(type_=7), "malformed", "type"),
     case("unknown-type", j(type_="launch"), "unknown_type", "launch"),
     case("console-type-on-client", j(type_="accept", conversation="abc"), "unknown_type"),
-    case("binary-frame", b'{"type":"fetch","after":0}', "malformed", close=CLOSED_1003),
+    case("binary-frame", b'{"type":"fetch","after":0}', "malformed", close=CLOSE_UNSUPPORTED_DATA),
     case(
         "oversized-frame",
         oversized,
         "too_large",
-        close=CLOSED_1009,
-        overrides=SIZE,
+        close=CLOSE_MESSAGE_TOO_BIG,
+        overrides={"max_frame_bytes": 1024},
         marks=pytest.mark.xfail(strict=True, reason=BUG_TOO_LARGE),
     ),
     # --------------------------------------------------------------- wrong fields
@@ -229,17 +238,35 @@ CASES = [
     case("id-too-long", send(id="x" * 65), "malformed", "id"),
     case("bad-choice", send(kind="shout"), "malformed", "kind"),
     case("bad-team-pattern", start(team="Alpha!"), "malformed", "team"),
-    case("body-too-long", send(body=b64(b"x" * (BIG + 3))), "malformed", "body", **BOUND),
-    case("body-1-byte-over", send(body=b64(b"x" * (BIG + 1))), "malformed", "body", **BOUND),
-    case("body-2-bytes-over", send(body=b64(b"x" * (BIG + 2))), "malformed", "body", **BOUND),
+    case(
+        "body-too-long",
+        send(body=b64(b"x" * (MAX_BODY + 3))),
+        "malformed",
+        "body",
+        prepare=started_client,
+    ),
+    case(
+        "body-1-byte-over",
+        send(body=b64(b"x" * (MAX_BODY + 1))),
+        "malformed",
+        "body",
+        prepare=started_client,
+    ),
+    case(
+        "body-2-bytes-over",
+        send(body=b64(b"x" * (MAX_BODY + 2))),
+        "malformed",
+        "body",
+        prepare=started_client,
+    ),
     case("bad-base64", send(body="not base64!"), "malformed", "base64"),
     case("base64-without-padding", send(body="aGk"), "malformed", "base64"),
     case("empty-body", send(body=""), "malformed", "body"),
     # --------------------------------------------------------------- wrong moment
     case("send-before-start", send(), "invalid_transition", "start"),
     case("close-before-start", j(type_="close"), "invalid_transition", "start"),
-    case("start-twice", start(key=client_key(2)), "invalid_transition", **BOUND),
-    case("resume-on-bound-connection", resume, "invalid_transition", **BOUND),
+    case("start-twice", start(key=client_key(2)), "invalid_transition", prepare=started_client),
+    case("resume-on-bound-connection", resume, "invalid_transition", prepare=started_client),
     # --------------------------------------------------------------- not allowed
     case("unknown-team", start(team="gamma"), "not_found", "gamma"),
     case("unknown-topic", start(topic="nope"), "not_found", "nope"),
@@ -257,23 +284,33 @@ CASES = [
         overrides={"max_queued": 1},
     ),
     # --------------------------------------------------------------- console frames
-    case("console-accept-unknown", j(type_="accept", conversation="nope"), "not_found", **CONSOLE),
+    case(
+        "console-accept-unknown",
+        j(type_="accept", conversation="nope"),
+        "not_found",
+        prepare=console_waiting,
+    ),
     case(
         "console-fetch-unknown",
         j(type_="fetch", conversation="nope", after=0),
         "not_found",
-        **CONSOLE,
+        prepare=console_waiting,
     ),
-    case("console-send-not-held", staff_send, "forbidden", "hold", **CONSOLE),
+    case("console-send-not-held", staff_send, "forbidden", "hold", prepare=console_waiting),
     case("console-accept-closed", staff_accept, "invalid_transition", prepare=console_closed),
-    case("client-type-on-console", start(), "unknown_type", "start", **CONSOLE),
-    case("console-bad-status", j(type_="availability", status="asleep"), "malformed", **CONSOLE),
+    case("client-type-on-console", start(), "unknown_type", "start", prepare=console_waiting),
+    case(
+        "console-bad-status",
+        j(type_="availability", status="asleep"),
+        "malformed",
+        prepare=console_waiting,
+    ),
     case(
         "console-binary-frame",
         b'{"type":"availability","status":"away"}',
         "malformed",
-        close=CLOSED_1003,
-        **CONSOLE,
+        close=CLOSE_UNSUPPORTED_DATA,
+        prepare=console_waiting,
     ),
 ]
 

@@ -155,11 +155,6 @@ def test_migrate_on_a_current_database_changes_nothing(run: Run, db_url: str) ->
     assert asyncio.run(dump(db_url)) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli.main lets SQLAlchemy's 'no such table' escape as a traceback (exit 1) "
-    "instead of telling to run `chatserver migrate` as `serve` does",
-)
 def test_commands_on_an_unmigrated_database_say_to_migrate(tmp_path: Path) -> None:
     """A management command on an empty database exits 2 and says to run ``migrate``."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
@@ -446,22 +441,12 @@ def test_config_file(db_url: str, tmp_path: Path) -> None:
     refused(chatserver(db_url, tmp_path, "--config", str(config), "team", "list"), "port")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config.load_settings raises FileNotFoundError for a missing --config file "
-    "and cli.main prints a traceback (exit 1) instead of a message and exit 2",
-)
 def test_missing_config_file_exits_2(tmp_path: Path) -> None:
     """A ``--config`` path that does not exist exits 2 with a message."""
     missing = tmp_path / "nope.toml"
     refused(chatserver(None, tmp_path, "--config", str(missing), "team", "list"), str(missing))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config.load_settings lets tomllib.TOMLDecodeError escape; cli.main prints a "
-    "traceback (exit 1) instead of a message and exit 2",
-)
 def test_config_file_with_a_syntax_error_exits_2(tmp_path: Path) -> None:
     """A TOML file that does not parse exits 2 with a message naming the file."""
     config = tmp_path / "chat.toml"
@@ -567,12 +552,6 @@ asyncio.run(run(load_settings(), lambda port: os.kill(os.getpid(), signal.SIGTER
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: web.app.run calls ready() (which prints 'listening on') before "
-    "loop.add_signal_handler, so a SIGTERM right after the line kills the process (-15) "
-    "without a graceful shutdown",
-)
 def test_sigterm_as_soon_as_listening_is_a_clean_stop(db_url: str, tmp_path: Path) -> None:
     """SIGTERM that arrives the moment the server reports it listens still exits 0."""
     result = subprocess.run(

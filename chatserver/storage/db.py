@@ -114,6 +114,20 @@ def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(_alembic_config(url), revision)
 
 
+async def schema_is_current(db: Database) -> bool:
+    """Whether the database is migrated to :func:`head_revision`."""
+    from sqlalchemy import text
+
+    try:
+        async with db.read() as conn:
+            revision = (
+                await conn.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar()
+    except Exception:  # no table: never migrated
+        return False
+    return revision == head_revision()
+
+
 def head_revision() -> str:
     """The newest migration this code ships."""
     from alembic.script import ScriptDirectory

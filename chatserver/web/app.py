@@ -9,14 +9,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from sqlalchemy import text
 
 from ..auth import LoginThrottle
 from ..config import Settings
 from ..hub import Hub, LocalHub
 from ..metrics import Metrics
 from ..service import ChatService
-from ..storage.db import Database, head_revision
+from ..storage.db import Database, schema_is_current
 from ..storage.store import Store
 from ..storage.writer import MessageWriter
 from .client_ws import client_socket
@@ -38,15 +37,7 @@ class SchemaOutdated(RuntimeError):
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = Database(settings.database_url)
-    try:
-        async with db.read() as conn:
-            revision = (
-                await conn.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar()
-    except Exception:
-        revision = None
-
-    if revision != head_revision():
+    if not await schema_is_current(db):
         await db.dispose()
         raise SchemaOutdated("the database schema is not current: run `chatserver migrate`")
     writer = MessageWriter(db, lambda: int(app[CLOCK]() * 1000), settings.commit_batch)
@@ -105,6 +96,10 @@ def create_app(
 
 async def run(settings: Settings, ready: Callable[[int], None] | None = None) -> None:
     """Serve until SIGTERM or SIGINT; no access log (it would record addresses)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
     await runner.setup()
@@ -114,10 +109,6 @@ async def run(settings: Settings, ready: Callable[[int], None] | None = None) ->
     log.info("event=listening port=%s", port)
     if ready is not None:
         ready(port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("event=stopping")
     await runner.cleanup()

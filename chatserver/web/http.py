@@ -86,10 +86,9 @@ async def login(request: web.Request) -> web.Response:
         raise RateLimited("too many attempts; wait a few minutes")
     throttle.attempt(now)
     staff = await store.staff_by_username(username)
-    ok = (
-        staff is not None
-        and staff.disabled_at is None
-        and await asyncio.to_thread(verify_credential, staff.credential_hash, body["credential"])
+    usable = staff if staff is not None and staff.disabled_at is None else None
+    ok = await asyncio.to_thread(
+        verify_credential, usable.credential_hash if usable else None, body["credential"]
     )
     step = None
     if ok and staff is not None and staff.totp_secret:
@@ -126,7 +125,10 @@ async def logout(request: web.Request) -> web.Response:
     await request.app[STORE].delete_session(hash_token(token))
     log.info("event=logout staff=%s", staff.id)
     response = web.json_response({"ok": True})
-    response.del_cookie(cookie_name(request), path="/")
+    secure = request.app[SETTINGS].cookie_secure
+    response.del_cookie(
+        cookie_name(request), path="/", secure=secure, httponly=True, samesite="Strict"
+    )
     return response
 
 

@@ -31,18 +31,25 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ChatError as exc:
         response = error_response(exc)
+    except web.HTTPException as exc:  # router 404/405, 413, refused upgrades
+        _add_headers(request, exc)
+        raise
     if not response.prepared:
-        h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("Referrer-Policy", "no-referrer")
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        h.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        h.setdefault("Cache-Control", "no-store")
-        if request.app[SETTINGS].origin.startswith("https://"):
-            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        _add_headers(request, response)
     return response
+
+
+def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
+    h = response.headers
+    h.setdefault("Content-Security-Policy", CSP)
+    h.setdefault("Referrer-Policy", "no-referrer")
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    h.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    h.setdefault("Cache-Control", "no-store")
+    if request.app[SETTINGS].origin.startswith("https://"):
+        h.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
 @web.middleware
