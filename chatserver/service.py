@@ -41,7 +41,7 @@ from .protocol.lifecycle import Actor, Event, State, transition
 from .protocol.limits import PowGate
 from .storage import models as m
 from .storage.store import ConversationRow, MessageRow, Store, audit_tx, conversation_tx
-from .storage.writer import MessageWriter, Pending, store_messages
+from .storage.writer import MessageWriter, Outcome, Pending, store_messages
 
 __all__ = ["ChatService", "StaffContext"]
 
@@ -76,6 +76,45 @@ def message_frame(row: MessageRow) -> f.Message:
         n=row.n,
         kind=row.kind,
         at=row.created_at,
+    )
+
+
+def stored_frame(p: Pending, outcome: Outcome) -> f.Message:
+    """The ``message`` frame for a message the writer has just stored."""
+    return f.Message(
+        p.conversation_id,
+        outcome.seq,
+        p.sender,
+        p.client_msg_id,
+        p.body,
+        p.gen,
+        p.n,
+        p.kind,
+        outcome.created_at,
+    )
+
+
+async def _insert_envelope(
+    conn: AsyncConnection,
+    row: ConversationRow,
+    envelope_id: str,
+    purpose: str,
+    epoch: int,
+    author: str,
+    body: bytes,
+    now: int,
+) -> None:
+    await conn.execute(
+        insert(m.key_envelopes).values(
+            team_id=row.team_id,
+            conversation_id=row.id,
+            envelope_id=envelope_id,
+            purpose=purpose,
+            epoch=epoch,
+            author_id=author,
+            body=body,
+            created_at=now,
+        )
     )
 
 
@@ -188,24 +227,12 @@ class ChatService:
         return row, missed
 
     async def client_send(self, conversation_id: str, frame: f.Send) -> f.Ack:
-        outcome = await self.writer.submit(
-            Pending(conversation_id, "client", frame.id, frame.kind, frame.gen, frame.n, frame.body)
+        pending = Pending(
+            conversation_id, "client", frame.id, frame.kind, frame.gen, frame.n, frame.body
         )
+        outcome = await self.writer.submit(pending)
         if not outcome.duplicate and outcome.counsellor_id is not None:
-            await self._tell(
-                staff_topic(outcome.counsellor_id),
-                f.Message(
-                    conversation_id,
-                    outcome.seq,
-                    "client",
-                    frame.id,
-                    frame.body,
-                    frame.gen,
-                    frame.n,
-                    frame.kind,
-                    outcome.created_at,
-                ),
-            )
+            await self._tell(staff_topic(outcome.counsellor_id), stored_frame(pending, outcome))
         self.metrics.inc("chat_messages_total", "Messages stored.", role="client")
         return f.Ack(frame.id, outcome.seq)
 
@@ -273,6 +300,8 @@ class ChatService:
             await self._tell(team_topic(team_id), frame)
 
     async def accept(self, staff: StaffContext, frame: f.Accept) -> f.Assigned:
+        if frame.body is not None and frame.id is None:
+            raise MalformedFrame("an accept with a body needs an id")
         now = self.now_ms()
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)
@@ -289,40 +318,25 @@ class ChatService:
                 accepted_at=now,
                 last_activity_at=now,
             )
-            accept_msg = None
-            if frame.body is not None:
-                if frame.id is None:
-                    raise MalformedFrame("an accept with a body needs an id")
+            accepted: f.Message | None = None
+            if frame.body is not None and frame.id is not None:
                 pending = Pending(row.id, "team", frame.id, "accept", 0, 0, frame.body, staff.id)
                 stored = (await store_messages(conn, [pending], now))[0]
                 if isinstance(stored, ChatError):
                     raise stored
-                accept_msg = stored
+                accepted = stored_frame(pending, stored)
         self.metrics.inc("chat_conversations_accepted_total", "Conversations accepted.")
         await self._tell(team_topic(row.team_id), f.Dequeued(row.id, row.team))
         await self._tell(conv_topic(row.id), f.StateChanged(row.id, State.ACTIVE.value))
-        if accept_msg is not None and frame.body is not None and frame.id is not None:
-            await self._tell(
-                conv_topic(row.id),
-                f.Message(
-                    row.id,
-                    accept_msg.seq,
-                    "team",
-                    frame.id,
-                    frame.body,
-                    0,
-                    0,
-                    "accept",
-                    accept_msg.created_at,
-                ),
-            )
+        if accepted is not None:
+            await self._tell(conv_topic(row.id), accepted)
         await self._announce_positions(row.team_id)
         assigned = f.Assigned(
             row.id,
             row.team,
             row.topic,
             row.client_key,
-            accept_msg.seq if accept_msg else row.last_seq,
+            accepted.seq if accepted else row.last_seq,
         )
         await self._tell(staff_topic(staff.id), assigned)
         await self.announce_presence(staff)
@@ -331,24 +345,12 @@ class ChatService:
     async def staff_send(self, staff: StaffContext, frame: f.StaffSend) -> f.Ack:
         row = await self._conversation(frame.conversation)
         self._holder(staff, row)
-        outcome = await self.writer.submit(
-            Pending(row.id, "team", frame.id, frame.kind, frame.gen, frame.n, frame.body, staff.id)
+        pending = Pending(
+            row.id, "team", frame.id, frame.kind, frame.gen, frame.n, frame.body, staff.id
         )
+        outcome = await self.writer.submit(pending)
         if not outcome.duplicate:
-            await self._tell(
-                conv_topic(row.id),
-                f.Message(
-                    row.id,
-                    outcome.seq,
-                    "team",
-                    frame.id,
-                    frame.body,
-                    frame.gen,
-                    frame.n,
-                    frame.kind,
-                    outcome.created_at,
-                ),
-            )
+            await self._tell(conv_topic(row.id), stored_frame(pending, outcome))
         self.metrics.inc("chat_messages_total", "Messages stored.", role="team")
         return f.Ack(frame.id, outcome.seq, row.id)
 
@@ -388,17 +390,9 @@ class ChatService:
                 **values,
             )
             if frame.note is not None:
-                await conn.execute(
-                    insert(m.key_envelopes).values(
-                        team_id=row.team_id,
-                        conversation_id=row.id,
-                        envelope_id=f"handover-{now}-{secrets.token_hex(4)}",
-                        purpose="handover",
-                        epoch=0,
-                        author_id=staff.id,
-                        body=frame.note,
-                        created_at=now,
-                    )
+                handover = f"handover-{now}-{secrets.token_hex(4)}"
+                await _insert_envelope(
+                    conn, row, handover, "handover", 0, staff.id, frame.note, now
                 )
             await audit_tx(
                 conn, now, staff.id, "conversation.transferred", row.id, to=frame.to or "queue"
@@ -482,17 +476,8 @@ class ChatService:
                         "this envelope id was already used for other content", ref=frame.id
                     )
                 return f.Ack(frame.id, 0, row.id)
-            await conn.execute(
-                insert(m.key_envelopes).values(
-                    team_id=row.team_id,
-                    conversation_id=row.id,
-                    envelope_id=frame.id,
-                    purpose=frame.purpose,
-                    epoch=frame.epoch,
-                    author_id=staff.id,
-                    body=frame.body,
-                    created_at=now,
-                )
+            await _insert_envelope(
+                conn, row, frame.id, frame.purpose, frame.epoch, staff.id, frame.body, now
             )
         if row.counsellor_id is not None and row.counsellor_id != staff.id:
             await self._tell(
