@@ -36,16 +36,17 @@ class Connection:
         self.topics: set[str] = set()
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue(max_queue)
         self._writer = asyncio.create_task(self._drain(), name=f"ws-writer-{self.id}")
-        self._closing: asyncio.Task[None] | None = None
+        #: The task closing this peer because it fell behind, once that happened.
+        self.dropping: asyncio.Task[None] | None = None
 
     def deliver(self, text: str) -> None:
-        if self._closing is not None:
+        if self.dropping is not None:
             return
         try:
             self._outbox.put_nowait(text)
         except asyncio.QueueFull:
             log.info("event=slow_peer conn=%s role=%s", self.id, self.role)
-            self._closing = asyncio.create_task(self._close_slow())
+            self.dropping = asyncio.create_task(self._close_slow())
 
     async def _close_slow(self) -> None:
         await self.ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"too slow; resume")
@@ -68,7 +69,7 @@ class Connection:
 
     async def close(self, code: int, reason: str) -> None:
         """Send what is queued, then close with ``code``."""
-        if self._closing is None:
+        if self.dropping is None:
             with contextlib.suppress(asyncio.QueueFull):
                 self._outbox.put_nowait(None)
             with contextlib.suppress(Exception):
