@@ -16,18 +16,17 @@ import contextlib
 import hashlib
 import hmac
 import secrets
-import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .e2e.password import auth_credential, derive_master
+from .e2e.password import normalise_username as normalise_username
 
 __all__ = [
-    "PBKDF2_ITERATIONS",
     "LoginThrottle",
     "csrf_token",
     "derive_credential",
@@ -39,30 +38,12 @@ __all__ = [
     "verify_totp",
 ]
 
-PBKDF2_ITERATIONS = 600_000
 _hasher = PasswordHasher()  # Argon2id, argon2-cffi's RFC 9106 low-memory profile
 
 
-def normalise_username(username: str) -> str:
-    return unicodedata.normalize("NFKC", username).strip().lower()
-
-
-def _field(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
-def derive_credential(password: str, origin: str, username: str) -> str:
-    """The login credential a console derives from a password (base64url, 32 bytes)."""
-    salt = hashlib.sha256(
-        _field(b"cc1 salt")
-        + _field(origin.encode())
-        + _field(normalise_username(username).encode())
-    ).digest()
-    master = hashlib.pbkdf2_hmac(
-        "sha256", unicodedata.normalize("NFKC", password).encode(), salt, PBKDF2_ITERATIONS
-    )
-    auth = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"cc1 auth").derive(master)
-    return base64.urlsafe_b64encode(auth).rstrip(b"=").decode()
+def derive_credential(password: str, origin: str, username: str, secret: bytes = b"") -> str:
+    """The login credential a console derives from a password (docs/e2e.md, Passwords)."""
+    return auth_credential(derive_master(password, origin, username), secret)
 
 
 def hash_credential(credential: str) -> str:

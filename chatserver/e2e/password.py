@@ -1,0 +1,80 @@
+"""Password derivations and the identity-key wrap (docs/e2e.md, "Passwords")."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from .encoding import b64url, seq, unseq
+from .errors import E2EError
+from .primitives import (
+    PrivateKey,
+    hkdf,
+    load_pkcs8,
+    nonce,
+    open_,
+    pbkdf2,
+    pkcs8,
+    public_bytes,
+    seal,
+    sha256,
+)
+
+__all__ = [
+    "auth_credential",
+    "derive_master",
+    "normalise_username",
+    "unwrap_identity",
+    "wrap_identity",
+    "wrap_key",
+]
+
+
+def normalise_username(username: str) -> str:
+    return unicodedata.normalize("NFKC", username).strip().lower()
+
+
+def derive_master(password: str, origin: str, username: str) -> bytes:
+    """``m = PBKDF2(password, H(seq("cc1 salt", origin, username)), 600 000)``."""
+    salt = sha256(seq("cc1 salt", origin, normalise_username(username)))
+    return pbkdf2(unicodedata.normalize("NFKC", password).encode("utf-8"), salt)
+
+
+def auth_credential(master: bytes, secret: bytes = b"") -> str:
+    """The login credential (base64url); the server keeps only its Argon2id hash."""
+    return b64url(hkdf(master, secret, "cc1 auth"))
+
+
+def wrap_key(master: bytes, secret: bytes = b"") -> bytes:
+    """Unwraps the identity keys; never leaves the console."""
+    return hkdf(master, secret, "cc1 wrap")
+
+
+def _identity_ad(origin: str, username: str, dh_pub: bytes, sig_pub: bytes) -> bytes:
+    return seq("cc1 identity", origin, normalise_username(username), dh_pub, sig_pub)
+
+
+def wrap_identity(
+    wrap: bytes,
+    origin: str,
+    username: str,
+    dh: PrivateKey,
+    sig: PrivateKey,
+    iv: bytes | None = None,
+) -> bytes:
+    iv = iv or nonce()
+    ad = _identity_ad(origin, username, public_bytes(dh), public_bytes(sig))
+    return iv + seal(wrap, iv, seq(pkcs8(dh), pkcs8(sig)), ad)
+
+
+def unwrap_identity(
+    wrap: bytes, origin: str, username: str, dh_pub: bytes, sig_pub: bytes, wrapped: bytes
+) -> tuple[PrivateKey, PrivateKey]:
+    """The two private keys, checked against the public halves the roster names."""
+    if len(wrapped) < 12 + 16:
+        raise E2EError("malformed", "the wrapped identity is too short")
+    ad = _identity_ad(origin, username, dh_pub, sig_pub)
+    dh_der, sig_der = unseq(open_(wrap, wrapped[:12], wrapped[12:], ad), 2)
+    dh, sig = load_pkcs8(dh_der), load_pkcs8(sig_der)
+    if public_bytes(dh) != dh_pub or public_bytes(sig) != sig_pub:
+        raise E2EError("key_mismatch")
+    return dh, sig
