@@ -23,6 +23,7 @@ from .auth import derive_credential, hash_credential, new_totp_secret, normalise
 from .config import ConfigError, Settings, load_settings, origin_of
 from .storage import models as m
 from .storage.db import Database, migrate, schema_is_current
+from .storage.keystore import Keystore
 from .storage.store import audit_tx
 
 __all__ = ["main"]
@@ -330,11 +331,25 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+def _migrate(settings: Settings) -> None:
+    """The database schema, and the keystore's table in its own database."""
+    migrate(settings.database_url)
+
+    async def keystore() -> None:
+        store = Keystore(settings.keystore)
+        try:
+            await store.open()
+        finally:
+            await store.close()
+
+    asyncio.run(keystore())
+
+
 def _serve(settings: Settings, migrate_first: bool) -> None:
     from .web.app import SchemaOutdated, run
 
     if migrate_first:
-        migrate(settings.database_url)
+        _migrate(settings)
 
     def ready(port: int) -> None:
         print(f"listening on http://{settings.host}:{port}", flush=True)
@@ -351,10 +366,10 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
         case "serve", _:
             _serve(settings, args.migrate)
         case "migrate", _:
-            migrate(settings.database_url)
+            _migrate(settings)
             out("database is up to date")
         case "demo", _:
-            migrate(settings.database_url)
+            _migrate(settings)
             info = asyncio.run(_with_db(settings, lambda db: demo(db, settings)))
             out(f"Demo team:     {info['team']} (topics: general, school)")
             out(f"Start page:    {settings.origin}/")

@@ -44,6 +44,12 @@ class Settings:
         "postgresql+asyncpg://user@host/db. Relative SQLite paths are relative to the "
         "working directory.",
     )
+    keystore_url: str = _s(
+        "",
+        "Where the storage keys live, apart from the database and out of its backups. "
+        "Default for SQLite: the database file's name with .keys.db. Required for "
+        "PostgreSQL (a separate database, e.g. postgresql+asyncpg://chat@db/chat_keys).",
+    )
     max_frame_bytes: int = _s(96 * 1024, "Largest WebSocket frame accepted, in bytes.")
     max_connections: int = _s(5000, "Open WebSocket connections per process; more are refused.")
     max_queued: int = _s(200, "Waiting conversations per team; further starts are refused.")
@@ -76,6 +82,15 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def keystore(self) -> str:
+        """The keystore URL, defaulted beside a SQLite database."""
+        if self.keystore_url:
+            return self.keystore_url
+        from .storage.keystore import default_keystore_url
+
+        return default_keystore_url(self.database_url)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -146,6 +161,10 @@ def load_settings(
     settings = Settings(**values)
     if settings.public_origin:
         settings = settings.replace(public_origin=origin_of(settings.public_origin))
+    if not settings.keystore_url and not settings.is_sqlite:
+        raise ConfigError("setting keystore_url is required with a database other than SQLite")
+    if settings.keystore_url and settings.keystore_url == settings.database_url:
+        raise ConfigError("keystore_url must not be the database itself (backups include it)")
     if settings.log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"setting log_level: invalid value {settings.log_level!r}")
     return settings

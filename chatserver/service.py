@@ -40,8 +40,9 @@ from .protocol.errors import (
 from .protocol.lifecycle import Actor, Event, State, transition
 from .protocol.limits import PowGate
 from .storage import models as m
+from .storage.keystore import conversation_key_id, envelope_place, seal, unseal
 from .storage.store import ConversationRow, MessageRow, Store, audit_tx, conversation_tx
-from .storage.writer import MessageWriter, Outcome, Pending, store_messages
+from .storage.writer import MessageWriter, Outcome, Pending, storage_keys, store_messages
 
 __all__ = ["ChatService", "StaffContext"]
 
@@ -97,6 +98,7 @@ def stored_frame(p: Pending, outcome: Outcome) -> f.Message:
 async def _insert_envelope(
     conn: AsyncConnection,
     row: ConversationRow,
+    key: bytes,
     envelope_id: str,
     purpose: str,
     epoch: int,
@@ -104,6 +106,7 @@ async def _insert_envelope(
     body: bytes,
     now: int,
 ) -> None:
+    sealed = seal(key, conversation_key_id(row.id), envelope_place(envelope_id), body)
     await conn.execute(
         insert(m.key_envelopes).values(
             team_id=row.team_id,
@@ -112,7 +115,7 @@ async def _insert_envelope(
             purpose=purpose,
             epoch=epoch,
             author_id=author,
-            body=body,
+            body=sealed,
             created_at=now,
         )
     )
@@ -190,6 +193,7 @@ class ChatService:
             secrets.token_urlsafe(32),
             int(now * 1000),
         )
+        await self.store.keystore.create(conversation_key_id(conversation_id), now_ms)
         async with self.store.db.write() as conn:
             await conn.execute(
                 insert(m.conversations).values(
@@ -256,15 +260,27 @@ class ChatService:
         return new
 
     async def client_delete(self, conversation_id: str) -> None:
-        """The client's right to erasure: the conversation and everything in it, now."""
+        """The client's right to erasure: the conversation and everything in it, now.
+
+        The storage key goes first: from that moment every copy of the rows (WAL, free
+        pages, backups) is ciphertext under a key that no longer exists. Then the rows.
+        """
+        row = await self._conversation(conversation_id)
+        transition(row.state, Event.DELETE, Actor.CLIENT)
+        destroyed = await self.store.keystore.destroy([conversation_key_id(conversation_id)])
         async with self.store.db.write() as conn:
             row = await self._locked(conn, conversation_id)
-            transition(row.state, Event.DELETE, Actor.CLIENT)
             await conn.execute(
                 delete(m.conversations).where(m.conversations.c.id == conversation_id)
             )
             await audit_tx(
-                conn, self.now_ms(), "client", "conversation.deleted_by_client", None, team=row.team
+                conn,
+                self.now_ms(),
+                "client",
+                "conversation.deleted_by_client",
+                None,
+                team=row.team,
+                keys_destroyed=len(destroyed),
             )
         self.metrics.inc("chat_conversations_deleted_total", "Conversations deleted by clients.")
         await self._after_change(row, State.DELETED, reason="client_deleted")
@@ -321,7 +337,8 @@ class ChatService:
             accepted: f.Message | None = None
             if frame.body is not None and frame.id is not None:
                 pending = Pending(row.id, "team", frame.id, "accept", 0, 0, frame.body, staff.id)
-                stored = (await store_messages(conn, [pending], now))[0]
+                keys = await storage_keys(self.store.keystore, [row.id])
+                stored = (await store_messages(conn, [pending], now, keys))[0]
                 if isinstance(stored, ChatError):
                     raise stored
                 accepted = stored_frame(pending, stored)
@@ -369,6 +386,7 @@ class ChatService:
 
     async def transfer(self, staff: StaffContext, frame: f.Transfer) -> None:
         now = self.now_ms()
+        key = await self._storage_key(frame.conversation)
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)
             self._holder(staff, row)
@@ -392,7 +410,7 @@ class ChatService:
             if frame.note is not None:
                 handover = f"handover-{now}-{secrets.token_hex(4)}"
                 await _insert_envelope(
-                    conn, row, handover, "handover", 0, staff.id, frame.note, now
+                    conn, row, key, handover, "handover", 0, staff.id, frame.note, now
                 )
             await audit_tx(
                 conn, now, staff.id, "conversation.transferred", row.id, to=frame.to or "queue"
@@ -456,6 +474,7 @@ class ChatService:
 
     async def envelope(self, staff: StaffContext, frame: f.Envelope) -> f.Ack:
         now = self.now_ms()
+        key = await self._storage_key(frame.conversation)
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)
             self._member(staff, row)
@@ -471,13 +490,19 @@ class ChatService:
                 )
             ).first()
             if existing is not None:
-                if (bytes(existing.body), existing.purpose) != (frame.body, frame.purpose):
+                stored = unseal(
+                    key,
+                    conversation_key_id(row.id),
+                    envelope_place(frame.id),
+                    bytes(existing.body),
+                )
+                if (stored, existing.purpose) != (frame.body, frame.purpose):
                     raise Conflict(
                         "this envelope id was already used for other content", ref=frame.id
                     )
                 return f.Ack(frame.id, 0, row.id)
             await _insert_envelope(
-                conn, row, frame.id, frame.purpose, frame.epoch, staff.id, frame.body, now
+                conn, row, key, frame.id, frame.purpose, frame.epoch, staff.id, frame.body, now
             )
         if row.counsellor_id is not None and row.counsellor_id != staff.id:
             await self._tell(
@@ -489,6 +514,12 @@ class ChatService:
         return f.Ack(frame.id, 0, row.id)
 
     # ================================================================== shared steps
+    async def _storage_key(self, conversation_id: str) -> bytes:
+        key = await self.store.keystore.get(conversation_key_id(conversation_id))
+        if key is None:
+            raise NotFound("this conversation does not exist (any more)")
+        return key
+
     async def _conversation(self, conversation_id: str) -> ConversationRow:
         row = await self.store.conversation(conversation_id)
         if row is None:

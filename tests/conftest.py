@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,9 @@ PG_URL = os.environ.get(
     "CHAT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 ORIGIN = "http://chat.test"
+#: Keystores of PostgreSQL test databases: SQLite files here (the keystore's own code runs
+#: on PostgreSQL in test_keystore.py). SQLite test databases keep theirs beside the file.
+KEYS_DIR = Path(tempfile.mkdtemp(prefix="chat-keys-"))
 PASSWORD = "correct horse battery staple"
 
 
@@ -99,6 +103,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def keystore_for(db_url: str) -> str:
+    """The keystore setting that goes with a test database ("" = the default beside it)."""
+    if db_url.startswith("sqlite"):
+        return ""
+    return f"sqlite+aiosqlite:///{KEYS_DIR}/{make_url(db_url).database}.keys.db"
 
 
 async def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -198,6 +209,7 @@ def settings_factory(db_url: str) -> Callable[..., Settings]:
             "port": 0,
             "public_origin": ORIGIN,
             "database_url": db_url,
+            "keystore_url": keystore_for(db_url),
             "cookie_secure": False,
             "starts_per_minute_free": 1000,
         }
@@ -242,3 +254,46 @@ async def server(make_server: Callable[..., Any]) -> Server:
     await srv.team("alpha", ["general:General", "school:School"])
     await srv.team("beta")
     return srv
+
+
+# --------------------------------------------------------------------------- browsers
+CHROMIUM = os.environ.get("CHAT_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    need_service(Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def repo_http() -> AsyncIterator[str]:
+    """The repository's widget/ and tests/ folders over HTTP on 127.0.0.1 (a secure context
+    for WebCrypto), for browser tests of the shared modules."""
+    app = web.Application()
+    app.router.add_static("/widget/", REPO / "widget")
+    app.router.add_static("/tests/", REPO / "tests")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()

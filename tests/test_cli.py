@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pyotp
 import pytest
-from conftest import ORIGIN, PASSWORD, Server, credential, dump
+from conftest import ORIGIN, PASSWORD, Server, credential, dump, keystore_for
 
 from chatserver import auth
 
@@ -34,6 +34,8 @@ def environment(url: str | None, **extra: str) -> dict[str, str]:
     env["CHAT_PUBLIC_ORIGIN"] = ORIGIN
     if url is not None:
         env["CHAT_DATABASE_URL"] = url
+        if keystore_for(url):
+            env["CHAT_KEYSTORE_URL"] = keystore_for(url)
     env.update(extra)
     return env
 

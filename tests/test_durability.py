@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ORIGIN, client_key
+from conftest import ORIGIN, client_key, keystore_for
 from sqlalchemy import func, select
 
 from chatserver import cli
@@ -33,6 +33,7 @@ class ServerProcess:
         env = {
             **os.environ,
             "CHAT_DATABASE_URL": self.db_url,
+            "CHAT_KEYSTORE_URL": keystore_for(self.db_url),
             "CHAT_PORT": "0",
             "CHAT_PUBLIC_ORIGIN": ORIGIN,
             "CHAT_COOKIE_SECURE": "false",

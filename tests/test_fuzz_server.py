@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import ORIGIN, client_key, dump
+from conftest import ORIGIN, client_key, dump, keystore_for
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
@@ -40,6 +40,7 @@ class ThreadServer:
             port=0,
             public_origin=ORIGIN,
             database_url=db_url,
+            keystore_url=keystore_for(db_url),
             cookie_secure=False,
             frame_rate=10_000.0,
             frame_burst=10_000,

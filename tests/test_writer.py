@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from conftest import client_key, dump
@@ -14,7 +15,18 @@ from chatserver import cli
 from chatserver.protocol.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from chatserver.storage import models as m
 from chatserver.storage.db import Database
+from chatserver.storage.keystore import Keystore, conversation_key_id
 from chatserver.storage.writer import MessageWriter, Pending
+
+
+@pytest.fixture
+async def keystore(tmp_path: Path) -> AsyncIterator[Keystore]:
+    store = Keystore(f"sqlite+aiosqlite:///{tmp_path}/writer.keys.db")
+    await store.open()
+    for cid in ("c1", "c2", "c3"):
+        await store.create(conversation_key_id(cid), 1)
+    yield store
+    await store.close()
 
 
 @pytest.fixture
@@ -46,9 +58,9 @@ def msg(conv: str, mid: str, body: bytes = b"x", sender: str = "client") -> Pend
     return Pending(conv, sender, mid, "msg", 0, 0, body, None)
 
 
-async def test_one_batch_mixed_outcomes(db: Database) -> None:
+async def test_one_batch_mixed_outcomes(db: Database, keystore: Keystore) -> None:
     """A batch commits its good messages once and refuses the others, each alone."""
-    writer = MessageWriter(db, lambda: 1000, batch=64)
+    writer = MessageWriter(db, keystore, lambda: 1000, batch=64)
     writer.start()
     try:
         results = await asyncio.gather(
@@ -84,9 +96,9 @@ async def test_one_batch_mixed_outcomes(db: Database) -> None:
     assert convs["c1"][8] == 2 and convs["c2"][8] == 1 and convs["c3"][8] == 0
 
 
-async def test_acks_wait_for_the_commit(db: Database) -> None:
+async def test_acks_wait_for_the_commit(db: Database, keystore: Keystore) -> None:
     """submit() returns only once the row is readable from another connection."""
-    writer = MessageWriter(db, lambda: 1000)
+    writer = MessageWriter(db, keystore, lambda: 1000)
     writer.start()
     try:
         outcome = await writer.submit(msg("c1", "x"))

@@ -8,6 +8,7 @@ transactions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..protocol.lifecycle import State
 from . import models as m
 from .db import Database
+from .keystore import Keystore, conversation_key_id, message_place, unseal
 
 __all__ = ["ConversationRow", "MessageRow", "StaffRow", "Store", "TeamRow"]
 
@@ -157,8 +159,9 @@ async def audit_tx(
 class Store:
     """Reads and writes for the chat server, on top of :class:`Database`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, keystore: Keystore) -> None:
         self.db = db
+        self.keystore = keystore
 
     # ------------------------------------------------------------------ teams and staff
     async def team_by_slug(self, slug: str) -> TeamRow | None:
@@ -339,6 +342,11 @@ class Store:
     async def messages_after(
         self, conversation_id: str, after: int, limit: int = 500
     ) -> list[MessageRow]:
+        """Stored messages after ``after``, their storage seal removed (E2E ciphertext)."""
+        key_id = conversation_key_id(conversation_id)
+        key = await self.keystore.get(key_id)
+        if key is None:  # destroyed: the conversation is gone
+            return []
         async with self.db.read() as conn:
             rows = await conn.execute(
                 select(*_MSG_COLUMNS)
@@ -346,7 +354,12 @@ class Store:
                 .order_by(m.messages.c.seq)
                 .limit(limit)
             )
-            return [_message(r) for r in rows]
+            out = []
+            for r in rows:
+                msg = _message(r)
+                body = unseal(key, key_id, message_place(msg.sender, msg.client_msg_id), msg.body)
+                out.append(dataclasses.replace(msg, body=body))
+            return out
 
     async def envelopes(self, conversation_id: str) -> list[Any]:
         async with self.db.read() as conn:

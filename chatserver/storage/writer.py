@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,16 @@ from ..protocol.errors import ChatError, Conflict, Forbidden, NotFound, ServerEr
 from ..protocol.lifecycle import Actor, Event, State, transition
 from . import models as m
 from .db import Database
+from .keystore import Keystore, conversation_key_id, message_place, seal, unseal
 
-__all__ = ["MessageWriter", "Outcome", "Pending"]
+__all__ = [
+    "MessageWriter",
+    "Outcome",
+    "Pending",
+    "message_place",
+    "storage_keys",
+    "store_messages",
+]
 
 log = logging.getLogger("chatserver.storage")
 
@@ -66,8 +74,11 @@ class _Item:
 class MessageWriter:
     """The single writer of message rows in this process."""
 
-    def __init__(self, db: Database, clock: Callable[[], int], batch: int = 512) -> None:
+    def __init__(
+        self, db: Database, keystore: Keystore, clock: Callable[[], int], batch: int = 512
+    ) -> None:
         self.db = db
+        self.keystore = keystore
         self.clock = clock
         self.batch = batch
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -113,8 +124,10 @@ class MessageWriter:
         # A consistent lock order across processes (PostgreSQL row locks).
         items.sort(key=lambda i: i.pending.conversation_id)
         try:
+            keys = await storage_keys(self.keystore, {i.pending.conversation_id for i in items})
             async with self.db.write() as conn:
-                results = await store_messages(conn, [i.pending for i in items], self.clock())
+                batch = [i.pending for i in items]
+                results = await store_messages(conn, batch, self.clock(), keys)
         except Exception:
             log.exception("event=group_commit_failed size=%d", len(items))
             for item in items:
@@ -133,14 +146,25 @@ class MessageWriter:
                 item.future.set_result(result)
 
 
+async def storage_keys(keystore: Keystore, conversation_ids: Iterable[str]) -> dict[str, bytes]:
+    """The storage keys of these conversations (absent once destroyed)."""
+    keys = {}
+    for cid in conversation_ids:
+        key = await keystore.get(conversation_key_id(cid))
+        if key is not None:
+            keys[cid] = key
+    return keys
+
+
 async def store_messages(
-    conn: AsyncConnection, batch: Sequence[Pending], now: int
+    conn: AsyncConnection, batch: Sequence[Pending], now: int, keys: Mapping[str, bytes]
 ) -> list[Outcome | ChatError]:
     """Write a batch in the open transaction with a fixed number of statements: lock and
     read the conversations, read the ids already used, then one UPDATE and one INSERT
     (executemany). Returns one outcome or refusal per message, in order; refused messages
     write nothing."""
-    conv_ids = sorted({p.conversation_id for p in batch})
+    # Conversations without a storage key are being deleted: they are refused below.
+    conv_ids = sorted({p.conversation_id for p in batch} & keys.keys())
     c = m.conversations.c
     convs = {
         row.id: _Conv(State(row.state), row.team_id, row.counsellor_id, row.last_seq)
@@ -156,7 +180,12 @@ async def store_messages(
         (r.conversation_id, r.sender, r.client_msg_id): (
             r.seq,
             r.created_at,
-            bytes(r.body),
+            unseal(
+                keys[r.conversation_id],
+                conversation_key_id(r.conversation_id),
+                message_place(r.sender, r.client_msg_id),
+                bytes(r.body),
+            ),
             r.gen,
             r.n,
             r.kind,
@@ -182,7 +211,9 @@ async def store_messages(
     rows: list[dict[str, Any]] = []
     for p in batch:
         try:
-            results.append(_admit(p, convs, seen, rows, now))
+            if p.conversation_id not in keys:  # its key is destroyed: it is being deleted
+                raise NotFound("no such conversation")
+            results.append(_admit(p, convs, seen, rows, now, keys[p.conversation_id]))
         except ChatError as exc:
             exc.ref = p.client_msg_id
             results.append(exc)
@@ -212,6 +243,7 @@ def _admit(
     seen: dict[tuple[str, str, str], tuple[int, int, bytes, int, int, str]],
     rows: list[dict[str, Any]],
     now: int,
+    key: bytes,
 ) -> Outcome:
     """Decide one message against the batch's view: duplicate, refusal or a new row."""
     conv = convs.get(p.conversation_id)
@@ -246,7 +278,12 @@ def _admit(
             "kind": p.kind,
             "gen": p.gen,
             "n": p.n,
-            "body": p.body,
+            "body": seal(
+                key,
+                conversation_key_id(p.conversation_id),
+                message_place(p.sender, p.client_msg_id),
+                p.body,
+            ),
             "created_at": now,
         }
     )

@@ -16,6 +16,7 @@ from ..hub import Hub, LocalHub
 from ..metrics import Metrics
 from ..service import ChatService
 from ..storage.db import Database, schema_is_current
+from ..storage.keystore import Keystore
 from ..storage.store import Store
 from ..storage.writer import MessageWriter
 from .client_ws import client_socket
@@ -40,9 +41,11 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     if not await schema_is_current(db):
         await db.dispose()
         raise SchemaOutdated("the database schema is not current: run `chatserver migrate`")
-    writer = MessageWriter(db, lambda: int(app[CLOCK]() * 1000), settings.commit_batch)
+    keystore = Keystore(settings.keystore)
+    await keystore.open()
+    writer = MessageWriter(db, keystore, lambda: int(app[CLOCK]() * 1000), settings.commit_batch)
     writer.start()
-    store = Store(db)
+    store = Store(db, keystore)
     metrics = app[METRICS]
     app[DB], app[STORE] = db, store
     app[SERVICE] = ChatService(settings, store, writer, app[HUB], metrics, app[CLOCK])
@@ -52,6 +55,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     metrics.gauge("chat_group_commits", "Message transactions committed.", lambda: writer.commits)
     yield
     await writer.stop()
+    await keystore.close()
     await db.dispose()
 
 

@@ -1,0 +1,464 @@
+// The cc1 test vectors in both directions, for widget/e2e.js.
+//
+// Node:    node tests/js/e2e_vectors.mjs [VECTORS (directory or .json file)] [PRODUCED.json]
+//          checks every case of tests/vectors/e2e/*.json (or the given path), writes the
+//          browser-made cases to PRODUCED.json if given; exit 0/1, last line "N passed, M failed".
+// Browser: import { runVectors } from '/tests/js/e2e_vectors.mjs';
+//          const { passed, failed, failures, produced } = await runVectors({ encoding: json, … });
+//
+// Formats: tests/vectors/e2e/README.md (the vectors) and tests/js/README.md (what is produced).
+
+import * as e2e from '../../widget/e2e.js';
+
+const enc = new TextEncoder();
+const b = (text) => e2e.b64decode(text);
+const b64 = (bytes) => e2e.b64encode(bytes);
+
+class Mismatch extends Error {}
+
+function same(actual, expected, what) {
+  const ok = actual instanceof Uint8Array
+    ? expected instanceof Uint8Array && e2e.equalBytes(actual, expected)
+    : actual === expected;
+  if (!ok) {
+    const show = (x) => (x instanceof Uint8Array ? b64(x) : JSON.stringify(x));
+    throw new Mismatch(`${what}: got ${show(actual)}, want ${show(expected)}`);
+  }
+}
+
+async function failsWith(reason, fn, what) {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof e2e.E2EError) return same(err.reason, reason, `${what} reason`);
+    throw err;
+  }
+  throw new Mismatch(`${what}: succeeded, want ${reason}`);
+}
+
+const privDh = (text) => e2e.importPrivateEcdh(b(text));
+const privSig = (text) => e2e.importPrivateEcdsa(b(text));
+
+/** One checker per op of tests/vectors/e2e/README.md: throws when the case does not hold. */
+const CHECKS = {
+  async seq(i, o) {
+    const values = i.parts.map((p) => ('str' in p ? p.str : 'int' in p ? p.int : b(p.bytes)));
+    same(e2e.seq(...values), b(o.bytes), 'seq');
+  },
+  async pad(i, o) {
+    same(e2e.pad(b(i.data)), b(o.padded), 'pad');
+    same(e2e.unpad(b(o.padded)), b(i.data), 'unpad');
+  },
+  async unpad_fails(i, o) {
+    await failsWith(o.reason, () => e2e.unpad(b(i.data)), 'unpad');
+  },
+  async kid(i, o) {
+    same(await e2e.kid(b(i.pub)), b(o.kid), 'kid');
+  },
+  async pin(i, o) {
+    const key = await e2e.importPublicEcdsa(b(i.r_pub));
+    same(new Uint8Array(await globalThis.crypto.subtle.exportKey('spki', key)), b(o.spki), 'spki');
+    same(await e2e.pin(b(i.r_pub)), o.pin, 'pin');
+    same(await e2e.safetyNumber(b(i.r_pub)), o.safety_number, 'safety number');
+  },
+  async ecdh(i, o) {
+    same(await e2e.ecdh(await privDh(i.priv_pkcs8), b(i.peer_pub)), b(o.shared), 'ecdh');
+  },
+  async hkdf(i, o) {
+    same(await e2e.hkdf(b(i.ikm), b(i.salt), b(i.info), i.length), b(o.okm), 'hkdf');
+  },
+  async verify(i, o) {
+    same(await e2e.verify(b(i.pub), b(i.message), b(i.sig)), o.valid, 'verify');
+  },
+  async public_key_fails(i, o) {
+    await failsWith(o.reason, () => e2e.importPublicEcdh(b(i.pub)), 'ECDH import');
+    await failsWith(o.reason, () => e2e.importPublicEcdsa(b(i.pub)), 'ECDSA import');
+  },
+  async queue_keys(i, o) {
+    const k = await e2e.queueKeys(await privDh(i.own_pkcs8), b(i.peer_pub), i.team, i.epoch, i.cid, b(i.c_pub));
+    same(k.c2t, b(o.c2t), 'c2t');
+    same(k.t2c, b(o.t2c), 't2c');
+  },
+  async message(i, o) {
+    const fields = { key: b(i.key), cid: i.cid, dir: i.dir, gen: i.gen, n: i.n, kind: i.kind, id: i.id };
+    same(await e2e.encryptMessage({ ...fields, text: b(i.text), ack: i.ack, nonce: b(i.nonce) }), b(o.body), 'body');
+    const out = await e2e.decryptMessage({ ...fields, body: b(o.body) });
+    same(enc.encode(out.text), b(i.text), 'text');
+    same(out.ack, i.ack, 'ack');
+  },
+  async message_fails(i, o) {
+    const m = { key: b(i.key), cid: i.cid, dir: i.dir, gen: i.gen, n: i.n, kind: i.kind, id: i.id, body: b(i.body) };
+    await failsWith(o.reason, () => e2e.decryptMessage(m), 'decrypt');
+  },
+  async transcript(i, o) {
+    const qh = await e2e.queueHash(i.queue_bodies.map(b));
+    same(qh, b(o.queue_hash), 'queue hash');
+    const t = await e2e.transcript({ team: i.team, epoch: i.epoch, bundleHash: b(i.bundle_hash), cid: i.cid,
+      cPub: b(i.c_pub), ePub: b(i.e_pub), nSeen: i.n_seen, queueHash: qh });
+    same(t, b(o.transcript), 'transcript');
+  },
+  async accept(i, o) {
+    const ctx = { kQT2c: b(i.k_q_t2c), team: i.team, epoch: i.epoch, cid: i.cid, cPub: b(i.c_pub) };
+    const body = await e2e.makeAccept({ ...ctx, ePub: b(i.e_pub), nSeen: i.n_seen, transcript: b(i.transcript), nonce: b(i.nonce) });
+    same(body, b(o.body), 'accept body');
+    const acc = await e2e.openAccept({ ...ctx, body: b(o.body) });
+    same(acc.ePub, b(i.e_pub), 'E_pub');
+    same(acc.nSeen, i.n_seen, 'n_seen');
+    same(acc.transcript, b(i.transcript), 'transcript');
+  },
+  async chat_keys(i, o) {
+    const k = await e2e.chatKeys(b(i.ecdh1), b(i.ecdh2), b(i.transcript));
+    same(k.c2t, b(o.c2t), 'c2t');
+    same(k.t2c, b(o.t2c), 't2c');
+  },
+  async bundle_bytes(i, o) {
+    const fields = { team: i.team, epoch: i.epoch, tPub: b(i.t_pub), notBefore: i.not_before, notAfter: i.not_after };
+    same(e2e.bundleBytes(fields), b(o.bytes), 'bundle bytes');
+    same(await e2e.bundleHash(fields), b(o.hash), 'bundle hash');
+  },
+  async check_bundle(i, o) {
+    const check = () => e2e.checkBundle(i.bundle, { pin: i.pin, team: i.team, now: i.now, minEpoch: i.min_epoch });
+    if (o.ok) {
+      const parsed = await check();
+      same(parsed.bundleHash, await e2e.sha256(e2e.bundleBytes(parsed)), 'bundle hash');
+    } else {
+      await failsWith(o.reason, check, 'check_bundle');
+    }
+  },
+  async envelope(i, o) {
+    const authorPriv = await privSig(i.author_pkcs8);
+    const made = await e2e.sealEnvelope({
+      authorPriv, authorPub: b(i.author_pub), recipientPub: b(i.recipient_pub), purpose: i.purpose,
+      conversation: i.conversation, epoch: i.epoch, payload: b(i.payload),
+      ephemeral: await privDh(i.ephemeral_pkcs8), nonce: b(i.nonce),
+    });
+    const mine = await e2e.parseEnvelope(made);
+    same(mine.header, b(o.header), 'header');
+    same(mine.ct, b(o.ct), 'ct');
+    const recipientPriv = await privDh(i.recipient_pkcs8);
+    for (const [who, envelope] of [['theirs', b(o.envelope)], ['mine', made]]) {
+      const out = await e2e.openEnvelope({ recipientPriv, recipientPub: b(i.recipient_pub), envelope, authorPub: b(i.author_pub) });
+      same(out.payload, b(i.payload), `${who}: payload`);
+      same(out.purpose, i.purpose, `${who}: purpose`);
+      same(out.conversation, i.conversation, `${who}: conversation`);
+      same(out.epoch, i.epoch, `${who}: epoch`);
+    }
+  },
+  async envelope_fails(i, o) {
+    const args = { recipientPriv: await privDh(i.recipient_pkcs8), recipientPub: b(i.recipient_pub),
+      envelope: b(i.envelope), authorPub: b(i.author_pub) };
+    await failsWith(o.reason, () => e2e.openEnvelope(args), 'open_envelope');
+  },
+  async password(i, o) {
+    const m = await e2e.deriveMaster(i.password, i.origin, i.username);
+    same(m, b(o.master), 'master');
+    same(await e2e.authCredential(m, b(i.secret)), o.auth, 'auth');
+    same(await e2e.wrapKey(m, b(i.secret)), b(o.wrap), 'wrap');
+  },
+  async identity(i, o) {
+    const id = { wrap: b(i.wrap), origin: i.origin, username: i.username };
+    const dhPriv = await privDh(i.dh_pkcs8);
+    const sigPriv = await privSig(i.sig_pkcs8);
+    same(await e2e.exportPkcs8(dhPriv), b(i.dh_pkcs8), 'PKCS#8 of I_dh as WebCrypto exports it');
+    same(await e2e.exportPkcs8(sigPriv), b(i.sig_pkcs8), 'PKCS#8 of I_sig as WebCrypto exports it');
+    same(await e2e.wrapIdentity({ ...id, dhPriv, sigPriv, nonce: b(i.nonce) }), b(o.wrapped), 'wrapped');
+    const keys = await e2e.unwrapIdentity({ ...id, dhPub: b(i.dh_pub), sigPub: b(i.sig_pub), wrapped: b(o.wrapped) });
+    same(await e2e.publicBytes(keys.dhPriv), b(i.dh_pub), 'I_dh public half');
+    same(await e2e.publicBytes(keys.sigPriv), b(i.sig_pub), 'I_sig public half');
+  },
+};
+
+/**
+ * Checks every case of every file.
+ * @param {Object<string, {suite: string, file: string, cases: object[]}>} files by name
+ * @returns {Promise<{passed: number, failed: number, failures: object[]}>}
+ */
+export async function checkFiles(files) {
+  let passed = 0;
+  const failures = [];
+  for (const [name, file] of Object.entries(files)) {
+    if (file.suite !== 'cc1') {
+      failures.push({ file: name, index: -1, op: null, error: `suite ${file.suite}` });
+      continue;
+    }
+    for (const [index, c] of file.cases.entries()) {
+      try {
+        const check = CHECKS[c.op];
+        if (!check) throw new Mismatch(`unknown op ${c.op}`);
+        await check(c.input, c.output);
+        passed++;
+      } catch (err) {
+        failures.push({ file: name, index, op: c.op, name: c.name ?? null,
+          error: err instanceof Mismatch ? err.message : `${err && err.name}: ${err && err.message}${err && err.reason ? ` (${err.reason})` : ''}` });
+      }
+    }
+  }
+  return { passed, failed: failures.length, failures };
+}
+
+// ---------------------------------------------------------------------------
+// The other way round: cases made here (fresh keys from WebCrypto, random nonces, WebCrypto
+// signatures), in the same format as tests/vectors/e2e/*.json, for the Python side.
+
+const ORIGIN = 'https://chat.example.org';
+const TEAM = 'youth-line';
+
+async function fresh(kind) {
+  const pair = kind === 'sig' ? await e2e.generateEcdsa() : await e2e.generateEcdh();
+  return { priv: pair.privateKey, pub: await e2e.publicBytes(pair), pkcs8: await e2e.exportPkcs8(pair) };
+}
+
+function randomCid() {
+  return e2e.b64url(e2e.randomBytes(16)).slice(0, 22);
+}
+
+async function produceEncoding() {
+  const cases = [];
+  for (const parts of [[], [{ str: 'cc1' }], [{ str: 'cc1 msg' }, { int: 0 }, { int: 2 ** 53 - 1 }, { bytes: '' }],
+    [{ str: 'Grüße, 👋' }, { bytes: b64(e2e.randomBytes(300)) }, { int: 7 }]]) {
+    const values = parts.map((p) => ('str' in p ? p.str : 'int' in p ? p.int : b(p.bytes)));
+    cases.push({ op: 'seq', input: { parts }, output: { bytes: b64(e2e.seq(...values)) } });
+  }
+  for (const size of [0, 1, 255, 256, 4095, 4096, 5000]) {
+    const data = e2e.randomBytes(Math.min(size, 65536));
+    cases.push({ op: 'pad', input: { data: b64(data) }, output: { padded: b64(e2e.pad(data)) } });
+  }
+  for (const bad of [new Uint8Array(0), new Uint8Array(3), Uint8Array.of(1, 0x81, 0)]) {
+    cases.push({ op: 'unpad_fails', input: { data: b64(bad) }, output: { reason: 'bad_padding' } });
+  }
+  for (let k = 0; k < 2; k++) {
+    const { pub } = await fresh('sig');
+    cases.push({ op: 'kid', input: { pub: b64(pub) }, output: { kid: b64(await e2e.kid(pub)) } });
+    const spki = new Uint8Array(await globalThis.crypto.subtle.exportKey('spki', await e2e.importPublicEcdsa(pub)));
+    cases.push({ op: 'pin', input: { r_pub: b64(pub) },
+      output: { spki: b64(spki), pin: await e2e.pin(pub), safety_number: await e2e.safetyNumber(pub) } });
+  }
+  return cases;
+}
+
+async function producePrimitives() {
+  const cases = [];
+  const a = await fresh('dh');
+  const c = await fresh('dh');
+  for (const [own, peer] of [[a, c], [c, a]]) {
+    cases.push({ op: 'ecdh', input: { priv_pkcs8: b64(own.pkcs8), peer_pub: b64(peer.pub) },
+      output: { shared: b64(await e2e.ecdh(own.priv, peer.pub)) } });
+  }
+  for (const [ikm, salt, info, length] of [[e2e.randomBytes(32), e2e.randomBytes(32), enc.encode('cc1 chat t2c'), 32],
+    [e2e.randomBytes(22), new Uint8Array(0), e2e.randomBytes(5), 80]]) {
+    cases.push({ op: 'hkdf', input: { ikm: b64(ikm), salt: b64(salt), info: b64(info), length },
+      output: { okm: b64(await e2e.hkdf(ikm, salt, info, length)) } });
+  }
+  const s = await fresh('sig');
+  for (const message of [new Uint8Array(0), enc.encode('cc1 signed in the browser'), e2e.randomBytes(1000)]) {
+    const sig = await e2e.sign(s.priv, message);
+    cases.push({ op: 'verify', input: { pub: b64(s.pub), message: b64(message), sig: b64(sig) }, output: { valid: true } });
+  }
+  const bad = await e2e.sign(s.priv, enc.encode('x'));
+  bad[40] ^= 1;
+  cases.push({ op: 'verify', input: { pub: b64(s.pub), message: b64(enc.encode('x')), sig: b64(bad) }, output: { valid: false } });
+  const compressed = Uint8Array.of(2 + (s.pub[64] & 1), ...s.pub.subarray(1, 33));
+  const offCurve = s.pub.slice();
+  offCurve[64] ^= 1;
+  for (const badKey of [compressed, s.pub.subarray(0, 64), offCurve, new Uint8Array(65).fill(4)]) {
+    cases.push({ op: 'public_key_fails', input: { pub: b64(badKey) }, output: { reason: 'bad_key' } });
+  }
+  return cases;
+}
+
+async function produceConversation() {
+  const cases = [];
+  const cid = randomCid();
+  const epoch = 20261127;
+  const C = await fresh('dh');
+  const T = await fresh('dh');
+  const E = await fresh('dh');
+  const q = await e2e.queueKeys(C.priv, T.pub, TEAM, epoch, cid, C.pub);
+  for (const [own, peer] of [[C, T], [T, C]]) {
+    cases.push({ op: 'queue_keys', input: { own_pkcs8: b64(own.pkcs8), peer_pub: b64(peer.pub), team: TEAM, epoch, cid, c_pub: b64(C.pub) },
+      output: { c2t: b64(q.c2t), t2c: b64(q.t2c) } });
+  }
+  const queued = [];
+  const texts = ['hallo, ist da jemand?', 'ich weiß nicht weiter 🙁', '', 'x'.repeat(4094)];
+  for (const [n, text] of texts.entries()) {
+    const nonce = e2e.randomBytes();
+    const m = { key: q.c2t, cid, dir: 'c2t', gen: 0, n, kind: 'msg', id: `c${n}`, text: enc.encode(text), ack: 0, nonce };
+    const body = await e2e.encryptMessage(m);
+    queued.push(body);
+    cases.push({ op: 'message', input: { ...m, key: b64(m.key), text: b64(m.text), nonce: b64(nonce) }, output: { body: b64(body) } });
+  }
+  const long = { key: q.t2c, cid, dir: 't2c', gen: 3, n: 2 ** 20 - 1, kind: 'close', id: 't-last', text: enc.encode('y'.repeat(9000)), ack: 2 ** 20, nonce: e2e.randomBytes() };
+  cases.push({ op: 'message', input: { ...long, key: b64(long.key), text: b64(long.text), nonce: b64(long.nonce) },
+    output: { body: b64(await e2e.encryptMessage(long)) } });
+  const base = { key: b64(q.c2t), cid, dir: 'c2t', gen: 0, n: 0, kind: 'msg', id: 'c0', body: b64(queued[0]) };
+  const flipped = queued[0].slice();
+  flipped[30] ^= 1;
+  for (const [name, change] of [['other conversation', { cid: randomCid() }], ['reflected', { dir: 't2c' }],
+    ['other generation', { gen: 1 }], ['reordered', { n: 1 }], ['other kind', { kind: 'receipt' }],
+    ['other id', { id: 'c1' }], ['flipped byte', { body: b64(flipped) }], ['other key', { key: b64(q.t2c) }]]) {
+    cases.push({ op: 'message_fails', name, input: { ...base, ...change }, output: { reason: 'decrypt_failed' } });
+  }
+  const bundleHash = await e2e.bundleHash({ team: TEAM, epoch, tPub: T.pub, notBefore: 1, notAfter: 2 });
+  const nSeen = 3;
+  const qh = await e2e.queueHash(queued.slice(0, nSeen));
+  const tr = await e2e.transcript({ team: TEAM, epoch, bundleHash, cid, cPub: C.pub, ePub: E.pub, nSeen, queueHash: qh });
+  cases.push({ op: 'transcript', input: { team: TEAM, epoch, bundle_hash: b64(bundleHash), cid, c_pub: b64(C.pub), e_pub: b64(E.pub),
+    n_seen: nSeen, queue_bodies: queued.slice(0, nSeen).map(b64) }, output: { queue_hash: b64(qh), transcript: b64(tr) } });
+  const nonce = e2e.randomBytes();
+  const accept = await e2e.makeAccept({ kQT2c: q.t2c, team: TEAM, epoch, cid, cPub: C.pub, ePub: E.pub, nSeen, transcript: tr, nonce });
+  cases.push({ op: 'accept', input: { k_q_t2c: b64(q.t2c), team: TEAM, epoch, cid, c_pub: b64(C.pub), e_pub: b64(E.pub),
+    n_seen: nSeen, transcript: b64(tr), nonce: b64(nonce) }, output: { body: b64(accept) } });
+  const e1 = await e2e.ecdh(C.priv, E.pub);
+  const e2 = await e2e.ecdh(C.priv, T.pub);
+  const keys = await e2e.chatKeys(e1, e2, tr);
+  cases.push({ op: 'chat_keys', input: { ecdh1: b64(e1), ecdh2: b64(e2), transcript: b64(tr) }, output: { c2t: b64(keys.c2t), t2c: b64(keys.t2c) } });
+  return cases;
+}
+
+async function produceBundle() {
+  const R = await fresh('sig');
+  const other = await fresh('sig');
+  const T = await fresh('dh');
+  const day = 86_400_000;
+  const nb = 1_795_100_000_000;
+  const epoch = 20261127;
+  const fields = { team: TEAM, epoch, tPub: T.pub, notBefore: nb, notAfter: nb + day };
+  const cases = [{ op: 'bundle_bytes', input: { team: TEAM, epoch, t_pub: b64(T.pub), not_before: nb, not_after: nb + day },
+    output: { bytes: b64(e2e.bundleBytes(fields)), hash: b64(await e2e.bundleHash(fields)) } }];
+  const wire = await e2e.signBundle(R.priv, R.pub, fields);
+  const good = { pin: await e2e.pin(R.pub), team: TEAM, now: nb + 1000, min_epoch: epoch };
+  const check = (name, bundle, reason, ctx = {}) => cases.push({ op: 'check_bundle', name, input: { bundle, ...good, ...ctx },
+    output: reason ? { reason } : { ok: true } });
+  check('valid', wire, null);
+  check('valid without pin', wire, null, { pin: null });
+  check('valid at the two-day limit', await e2e.signBundle(R.priv, R.pub, { ...fields, notAfter: nb + 2 * day }), null);
+  check('other suite', { ...wire, suite: 'cc2' }, 'unsupported_suite');
+  check('bad key', { ...wire, r_pub: b64(R.pub.subarray(0, 64)) }, 'bad_key');
+  check('wrong pin', wire, 'pin_mismatch', { pin: await e2e.pin(other.pub) });
+  check('substituted root key', await e2e.signBundle(other.priv, other.pub, fields), 'pin_mismatch');
+  check('changed epoch', { ...wire, epoch: epoch + 1 }, 'bad_signature', { min_epoch: 0 });
+  check('changed validity', { ...wire, not_before: nb - 1 }, 'bad_signature');
+  check("another team's bundle", await e2e.signBundle(R.priv, R.pub, { ...fields, team: 'other-team' }), 'wrong_team');
+  check('not yet valid', wire, 'not_yet_valid', { now: nb - 1 });
+  check('expired', wire, 'expired', { now: nb + day });
+  check('window too long', await e2e.signBundle(R.priv, R.pub, { ...fields, notAfter: nb + 2 * day + 1 }), 'window_too_long');
+  check('rolled back', wire, 'epoch_rollback', { min_epoch: epoch + 1 });
+  return cases;
+}
+
+async function produceEnvelope() {
+  const cases = [];
+  const A = await fresh('sig');
+  const Mallory = await fresh('sig');
+  const T = await fresh('dh');
+  const M = await fresh('dh');
+  const E = await fresh('dh');
+  const cid = randomCid();
+  const epoch = 20261127;
+  for (const [purpose, conversation, payload, recipient] of [['conv_key', cid, E.pkcs8, T], ['team_key', '', T.pkcs8, M],
+    ['note', cid, enc.encode('Notiz: Rückruf morgen'), T], ['handover', cid, enc.encode('Übergabe'), M]]) {
+    const X = await fresh('dh');
+    const nonce = e2e.randomBytes();
+    const envelope = await e2e.sealEnvelope({ authorPriv: A.priv, authorPub: A.pub, recipientPub: recipient.pub, purpose,
+      conversation, epoch, payload, ephemeral: X.priv, nonce });
+    const parsed = await e2e.parseEnvelope(envelope);
+    cases.push({ op: 'envelope', input: { author_pkcs8: b64(A.pkcs8), author_pub: b64(A.pub), recipient_pkcs8: b64(recipient.pkcs8),
+      recipient_pub: b64(recipient.pub), purpose, conversation, epoch, payload: b64(payload), ephemeral_pkcs8: b64(X.pkcs8), nonce: b64(nonce) },
+    output: { header: b64(parsed.header), ct: b64(parsed.ct), envelope: b64(envelope) } });
+  }
+  const note = { authorPriv: A.priv, authorPub: A.pub, recipientPub: T.pub, purpose: 'note', conversation: cid, epoch, payload: enc.encode('note') };
+  const honest = await e2e.sealEnvelope(note);
+  const forged = await e2e.sealEnvelope({ ...note, authorPriv: Mallory.priv, authorPub: Mallory.pub, payload: enc.encode('forged') });
+  const lying = await e2e.sealEnvelope({ ...note, authorPriv: Mallory.priv });
+  const parsed = await e2e.parseEnvelope(honest);
+  const badSig = parsed.sig.slice();
+  badSig[3] ^= 1;
+  const changedCt = parsed.ct.slice();
+  changedCt[parsed.ct.length - 1] ^= 1;
+  for (const [name, envelope, recipient, author, reason] of [
+    ['forged by a non-member', forged, T, A, 'bad_signature'],
+    ['signed by another key under the author kid', lying, T, A, 'bad_signature'],
+    ['flipped signature bit', e2e.seq(parsed.header, parsed.ct, badSig), T, A, 'bad_signature'],
+    ['changed ciphertext', e2e.seq(parsed.header, changedCt, parsed.sig), T, A, 'bad_signature'],
+    ['for another recipient', honest, M, A, 'decrypt_failed'],
+    ['author not the signer', honest, T, Mallory, 'bad_signature'],
+  ]) {
+    cases.push({ op: 'envelope_fails', name, input: { recipient_pkcs8: b64(recipient.pkcs8), recipient_pub: b64(recipient.pub),
+      author_pub: b64(author.pub), envelope: b64(envelope) }, output: { reason } });
+  }
+  return cases;
+}
+
+async function producePassword() {
+  const cases = [];
+  for (const [password, username, secret] of [['correct horse battery staple', 'Anna', new Uint8Array(0)],
+    ['Pässwört \uFB01 ①', '  Jörg.Müller ', e2e.randomBytes(16)]]) {
+    const m = await e2e.deriveMaster(password, ORIGIN, username);
+    cases.push({ op: 'password', input: { password, origin: ORIGIN, username, secret: b64(secret) },
+      output: { master: b64(m), auth: await e2e.authCredential(m, secret), wrap: b64(await e2e.wrapKey(m, secret)) } });
+  }
+  const wrap = e2e.randomBytes(32);
+  const dh = await fresh('dh');
+  const sig = await fresh('sig');
+  const nonce = e2e.randomBytes();
+  const wrapped = await e2e.wrapIdentity({ wrap, origin: ORIGIN, username: 'anna', dhPriv: dh.priv, sigPriv: sig.priv, nonce });
+  cases.push({ op: 'identity', input: { wrap: b64(wrap), origin: ORIGIN, username: 'anna', dh_pkcs8: b64(dh.pkcs8), sig_pkcs8: b64(sig.pkcs8),
+    dh_pub: b64(dh.pub), sig_pub: b64(sig.pub), nonce: b64(nonce) }, output: { wrapped: b64(wrapped) } });
+  return cases;
+}
+
+const PRODUCERS = { encoding: produceEncoding, primitives: producePrimitives, conversation: produceConversation,
+  bundle: produceBundle, envelope: produceEnvelope, password: producePassword };
+
+/**
+ * Cases made by this implementation, in the vector format (see tests/js/README.md).
+ * @returns {Promise<{suite: 'cc1', producer: string, files: Object<string, object>}>}
+ */
+export async function produce(producer = 'widget/e2e.js') {
+  const files = {};
+  for (const [name, make] of Object.entries(PRODUCERS)) files[name] = { suite: 'cc1', file: name, cases: await make() };
+  return { suite: 'cc1', producer, files };
+}
+
+/**
+ * Checks the given vector files, then makes this side's cases (and checks them here too,
+ * so the output is known to follow the format).
+ * @param {Object<string, object>} vectorsByName parsed tests/vectors/e2e/*.json by file name
+ * @returns {Promise<{passed: number, failed: number, failures: object[], produced: object}>}
+ */
+export async function runVectors(vectorsByName, producer) {
+  const theirs = await checkFiles(vectorsByName);
+  const produced = await produce(producer);
+  const ours = await checkFiles(produced.files);
+  const failures = [...theirs.failures, ...ours.failures.map((f) => ({ ...f, file: `produced/${f.file}` }))];
+  return { passed: theirs.passed + ours.passed, failed: failures.length, failures, produced };
+}
+
+// ---------------------------------------------------------------------------
+// Node entry point
+
+const isMain = typeof process !== 'undefined' && process.argv && process.argv[1]
+  && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;
+
+if (isMain) {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const source = process.argv[2] || fileURLToPath(new URL('../vectors/e2e/', import.meta.url));
+  const names = fs.statSync(source).isDirectory()
+    ? fs.readdirSync(source).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(source, f))
+    : [source];
+  const vectors = {};
+  for (const file of names) vectors[path.basename(file, '.json')] = JSON.parse(fs.readFileSync(file, 'utf-8'));
+  const result = await runVectors(vectors, `widget/e2e.js on Node ${process.version}`);
+  for (const f of result.failures) {
+    console.log(`FAIL ${f.file}#${f.index} ${f.op}${f.name ? ` (${f.name})` : ''}: ${f.error}`);
+  }
+  if (process.argv[3]) {
+    fs.writeFileSync(process.argv[3], JSON.stringify(result.produced, null, 1) + '\n');
+    const count = Object.values(result.produced.files).reduce((sum, f) => sum + f.cases.length, 0);
+    console.log(`wrote ${count} cases to ${process.argv[3]}`);
+  }
+  console.log(`${result.passed} passed, ${result.failed} failed`);
+  process.exitCode = result.failed === 0 ? 0 : 1;
+}
