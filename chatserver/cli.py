@@ -67,6 +67,7 @@ async def _team_id(conn: Any, slug: str) -> int:
 
 # --------------------------------------------------------------------------- teams
 SLUG = re.compile(r"[a-z0-9-]{1,40}")
+USERNAME = re.compile(r"[a-z0-9._-]{1,80}")
 
 
 async def team_add(db: Database, slug: str, name: str, topics: Sequence[str]) -> None:
@@ -169,6 +170,10 @@ async def user_add(
 ) -> tuple[str, str | None]:
     """Create a staff account; returns (staff id, TOTP secret or None)."""
     username = normalise_username(username)
+    if not USERNAME.fullmatch(username):
+        raise CommandError(
+            f"'{username}' is not a valid username (a-z, 0-9, '.', '_' and '-', at most 80)"
+        )
     credential = await asyncio.to_thread(derive_credential, password, settings.origin, username)
     credential_hash = await asyncio.to_thread(hash_credential, credential)
     secret = new_totp_secret() if totp else None

@@ -323,7 +323,8 @@ def test_user_add_without_totp_and_list(run: Run) -> None:
 
 
 def test_user_add_refusals_change_nothing(run: Run, db_url: str) -> None:
-    """Short password, duplicate (any case), unknown team: exit 2 and no new row."""
+    """Short password, duplicate (any case), unknown team, a username outside ASCII
+    letters, digits and ._-: exit 2 and no new row."""
     ok(run("team", "add", "alpha", "--name", "Alpha"))
     add_user(run, "anna", "--team", "alpha")
     before = asyncio.run(dump(db_url))
@@ -335,6 +336,11 @@ def test_user_add_refusals_change_nothing(run: Run, db_url: str) -> None:
         "user 'anna' exists already",
     )
     refused(run(*args, "--team", "alpha", "--team", "nope", stdin=PASSWORD), "no team 'nope'")
+    for bad in ("jörg", "anna smith", "x" * 81):
+        refused(
+            run("user", "add", bad, "--name", "X", "--password-stdin", stdin=PASSWORD),
+            "not a valid username",
+        )
     assert asyncio.run(dump(db_url)) == before
 
 

@@ -696,9 +696,14 @@ export async function openEnvelope({ recipientPriv, recipientPub, envelope, auth
 // ---------------------------------------------------------------------------
 // Passwords and identity keys
 
-/** A username as hashed and bound: NFKC, trimmed, lower case. */
+// Python's str.strip() set (str.isspace), which the reference implementation uses: JS trim()
+// would differ on U+001C…U+001F and U+0085 (not stripped) and U+FEFF (stripped).
+const SPACE = '[\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const EDGE_SPACE = new RegExp(`^${SPACE}+|${SPACE}+$`, 'g');
+
+/** A username as hashed and bound: NFKC, trimmed (as Python's str.strip()), lower case. */
 export function normaliseUsername(username) {
-  return username.normalize('NFKC').trim().toLowerCase();
+  return username.normalize('NFKC').replace(EDGE_SPACE, '').toLowerCase();
 }
 
 /**

@@ -39,14 +39,20 @@ def derive_master(password: str, origin: str, username: str) -> bytes:
     return pbkdf2(unicodedata.normalize("NFKC", password).encode("utf-8"), salt)
 
 
+def _secret(secret: bytes) -> bytes:
+    if len(secret) not in (0, 16):
+        raise E2EError("bad_parameter", "the account secret key has 16 bytes")
+    return secret
+
+
 def auth_credential(master: bytes, secret: bytes = b"") -> str:
     """The login credential (base64url); the server keeps only its Argon2id hash."""
-    return b64url(hkdf(master, secret, "cc1 auth"))
+    return b64url(hkdf(master, _secret(secret), "cc1 auth"))
 
 
 def wrap_key(master: bytes, secret: bytes = b"") -> bytes:
     """Unwraps the identity keys; never leaves the console."""
-    return hkdf(master, secret, "cc1 wrap")
+    return hkdf(master, _secret(secret), "cc1 wrap")
 
 
 def _identity_ad(origin: str, username: str, dh_pub: bytes, sig_pub: bytes) -> bytes:

@@ -515,6 +515,12 @@ test('deriveMaster normalises: NFKC password, NFKC+trim+lowercase username', asy
   assert(!e2e.equalBytes(m1, await e2e.deriveMaster('pafis', 'https://other.example.org', 'anna.b')), 'bound to the origin');
 });
 
+test('usernames are trimmed like Python str.strip(), not like String.prototype.trim()', async () => {
+  eq(e2e.normaliseUsername('\u001c\u0085 Jörg \ufeff'), 'jörg \ufeff', 'U+001C and U+0085 stripped, U+FEFF kept');
+  eq(e2e.normaliseUsername('\u3000ANNA\u2003\t\n'), 'anna', 'Unicode spaces');
+  eq(e2e.normaliseUsername('\uFF21nna'), 'anna', 'NFKC before lower case');
+});
+
 test('auth credential and wrap key: HKDF with S, or the zero salt without one', async () => {
   const m = e2e.randomBytes(32);
   const s = e2e.randomBytes(16);

@@ -392,7 +392,8 @@ async function produceEnvelope() {
 async function producePassword() {
   const cases = [];
   for (const [password, username, secret] of [['correct horse battery staple', 'Anna', new Uint8Array(0)],
-    ['Pässwört \uFB01 ①', '  Jörg.Müller ', e2e.randomBytes(16)]]) {
+    ['Pässwört \uFB01 ①', '  Jörg.Müller ', e2e.randomBytes(16)],
+    ['\u00A0pw\u3000', '\u0085\u001c ＺOË\u2003\ufeff', e2e.randomBytes(16)]]) {
     const m = await e2e.deriveMaster(password, ORIGIN, username);
     cases.push({ op: 'password', input: { password, origin: ORIGIN, username, secret: b64(secret) },
       output: { master: b64(m), auth: await e2e.authCredential(m, secret), wrap: b64(await e2e.wrapKey(m, secret)) } });

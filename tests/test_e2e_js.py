@@ -1,0 +1,87 @@
+"""widget/e2e.js against the shared cc1 vectors, in both directions, in two engines:
+Node's WebCrypto and Debian's Chromium. What the JavaScript side produces (fresh keys,
+nonces and signatures) is checked here by the Python reference implementation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, need_service
+from test_e2e_vectors import VECTORS, check
+
+NODE = shutil.which("node")
+
+
+def node(*args: str) -> subprocess.CompletedProcess[str]:
+    need_service(NODE is not None, "Node.js is not installed (a second WebCrypto engine)")
+    assert NODE is not None
+    return subprocess.run(
+        [NODE, *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def produced_cases(produced: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    cases = [
+        (name, case) for name, content in produced["files"].items() for case in content["cases"]
+    ]
+    ops = {case["op"] for _, case in cases}
+    # The other side must produce every deterministic and signed operation, not a few.
+    assert {
+        "message",
+        "accept",
+        "envelope",
+        "check_bundle",
+        "identity",
+        "verify",
+        "queue_keys",
+        "password",
+    } <= ops, ops
+    return cases
+
+
+def check_produced(produced: dict[str, Any]) -> int:
+    cases = produced_cases(produced)
+    for name, case in cases:
+        try:
+            check(case)
+        except Exception as exc:
+            raise AssertionError(f"{name} {case['op']} {case.get('name', '')}: {exc!r}") from exc
+    return len(cases)
+
+
+def test_selftest_in_node() -> None:
+    """The module's own round trips and refusals pass under Node."""
+    result = node("tests/js/e2e_selftest.mjs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1].endswith(" 0 failed")
+
+
+def test_vectors_both_ways_in_node(tmp_path: Path) -> None:
+    """Node reproduces every Python vector; Python accepts everything Node produces."""
+    out = tmp_path / "node.json"
+    result = node("tests/js/e2e_vectors.mjs", str(VECTORS), str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.endswith(" 0 failed") and not last.startswith("0 passed"), last
+    assert check_produced(json.loads(out.read_text("utf-8"))) > 20
+
+
+@pytest.mark.browser
+async def test_vectors_both_ways_in_chromium(chromium: Any, repo_http: str) -> None:
+    """Chromium reproduces every Python vector; Python accepts everything Chromium produces."""
+    files = ",".join(sorted(p.stem for p in VECTORS.glob("*.json")))
+    page = await chromium.new_page()
+    await page.goto(f"{repo_http}/tests/js/e2e_vectors.html?files={files}")
+    await page.wait_for_function("window.e2eVectors !== undefined", timeout=120_000)
+    result = await page.evaluate("window.e2eVectors")
+    assert result["failed"] == 0, result["failures"]
+    python_cases = sum(
+        len(json.loads(p.read_text("utf-8"))["cases"]) for p in VECTORS.glob("*.json")
+    )
+    assert result["passed"] >= python_cases
+    assert check_produced(result["produced"]) > 20
