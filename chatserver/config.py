@@ -71,6 +71,10 @@ class Settings:
         256, "Frames buffered per connection; a peer that falls this far behind is dropped."
     )
     commit_batch: int = _s(512, "Most messages written in one group commit.")
+    epoch_warning_days: float = _s(
+        7.0,
+        "Admins are warned when a team's uploaded epochs end sooner than this many days.",
+    )
     log_level: str = _s("info", "debug, info, warning or error. Logs never carry content.")
     static_dir: str = _s("", "Serve widget and console files from here instead of the package.")
 

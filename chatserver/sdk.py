@@ -156,6 +156,7 @@ class ClientPeer(_Peer):
         *,
         topic: str | None = None,
         consent: str = "v1",
+        epoch: int | None = None,
     ) -> Frame:
         """Start a conversation, solving a proof of work when the server asks for one."""
         challenge = self.hello.get("pow")
@@ -168,6 +169,8 @@ class ClientPeer(_Peer):
             }
             if topic is not None:
                 frame["topic"] = topic
+            if epoch is not None:
+                frame["epoch"] = epoch
             if challenge:
                 puzzle = Challenge(challenge["challenge"], challenge["difficulty"])
                 frame["pow_challenge"] = puzzle.challenge

@@ -121,6 +121,25 @@ async def _insert_envelope(
     )
 
 
+def assigned_frame(
+    row: ConversationRow,
+    last_seq: int | None = None,
+    by: str | None = None,
+    note: bytes | None = None,
+) -> f.Assigned:
+    """What a console is told about a conversation it now holds."""
+    return f.Assigned(
+        row.id,
+        row.team,
+        row.topic,
+        row.client_key,
+        row.last_seq if last_seq is None else last_seq,
+        by=by,
+        note=note,
+        epoch=row.epoch,
+    )
+
+
 def conv_topic(conversation_id: str) -> str:
     return f"conv:{conversation_id}"
 
@@ -204,6 +223,7 @@ class ChatService:
                     token_hash=hash_token(token),
                     client_key=frame.client_key,
                     consent_version=frame.consent,
+                    epoch=frame.epoch,
                     last_seq=0,
                     created_at=now_ms,
                     queued_at=now_ms,
@@ -300,10 +320,7 @@ class ChatService:
         return f.QueueSnapshot(tuple(self._queue_item(r) for r in rows))
 
     async def held(self, staff: StaffContext) -> list[f.Assigned]:
-        return [
-            f.Assigned(r.id, r.team, r.topic, r.client_key, r.last_seq)
-            for r in await self.store.held_by(staff.id)
-        ]
+        return [assigned_frame(r) for r in await self.store.held_by(staff.id)]
 
     async def set_availability(self, staff: StaffContext, status: str) -> None:
         staff.status = status
@@ -348,13 +365,7 @@ class ChatService:
         if accepted is not None:
             await self._tell(conv_topic(row.id), accepted)
         await self._announce_positions(row.team_id)
-        assigned = f.Assigned(
-            row.id,
-            row.team,
-            row.topic,
-            row.client_key,
-            accepted.seq if accepted else row.last_seq,
-        )
+        assigned = assigned_frame(row, accepted.seq if accepted else row.last_seq)
         await self._tell(staff_topic(staff.id), assigned)
         await self.announce_presence(staff)
         return assigned
@@ -426,15 +437,7 @@ class ChatService:
         else:
             await self._tell(
                 staff_topic(frame.to),
-                f.Assigned(
-                    row.id,
-                    row.team,
-                    row.topic,
-                    row.client_key,
-                    row.last_seq,
-                    by=staff.id,
-                    note=frame.note,
-                ),
+                assigned_frame(row, by=staff.id, note=frame.note),
             )
             await self._tell(
                 conv_topic(row.id), f.StateChanged(row.id, State.ACTIVE.value, "transferred")
@@ -588,7 +591,9 @@ class ChatService:
             await self._tell(staff_topic(row.counsellor_id), f.Released(row.id, reason))
 
     def _queue_item(self, row: ConversationRow) -> f.QueueItem:
-        return f.QueueItem(row.id, row.team, row.topic, row.queued_at or row.created_at)
+        return f.QueueItem(
+            row.id, row.team, row.topic, row.queued_at or row.created_at, epoch=row.epoch
+        )
 
     async def _announce_positions(self, team_id: int, want: str | None = None) -> int:
         """Send every waiting client of the team its place; return ``want``'s place."""

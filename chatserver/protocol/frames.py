@@ -57,6 +57,7 @@ class Start(Frame):
     client_key: bytes = spec(max_len=MAX_KEY)
     consent: str = spec(pattern=r"[A-Za-z0-9._-]{1,32}")
     topic: str | None = spec(pattern=r"[a-z0-9-]{1,40}", optional=True)
+    epoch: int | None = spec(min=0, max=2**53, optional=True)  # the team epoch encrypted to
     pow_challenge: str | None = spec(pattern=r"[A-Za-z0-9._-]{1,128}", optional=True)
     pow_nonce: str | None = spec(pattern=r"[A-Za-z0-9]{1,64}", optional=True)
 
@@ -258,6 +259,7 @@ class Resumed(Frame):
     client_key: bytes | None = None
     team: str | None = None
     topic: str | None = None
+    epoch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +327,7 @@ class QueueItem:
     topic: str | None
     waiting_since: int  # unix milliseconds
     transferred: bool = False
+    epoch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +360,7 @@ class Assigned(Frame):
     client_key: bytes
     last_seq: int
     by: str | None = None  # the colleague who handed it over
+    epoch: int | None = None
     note: bytes | None = None
 
 

@@ -104,6 +104,7 @@ conversations = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("client_key", LargeBinary, nullable=False),
     Column("consent_version", String(32), nullable=False),
+    Column("epoch", BigInteger, nullable=True),  # the team epoch the client encrypted to
     Column("counsellor_id", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
     Column("last_seq", BigInteger, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False, index=True),
@@ -170,6 +171,22 @@ key_envelopes = Table(
     Column("body", LargeBinary, nullable=False),  # opaque signed envelope
     Column("created_at", BigInteger, nullable=False, index=True),
     UniqueConstraint("conversation_id", "envelope_id", name="uq_key_envelopes_envelope_id"),
+)
+
+team_epochs = Table(
+    "team_epochs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("not_before", BigInteger, nullable=False),
+    Column("not_after", BigInteger, nullable=False, index=True),
+    # The signed bundle as the admin's console made it (JSON text): public keys and a
+    # signature only; the server checks its shape, never its cryptography.
+    Column("bundle", Text, nullable=False),
+    Column("created_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("team_id", "epoch", name="uq_team_epochs_epoch"),
 )
 
 audit = Table(

@@ -59,6 +59,7 @@ class ConversationRow:
     created_at: int
     queued_at: int | None
     last_activity_at: int
+    epoch: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ _CONV_COLUMNS = (
     m.conversations.c.created_at,
     m.conversations.c.queued_at,
     m.conversations.c.last_activity_at,
+    m.conversations.c.epoch,
 )
 _CONV_FROM = m.conversations.join(m.teams, m.teams.c.id == m.conversations.c.team_id).outerjoin(
     m.topics, m.topics.c.id == m.conversations.c.topic_id
@@ -118,6 +120,7 @@ def _conversation(row: Any) -> ConversationRow:
         row[9],
         row[10],
         row[11],
+        row[12],
     )
 
 

@@ -25,6 +25,7 @@ from .console_ws import console_socket
 from .http import add_routes
 from .keys import CLOCK, CONNECTIONS, DB, HUB, METRICS, SERVICE, SETTINGS, STORE, THROTTLE
 from .security import same_origin_writes, security_headers
+from .teams_http import add_team_routes
 
 __all__ = ["SchemaOutdated", "create_app", "run"]
 
@@ -93,6 +94,7 @@ def create_app(
     app.on_response_prepare.append(_server_header)
     app.on_shutdown.append(_close_sockets)
     add_routes(app)
+    add_team_routes(app)
     app.router.add_get("/ws/client", client_socket)
     app.router.add_get("/ws/console", console_socket)
     return app

@@ -58,7 +58,13 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
                 bind(row.id)
                 conn.send(
                     f.Resumed(
-                        row.id, row.state.value, row.last_seq, row.client_key, row.team, row.topic
+                        row.id,
+                        row.state.value,
+                        row.last_seq,
+                        row.client_key,
+                        row.team,
+                        row.topic,
+                        row.epoch,
                     )
                 )
                 for message in missed:

@@ -1,0 +1,75 @@
+"""Team endpoints for the end-to-end layer: the current bundle (public, for the widget)
+and the upload of signed epoch bundles (admins)."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from ..epochs import Epochs
+from ..protocol.errors import Forbidden, MalformedFrame, NotFound
+from ..storage.store import TeamRow
+from .http import check_csrf, current_staff
+from .keys import CLOCK, DB, SETTINGS, STORE
+
+MAX_UPLOAD = 512 * 1024
+
+
+async def _team(request: web.Request) -> TeamRow:
+    team = await request.app[STORE].team_by_slug(request.match_info["slug"])
+    if team is None or team.archived_at is not None:
+        raise NotFound("there is no such team")
+    return team
+
+
+def _now(request: web.Request) -> int:
+    return int(request.app[CLOCK]() * 1000)
+
+
+async def current_bundle(request: web.Request) -> web.Response:
+    """What the widget checks against its pin before it encrypts anything."""
+    team = await _team(request)
+    info = await Epochs(request.app[DB]).current(team.id, _now(request))
+    return web.Response(text=info.canonical, content_type="application/json")
+
+
+async def upload_bundles(request: web.Request) -> web.Response:
+    staff, token = await current_staff(request)
+    check_csrf(request, token)
+    if staff.role != "admin":
+        raise Forbidden("only admins hold the team root key and upload epochs")
+    team = await _team(request)
+    if request.content_length is None or request.content_length > MAX_UPLOAD:
+        raise MalformedFrame(f"send at most {MAX_UPLOAD} bytes of bundles")
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        raise MalformedFrame("the body must be JSON") from None
+    if not isinstance(body, dict) or set(body) != {"bundles"}:
+        raise MalformedFrame('the body is {"bundles": [...]}')
+    added = await Epochs(request.app[DB]).upload(
+        team.id, team.slug, body["bundles"], staff.id, _now(request)
+    )
+    return web.json_response({"added": added}, status=201 if added else 200)
+
+
+async def epoch_status(request: web.Request) -> web.Response:
+    """How far ahead the team's epochs reach, and whether admins must make more now."""
+    staff, _ = await current_staff(request)
+    if staff.role not in ("admin", "supervisor"):
+        raise Forbidden("admins and supervisors only")
+    team = await _team(request)
+    now = _now(request)
+    until = await Epochs(request.app[DB]).covered_until(team.id, now)
+    days = 0.0 if until is None else (until - now) / 86_400_000
+    warn = days < request.app[SETTINGS].epoch_warning_days
+    return web.json_response(
+        {"team": team.slug, "covered_until": until, "days_left": round(days, 2), "warning": warn}
+    )
+
+
+def add_team_routes(app: web.Application) -> None:
+    app.router.add_get("/api/teams/{slug}/bundle", current_bundle)
+    app.router.add_post("/api/teams/{slug}/bundles", upload_bundles)
+    app.router.add_get("/api/teams/{slug}/epochs", epoch_status)
