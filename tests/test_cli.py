@@ -434,12 +434,13 @@ def test_bad_setting_value_exits_2(run: Run) -> None:
 def test_config_file(db_url: str, tmp_path: Path) -> None:
     """``--config`` and ``CHAT_CONFIG`` are read; an unknown key exits 2 and names it."""
     config = tmp_path / "chat.toml"
-    config.write_text(f'database_url = "{db_url}"\nport = 9000\n', "utf-8")
+    keys = f'keystore_url = "{keystore_for(db_url)}"\n' if keystore_for(db_url) else ""
+    config.write_text(f'database_url = "{db_url}"\nport = 9000\n{keys}', "utf-8")
     ok(chatserver(None, tmp_path, "--config", str(config), "team", "add", "alpha", "--name", "A"))
     assert ok(chatserver(None, tmp_path, "team", "list", CHAT_CONFIG=str(config))).startswith(
         "alpha\t"
     )
-    config.write_text(f'database_url = "{db_url}"\ncolour = "blue"\n', "utf-8")
+    config.write_text(f'database_url = "{db_url}"\ncolour = "blue"\n{keys}', "utf-8")
     refused(
         chatserver(None, tmp_path, "--config", str(config), "team", "list"),
         "unknown setting 'colour'",
@@ -580,3 +581,13 @@ def test_serve_on_an_unmigrated_database_exits_2(tmp_path: Path) -> None:
     result = chatserver(url, tmp_path, "serve", CHAT_PORT="0")
     refused(result, "run `chatserver migrate`")
     assert "listening" not in result.stdout
+
+
+def test_postgres_without_a_keystore_exits_2(tmp_path: Path) -> None:
+    """With PostgreSQL the storage keys need their own database: refusing is the default."""
+    url = "postgresql+asyncpg://chat@127.0.0.1:5432/chat"
+    refused(chatserver(url, tmp_path, "team", "list"), "keystore_url is required")
+    refused(
+        chatserver(url, tmp_path, "team", "list", CHAT_KEYSTORE_URL=url),
+        "must not be the database itself",
+    )
