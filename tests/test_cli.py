@@ -586,7 +586,9 @@ def test_serve_on_an_unmigrated_database_exits_2(tmp_path: Path) -> None:
 def test_postgres_without_a_keystore_exits_2(tmp_path: Path) -> None:
     """With PostgreSQL the storage keys need their own database: refusing is the default."""
     url = "postgresql+asyncpg://chat@127.0.0.1:5432/chat"
-    refused(chatserver(url, tmp_path, "team", "list"), "keystore_url is required")
+    refused(
+        chatserver(url, tmp_path, "team", "list", CHAT_KEYSTORE_URL=""), "keystore_url is required"
+    )
     refused(
         chatserver(url, tmp_path, "team", "list", CHAT_KEYSTORE_URL=url),
         "must not be the database itself",
