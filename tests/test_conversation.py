@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Any
 
 import pytest
 from conftest import Server, client_key, dump, until
@@ -213,3 +214,22 @@ async def test_block_refuses_the_client(server: Server) -> None:
     rows = await dump(server.settings.database_url)
     assert len(rows["blocks"]) == 1
     assert any(r[3] == "client.blocked" for r in rows["audit"])
+
+
+async def test_resume_pages_long_histories(make_server: Any) -> None:
+    """A resume answers at most 500 messages; fetch after the last one gets the rest."""
+    server = await make_server(frame_rate=100_000.0, frame_burst=100_000)
+    await server.team("alpha")
+    client = await server.client()
+    started = await client.start("alpha", client_key())
+    for i in range(510):
+        await client.send(f"m{i}", b"x", n=i)
+    back = await server.client()
+    resumed = await back.resume(started["conversation"], started["token"])
+    assert resumed["last_seq"] == 510
+    first = [(await back.next("message"))["seq"] for _ in range(500)]
+    assert first == list(range(1, 501))
+    await back.fetch(500)
+    rest = [(await back.next("message"))["seq"] for _ in range(10)]
+    assert rest == list(range(501, 511))
+    assert back.pending("message") == []

@@ -68,12 +68,12 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
                     )
                 )
                 for message in missed:
-                    conn.send(message_frame(message))
+                    await conn.reply(message_frame(message))
             case f.Send():
                 conn.send(await service.client_send(bound(), frame))
             case f.Fetch():
                 for message in await service.client_fetch(bound(), frame.after):
-                    conn.send(message_frame(message))
+                    await conn.reply(message_frame(message))
             case f.Typing():
                 await service.client_typing(bound(), frame.active)
             case f.Close():

@@ -54,6 +54,17 @@ class Connection:
     def send(self, frame: f.Frame) -> None:
         self.deliver(encode(frame))
 
+    async def reply(self, frame: f.Frame) -> None:
+        """Answer this peer's own request, waiting for room in its outbox: a long history
+        is paced by the peer's reading, where fan-out (:meth:`deliver`) never waits."""
+        if self.dropping is not None or self.ws.closed or self._writer.done():
+            return
+        put = asyncio.ensure_future(self._outbox.put(encode(frame)))
+        # If the writer ends (the peer went away), stop waiting for room.
+        await asyncio.wait({put, self._writer}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+
     def send_error(self, exc: ChatError) -> None:
         challenge = getattr(exc, "challenge", None)
         self.send(f.Error(exc.code, exc.message, exc.ref, challenge))
