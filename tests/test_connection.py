@@ -60,3 +60,24 @@ async def test_slow_peer_is_dropped_and_fan_out_never_waits() -> None:
     conn.deliver("after close")  # ignored, no error
     conn.send(f.Position(1))
     conn.stop()
+
+
+async def test_replies_wait_for_room_and_stop_when_the_peer_is_gone() -> None:
+    """A reply waits for the peer instead of dropping it, and stops waiting once it is gone."""
+    ws = StuckSocket()
+    conn = Connection(ws, "client", max_queue=2)  # type: ignore[arg-type]
+
+    async def answer() -> int:
+        for i in range(10):
+            await conn.reply(f.Position(i))
+        return 10
+
+    replying = asyncio.create_task(answer())
+    for _ in range(50):  # let both tasks run until they block: no clock involved
+        await asyncio.sleep(0)
+    assert not replying.done()  # waiting for room, not failing
+    assert ws.sent == ["{\"type\":\"position\",\"position\":0}"]
+    assert conn.dropping is None and not ws.closed  # a reply never marks the peer slow
+    ws.never.set_exception(ConnectionError("peer gone"))
+    assert await replying == 10  # the writer ended: the replies stop waiting
+    conn.stop()
