@@ -171,6 +171,11 @@ class Server:
         self.peers.append(peer)
         return peer
 
+    async def console_with_cookie(self, cookie: str) -> ConsolePeer:
+        peer = await ConsolePeer.connect(self.url, cookie, origin=ORIGIN)
+        self.peers.append(peer)
+        return peer
+
     async def team(self, slug: str, topics: list[str] | None = None) -> None:
         await cli.team_add(self.db, slug, slug.title(), topics or [])
 

@@ -76,7 +76,7 @@ async def test_replies_wait_for_room_and_stop_when_the_peer_is_gone() -> None:
     for _ in range(50):  # let both tasks run until they block: no clock involved
         await asyncio.sleep(0)
     assert not replying.done()  # waiting for room, not failing
-    assert ws.sent == ["{\"type\":\"position\",\"position\":0}"]
+    assert ws.sent == ['{"type":"position","position":0}']
     assert conn.dropping is None and not ws.closed  # a reply never marks the peer slow
     ws.never.set_exception(ConnectionError("peer gone"))
     assert await replying == 10  # the writer ended: the replies stop waiting

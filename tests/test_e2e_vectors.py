@@ -176,6 +176,46 @@ def check(case: dict[str, Any]) -> None:
             b(i["wrap"]), i["origin"], i["username"], b(i["dh_pub"]), b(i["sig_pub"]), wrapped
         )
         assert [b64e(e2e.public_bytes(k)) for k in got] == [i["dh_pub"], i["sig_pub"]]
+    elif op == "roster_bytes":
+        members = [
+            e2e.Member(x["id"], x["role"], b(x["dh_pub"]), b(x["sig_pub"]), x["since"])
+            for x in i["members"]
+        ]
+        assert e2e.roster_bytes(i["team"], i["version"], i["issued_at"], members) == b(o["bytes"])
+    elif op == "check_roster":
+
+        def run_roster() -> e2e.Roster:
+            return e2e.check_roster(
+                i["roster"], pin_value=i["pin"], team=i["team"], min_version=i["min_version"]
+            )
+
+        if o.get("ok"):
+            assert set(run_roster().members) == {x["id"] for x in i["roster"]["members"]}
+        else:
+            with fails(o["reason"]):
+                run_roster()
+    elif op == "enrol_mac":
+        args = (
+            b(i["secret"]),
+            i["team"],
+            i["invite_id"],
+            i["username"],
+            b(i["dh_pub"]),
+            b(i["sig_pub"]),
+        )
+        assert e2e.enrol_mac(*args) == b(o["mac"])
+        e2e.check_enrol_mac(*args, b(o["mac"]))
+    elif op == "enrol_mac_fails":
+        with fails(o["reason"]):
+            e2e.check_enrol_mac(
+                b(i["secret"]),
+                i["team"],
+                i["invite_id"],
+                i["username"],
+                b(i["dh_pub"]),
+                b(i["sig_pub"]),
+                b(i["mac"]),
+            )
     else:
         raise AssertionError(f"unknown op {op}")
 

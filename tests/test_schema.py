@@ -79,6 +79,10 @@ def test_no_column_for_plaintext_addresses_or_agents() -> None:
         ("conversations", "client_key"),
         ("messages", "body"),
         ("key_envelopes", "body"),
+        ("identities", "dh_pub"),
+        ("identities", "sig_pub"),
+        ("identities", "wrapped"),
+        ("invites", "mac"),
     }
     names = {c.name for t in m.metadata.tables.values() for c in t.columns}
     for forbidden in ("ip", "address", "user_agent", "plaintext", "text", "content"):

@@ -18,6 +18,7 @@ REASONS = {
     "expired": "The team key has expired.",
     "window_too_long": "The team key claims too long a validity.",
     "epoch_rollback": "The team key is older than one already seen.",
+    "roster_rollback": "The team's member list is older than one already seen.",
     "key_mismatch": "A private key does not match its public key.",
     "bad_parameter": "A protocol constant has an unexpected value.",
 }

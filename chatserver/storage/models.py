@@ -189,6 +189,47 @@ team_epochs = Table(
     UniqueConstraint("team_id", "epoch", name="uq_team_epochs_epoch"),
 )
 
+identities = Table(
+    "identities",
+    metadata,
+    Column("staff_id", ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True),
+    Column("dh_pub", LargeBinary, nullable=False),
+    Column("sig_pub", LargeBinary, nullable=False),
+    # The identity private keys, wrapped in the member's browser under a key derived from
+    # the password and the account secret key: opaque, never unwrappable here.
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+rosters = Table(
+    "rosters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("roster", Text, nullable=False),  # signed by the team root key, JSON
+    Column("created_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("team_id", "version", name="uq_rosters_version"),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("role", String(20), nullable=False),
+    Column("created_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    # Set at enrolment: the account it made (pending until approved) and the MAC over the
+    # new keys under the invite secret, which only the admin's browser can check.
+    Column("staff_id", ForeignKey("staff.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("mac", LargeBinary, nullable=True),
+    Column("enrolled_at", BigInteger, nullable=True),
+    Column("approved_at", BigInteger, nullable=True),
+)
+
 audit = Table(
     "audit",
     metadata,

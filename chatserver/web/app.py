@@ -24,6 +24,7 @@ from .connection import CLOSE_GOING_AWAY, Connection
 from .console_ws import console_socket
 from .http import add_routes
 from .keys import CLOCK, CONNECTIONS, DB, HUB, METRICS, SERVICE, SETTINGS, STORE, THROTTLE
+from .members_http import add_member_routes
 from .security import same_origin_writes, security_headers
 from .teams_http import add_team_routes
 
@@ -95,6 +96,7 @@ def create_app(
     app.on_shutdown.append(_close_sockets)
     add_routes(app)
     add_team_routes(app)
+    add_member_routes(app)
     app.router.add_get("/ws/client", client_socket)
     app.router.add_get("/ws/console", console_socket)
     return app

@@ -16,7 +16,7 @@ from .keys import CLOCK, DB, SETTINGS, STORE
 MAX_UPLOAD = 512 * 1024
 
 
-async def _team(request: web.Request) -> TeamRow:
+async def team_of(request: web.Request) -> TeamRow:
     team = await request.app[STORE].team_by_slug(request.match_info["slug"])
     if team is None or team.archived_at is not None:
         raise NotFound("there is no such team")
@@ -29,7 +29,7 @@ def _now(request: web.Request) -> int:
 
 async def current_bundle(request: web.Request) -> web.Response:
     """What the widget checks against its pin before it encrypts anything."""
-    team = await _team(request)
+    team = await team_of(request)
     info = await Epochs(request.app[DB]).current(team.id, _now(request))
     return web.Response(text=info.canonical, content_type="application/json")
 
@@ -39,7 +39,7 @@ async def upload_bundles(request: web.Request) -> web.Response:
     check_csrf(request, token)
     if staff.role != "admin":
         raise Forbidden("only admins hold the team root key and upload epochs")
-    team = await _team(request)
+    team = await team_of(request)
     if request.content_length is None or request.content_length > MAX_UPLOAD:
         raise MalformedFrame(f"send at most {MAX_UPLOAD} bytes of bundles")
     try:
@@ -59,7 +59,7 @@ async def epoch_status(request: web.Request) -> web.Response:
     staff, _ = await current_staff(request)
     if staff.role not in ("admin", "supervisor"):
         raise Forbidden("admins and supervisors only")
-    team = await _team(request)
+    team = await team_of(request)
     now = _now(request)
     until = await Epochs(request.app[DB]).covered_until(team.id, now)
     days = 0.0 if until is None else (until - now) / 86_400_000

@@ -459,6 +459,98 @@ def password_cases() -> list[dict[str, Any]]:
     return cases
 
 
+def roster_cases() -> list[dict[str, Any]]:
+    issued = 1_795_000_000_000
+    members = [
+        e2e.Member("s2b", "supervisor", e2e.public_bytes(D), e2e.public_bytes(X), issued - 5),
+        e2e.Member("s1a", "counsellor", e2e.public_bytes(M), e2e.public_bytes(S), issued - 9),
+    ]
+
+    def member_json(mem: e2e.Member) -> dict[str, Any]:
+        return {
+            "id": mem.id,
+            "role": mem.role,
+            "dh_pub": b64e(mem.dh_pub),
+            "sig_pub": b64e(mem.sig_pub),
+            "since": mem.since,
+        }
+
+    wire = e2e.sign_roster(R, TEAM, 7, issued, members)
+    cases: list[dict[str, Any]] = [
+        {
+            "op": "roster_bytes",
+            "input": {
+                "team": TEAM,
+                "version": 7,
+                "issued_at": issued,
+                "members": [member_json(mem) for mem in members],
+            },
+            "output": {"bytes": b64e(e2e.roster_bytes(TEAM, 7, issued, members))},
+        },
+    ]
+    good = {"pin": e2e.pin(e2e.public_bytes(R)), "team": TEAM, "min_version": 7}
+
+    def check(name: str, roster: dict[str, Any], reason: str | None, **ctx: Any) -> None:
+        cases.append(
+            {
+                "op": "check_roster",
+                "name": name,
+                "input": {"roster": roster, **good, **ctx},
+                "output": {"reason": reason} if reason else {"ok": True},
+            }
+        )
+
+    check("valid", wire, None)
+    check("other suite", {**wire, "suite": "cc2"}, "unsupported_suite")
+    swapped = {**wire, "members": [{**wire["members"][0], "dh_pub": pub(E)}, wire["members"][1]]}
+    check("substituted member key", swapped, "bad_signature")
+    extra = {
+        **wire,
+        "members": [
+            *wire["members"],
+            member_json(
+                e2e.Member("s9z", "admin", e2e.public_bytes(E), e2e.public_bytes(A), issued)
+            ),
+        ],
+    }
+    check("member added by the server", extra, "bad_signature")
+    check("wrong pin", wire, "pin_mismatch", pin=e2e.pin(e2e.public_bytes(A)))
+    check(
+        "another team's roster", e2e.sign_roster(R, "other-team", 7, issued, members), "wrong_team"
+    )
+    check("rolled back", wire, "roster_rollback", min_version=8)
+    check(
+        "bad key",
+        {
+            **wire,
+            "members": [{**wire["members"][0], "sig_pub": b64e(bytes(65))}, wire["members"][1]],
+        },
+        "bad_key",
+    )
+    secret = bytes(range(100, 132))
+    inp = {
+        "secret": b64e(secret),
+        "team": TEAM,
+        "invite_id": "inv_4fK2",
+        "username": " Nina.K ",
+        "dh_pub": pub(M),
+        "sig_pub": pub(S),
+    }
+    mac = e2e.enrol_mac(
+        secret, TEAM, "inv_4fK2", " Nina.K ", e2e.public_bytes(M), e2e.public_bytes(S)
+    )
+    cases.append({"op": "enrol_mac", "input": inp, "output": {"mac": b64e(mac)}})
+    cases.append(
+        {
+            "op": "enrol_mac_fails",
+            "name": "substituted identity key at enrolment",
+            "input": {**inp, "dh_pub": pub(E), "mac": b64e(mac)},
+            "output": {"reason": "bad_signature"},
+        }
+    )
+    return cases
+
+
 FILES = {
     "encoding": encoding_cases,
     "primitives": primitive_cases,
@@ -466,6 +558,7 @@ FILES = {
     "bundle": bundle_cases,
     "envelope": envelope_cases,
     "password": password_cases,
+    "roster": roster_cases,
 }
 
 

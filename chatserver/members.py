@@ -1,0 +1,382 @@
+"""Membership as the server knows it: invites, enrolment, identities and signed rosters.
+
+The server cannot add anyone to a team in the cryptographic sense: consoles trust only
+the roster the team root key signed (docs/e2e.md, "The roster"). What the server does
+here is bookkeeping and authorisation: it hands out invites to admins, takes a new
+member's public keys, wrapped private keys and login credential hash, keeps the account
+pending until an admin's browser has checked the enrolment MAC and uploaded a roster that
+names the new keys, and then enables the account. Every blob is stored as given and
+checked for shape only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .auth import hash_credential, normalise_username
+from .protocol.errors import Conflict, Forbidden, MalformedFrame, NotFound
+from .storage import models as m
+from .storage.db import Database
+from .storage.store import audit_tx
+
+__all__ = ["Enrolment", "Members", "RosterInfo", "roster_shape"]
+
+ROLES = ("counsellor", "supervisor", "admin")
+USERNAME = re.compile(r"[a-z0-9._-]{1,80}")
+MAX_WRAPPED = 4096
+MAX_MEMBERS = 2000
+
+
+def _b64(value: Any, name: str, size: int | None = None, limit: int | None = None) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedFrame(f"field '{name}' must be base64")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedFrame(f"field '{name}' must be base64") from None
+    if size is not None and (len(raw) != size or (size == 65 and raw[0] != 4)):
+        raise MalformedFrame(f"field '{name}' has the wrong size")
+    if limit is not None and not 0 < len(raw) <= limit:
+        raise MalformedFrame(f"field '{name}' has the wrong size")
+    return raw
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise MalformedFrame(f"field '{name}' must be a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RosterInfo:
+    version: int
+    members: dict[str, tuple[str, bytes, bytes]]  # id -> (role, dh_pub, sig_pub)
+    canonical: str
+
+
+def roster_shape(wire: Any, team: str) -> RosterInfo:
+    """What the server can check of a signed roster (never its signature)."""
+    if not isinstance(wire, dict) or set(wire) != {
+        "suite",
+        "team",
+        "version",
+        "issued_at",
+        "members",
+        "sig",
+        "r_pub",
+    }:
+        raise MalformedFrame(
+            "a roster has the fields suite, team, version, issued_at, members, sig, r_pub"
+        )
+    if wire["suite"] != "cc1" or wire["team"] != team:
+        raise MalformedFrame("the roster is not a cc1 roster of this team")
+    version = _int(wire["version"], "version")
+    _int(wire["issued_at"], "issued_at")
+    _b64(wire["sig"], "sig", 64)
+    _b64(wire["r_pub"], "r_pub", 65)
+    members = wire["members"]
+    if not isinstance(members, list) or len(members) > MAX_MEMBERS:
+        raise MalformedFrame(f"members is a list of at most {MAX_MEMBERS}")
+    found: dict[str, tuple[str, bytes, bytes]] = {}
+    for member in members:
+        if not isinstance(member, dict) or set(member) != {
+            "id",
+            "role",
+            "dh_pub",
+            "sig_pub",
+            "since",
+        }:
+            raise MalformedFrame("a member has the fields id, role, dh_pub, sig_pub, since")
+        if not isinstance(member["id"], str) or member["role"] not in ROLES:
+            raise MalformedFrame("a member needs a staff id and a known role")
+        _int(member["since"], "since")
+        if member["id"] in found:
+            raise MalformedFrame("a member appears twice")
+        found[member["id"]] = (
+            member["role"],
+            _b64(member["dh_pub"], "dh_pub", 65),
+            _b64(member["sig_pub"], "sig_pub", 65),
+        )
+    return RosterInfo(version, found, json.dumps(wire, sort_keys=True, separators=(",", ":")))
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    invite: str
+    team: str
+    role: str
+    staff_id: str
+    username: str
+    name: str
+    dh_pub: bytes
+    sig_pub: bytes
+    mac: bytes
+    enrolled_at: int
+
+
+class Members:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ------------------------------------------------------------------ invites
+    async def invite(self, team_id: int, role: str, admin: str, now: int, hours: int) -> str:
+        if role not in ROLES:
+            raise MalformedFrame(f"role is one of {', '.join(ROLES)}")
+        if not 1 <= hours <= 24 * 14:
+            raise MalformedFrame("an invite lasts between 1 hour and 14 days")
+        invite_id = "i" + secrets.token_urlsafe(18)
+        async with self.db.write() as conn:
+            await conn.execute(
+                insert(m.invites).values(
+                    id=invite_id,
+                    team_id=team_id,
+                    role=role,
+                    created_by=admin,
+                    created_at=now,
+                    expires_at=now + hours * 3_600_000,
+                )
+            )
+            await audit_tx(conn, now, admin, "invite.created", invite_id, role=role)
+        return invite_id
+
+    async def invite_state(self, invite_id: str, now: int) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(m.invites, m.teams.c.slug)
+                    .join(m.teams, m.teams.c.id == m.invites.c.team_id)
+                    .where(m.invites.c.id == invite_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound("this invitation does not exist")
+        state = (
+            "approved"
+            if row.approved_at
+            else "enrolled"
+            if row.enrolled_at
+            else "expired"
+            if row.expires_at <= now
+            else "open"
+        )
+        return {
+            "invite": invite_id,
+            "team": row.slug,
+            "role": row.role,
+            "expires_at": row.expires_at,
+            "state": state,
+        }
+
+    async def enrol(self, invite_id: str, body: Any, now: int) -> str:
+        """The new member's account (pending approval), identity and MAC; returns staff id."""
+        if not isinstance(body, dict) or set(body) != {
+            "username",
+            "name",
+            "credential",
+            "dh_pub",
+            "sig_pub",
+            "wrapped",
+            "mac",
+        }:
+            raise MalformedFrame(
+                "enrolment needs username, name, credential, dh_pub, sig_pub, wrapped, mac"
+            )
+        username = normalise_username(str(body["username"]))
+        if not USERNAME.fullmatch(username):
+            raise MalformedFrame("a username is a-z, 0-9, '.', '_' and '-', at most 80")
+        name = body["name"]
+        if not isinstance(name, str) or not 0 < len(name.strip()) <= 200:
+            raise MalformedFrame("a display name has 1 to 200 characters")
+        credential = body["credential"]
+        if not isinstance(credential, str) or not 20 <= len(credential) <= 100:
+            raise MalformedFrame("credential is the derived login credential")
+        dh_pub = _b64(body["dh_pub"], "dh_pub", 65)
+        sig_pub = _b64(body["sig_pub"], "sig_pub", 65)
+        wrapped = _b64(body["wrapped"], "wrapped", limit=MAX_WRAPPED)
+        mac = _b64(body["mac"], "mac", 32)
+        credential_hash = await asyncio.to_thread(hash_credential, credential)
+        staff_id = "s" + secrets.token_hex(8)
+        async with self.db.write() as conn:
+            invite = (
+                await conn.execute(
+                    select(m.invites).where(m.invites.c.id == invite_id).with_for_update()
+                )
+            ).first()
+            if invite is None:
+                raise NotFound("this invitation does not exist")
+            if invite.enrolled_at is not None:
+                raise Conflict("this invitation was used already")
+            if invite.expires_at <= now:
+                raise Forbidden("this invitation has expired; ask for a new one")
+            taken = (
+                await conn.execute(select(m.staff.c.id).where(m.staff.c.username == username))
+            ).first()
+            if taken:
+                raise Conflict("this username is taken; choose another")
+            await conn.execute(
+                insert(m.staff).values(
+                    id=staff_id,
+                    username=username,
+                    display_name=name.strip(),
+                    role=invite.role,
+                    credential_hash=credential_hash,
+                    created_at=now,
+                    disabled_at=now,
+                )
+            )
+            await conn.execute(
+                insert(m.identities).values(
+                    staff_id=staff_id,
+                    dh_pub=dh_pub,
+                    sig_pub=sig_pub,
+                    wrapped=wrapped,
+                    created_at=now,
+                )
+            )
+            await conn.execute(
+                update(m.invites)
+                .where(m.invites.c.id == invite_id)
+                .values(
+                    staff_id=staff_id,
+                    mac=mac,
+                    enrolled_at=now,
+                )
+            )
+            await audit_tx(conn, now, staff_id, "invite.enrolled", invite_id)
+        return staff_id
+
+    async def pending(self, team_id: int) -> list[Enrolment]:
+        i, s, idn = m.invites.c, m.staff.c, m.identities.c
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(
+                    i.id,
+                    m.teams.c.slug,
+                    i.role,
+                    s.id.label("staff"),
+                    s.username,
+                    s.display_name,
+                    idn.dh_pub,
+                    idn.sig_pub,
+                    i.mac,
+                    i.enrolled_at,
+                )
+                .join(m.teams, m.teams.c.id == i.team_id)
+                .join(m.staff, s.id == i.staff_id)
+                .join(m.identities, idn.staff_id == s.id)
+                .where(i.team_id == team_id, i.enrolled_at.is_not(None), i.approved_at.is_(None))
+                .order_by(i.enrolled_at)
+            )
+            return [
+                Enrolment(
+                    r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), bytes(r[7]), bytes(r[8]), r[9]
+                )
+                for r in rows
+            ]
+
+    # ------------------------------------------------------------------ rosters
+    async def _next_roster(
+        self, conn: AsyncConnection, team_id: int, info: RosterInfo, admin: str, now: int
+    ) -> None:
+        latest = (
+            await conn.execute(
+                select(func.max(m.rosters.c.version)).where(m.rosters.c.team_id == team_id)
+            )
+        ).scalar()
+        expected = 1 if latest is None else int(latest) + 1
+        if info.version != expected:
+            raise Conflict(f"the next roster of this team has version {expected}")
+        await conn.execute(
+            insert(m.rosters).values(
+                team_id=team_id,
+                version=info.version,
+                roster=info.canonical,
+                created_by=admin,
+                created_at=now,
+            )
+        )
+        await audit_tx(
+            conn,
+            now,
+            admin,
+            "roster.signed",
+            str(team_id),
+            version=info.version,
+            members=len(info.members),
+        )
+
+    async def upload_roster(self, team_id: int, team: str, wire: Any, admin: str, now: int) -> int:
+        info = roster_shape(wire, team)
+        async with self.db.write() as conn:
+            await self._next_roster(conn, team_id, info, admin, now)
+        return info.version
+
+    async def approve(
+        self, invite_id: str, team_id: int, team: str, wire: Any, admin: str, now: int
+    ) -> int:
+        """Enable the enrolled account once the new roster names its keys."""
+        info = roster_shape(wire, team)
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(m.invites, m.identities.c.dh_pub, m.identities.c.sig_pub)
+                    .join(m.identities, m.identities.c.staff_id == m.invites.c.staff_id)
+                    .where(m.invites.c.id == invite_id, m.invites.c.team_id == team_id)
+                    .with_for_update(of=m.invites)
+                )
+            ).first()
+            if row is None or row.enrolled_at is None:
+                raise NotFound("there is no enrolment under this invitation")
+            if row.approved_at is not None:
+                raise Conflict("this enrolment is approved already")
+            named = info.members.get(row.staff_id)
+            if named != (row.role, bytes(row.dh_pub), bytes(row.sig_pub)):
+                raise MalformedFrame("the roster must name the new member with its keys and role")
+            await self._next_roster(conn, team_id, info, admin, now)
+            await conn.execute(
+                update(m.staff).where(m.staff.c.id == row.staff_id).values(disabled_at=None)
+            )
+            await conn.execute(
+                insert(m.memberships).values(staff_id=row.staff_id, team_id=team_id, since=now)
+            )
+            await conn.execute(
+                update(m.invites).where(m.invites.c.id == invite_id).values(approved_at=now)
+            )
+            await audit_tx(conn, now, admin, "invite.approved", invite_id, staff=row.staff_id)
+        return info.version
+
+    async def latest_roster(self, team_id: int) -> str:
+        async with self.db.read() as conn:
+            roster = (
+                await conn.execute(
+                    select(m.rosters.c.roster)
+                    .where(m.rosters.c.team_id == team_id)
+                    .order_by(m.rosters.c.version.desc())
+                    .limit(1)
+                )
+            ).scalar()
+        if roster is None:
+            raise NotFound("this team has no signed roster yet")
+        return str(roster)
+
+    async def identity(self, staff_id: str) -> dict[str, str]:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(select(m.identities).where(m.identities.c.staff_id == staff_id))
+            ).first()
+        if row is None:
+            raise NotFound("this account has no identity keys yet")
+        return {
+            k: base64.b64encode(bytes(getattr(row, k))).decode()
+            for k in ("dh_pub", "sig_pub", "wrapped")
+        }

@@ -1,0 +1,163 @@
+"""HTTP endpoints of membership: invites, enrolment, approval, rosters and identities.
+
+Admins act from their console with a session and the CSRF token; the invitee enrols
+without an account (the invite id is the capability, the invite secret never reaches
+the server). The server checks shape and rights; the browsers check the cryptography.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ..members import Members
+from ..protocol.errors import Forbidden, MalformedFrame
+from ..storage.store import StaffRow
+from .http import check_csrf, current_staff
+from .keys import CLOCK, DB, SETTINGS, STORE
+from .teams_http import team_of
+
+MAX_BODY = 1024 * 1024
+
+
+def _now(request: web.Request) -> int:
+    return int(request.app[CLOCK]() * 1000)
+
+
+async def _json(request: web.Request) -> Any:
+    if request.content_length is None or request.content_length > MAX_BODY:
+        raise MalformedFrame(f"send a JSON body of at most {MAX_BODY} bytes")
+    try:
+        return json.loads(await request.read())
+    except ValueError:
+        raise MalformedFrame("the body must be JSON") from None
+
+
+async def _admin(request: web.Request) -> StaffRow:
+    staff, token = await current_staff(request)
+    check_csrf(request, token)
+    if staff.role != "admin":
+        raise Forbidden("only admins hold the team root key")
+    return staff
+
+
+def _same_origin(request: web.Request) -> None:
+    if request.headers.get("Origin") != request.app[SETTINGS].origin:
+        raise Forbidden("enrol from this server's own pages")
+
+
+async def create_invite(request: web.Request) -> web.Response:
+    admin = await _admin(request)
+    team = await team_of(request)
+    body = await _json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("role"), str):
+        raise MalformedFrame('the body is {"role": ..., "hours": ...}')
+    hours = body.get("hours", 72)
+    if isinstance(hours, bool) or not isinstance(hours, int):
+        raise MalformedFrame("hours is an integer")
+    members = Members(request.app[DB])
+    invite = await members.invite(team.id, body["role"], admin.id, _now(request), hours)
+    return web.json_response(await members.invite_state(invite, _now(request)), status=201)
+
+
+async def show_invite(request: web.Request) -> web.Response:
+    state = await Members(request.app[DB]).invite_state(request.match_info["invite"], _now(request))
+    return web.json_response(state)
+
+
+async def enrol(request: web.Request) -> web.Response:
+    _same_origin(request)
+    staff_id = await Members(request.app[DB]).enrol(
+        request.match_info["invite"], await _json(request), _now(request)
+    )
+    return web.json_response({"staff": staff_id, "state": "enrolled"}, status=201)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+async def pending(request: web.Request) -> web.Response:
+    await _admin_read(request)
+    team = await team_of(request)
+    rows = await Members(request.app[DB]).pending(team.id)
+    return web.json_response(
+        [
+            {
+                "invite": r.invite,
+                "role": r.role,
+                "staff": r.staff_id,
+                "username": r.username,
+                "name": r.name,
+                "dh_pub": _b64(r.dh_pub),
+                "sig_pub": _b64(r.sig_pub),
+                "mac": _b64(r.mac),
+                "enrolled_at": r.enrolled_at,
+            }
+            for r in rows
+        ]
+    )
+
+
+async def _admin_read(request: web.Request) -> StaffRow:
+    staff, _ = await current_staff(request)
+    if staff.role != "admin":
+        raise Forbidden("admins only")
+    return staff
+
+
+async def approve(request: web.Request) -> web.Response:
+    admin = await _admin(request)
+    team = await team_of(request)
+    body = await _json(request)
+    if not isinstance(body, dict) or set(body) != {"roster"}:
+        raise MalformedFrame('the body is {"roster": {...}}')
+    version = await Members(request.app[DB]).approve(
+        request.match_info["invite"],
+        team.id,
+        team.slug,
+        body["roster"],
+        admin.id,
+        _now(request),
+    )
+    return web.json_response({"roster_version": version})
+
+
+async def upload_roster(request: web.Request) -> web.Response:
+    admin = await _admin(request)
+    team = await team_of(request)
+    body = await _json(request)
+    if not isinstance(body, dict) or set(body) != {"roster"}:
+        raise MalformedFrame('the body is {"roster": {...}}')
+    version = await Members(request.app[DB]).upload_roster(
+        team.id, team.slug, body["roster"], admin.id, _now(request)
+    )
+    return web.json_response({"roster_version": version}, status=201)
+
+
+async def show_roster(request: web.Request) -> web.Response:
+    staff, _ = await current_staff(request)
+    team = await team_of(request)
+    if staff.role != "admin" and team.id not in await request.app[STORE].staff_teams(staff.id):
+        raise Forbidden("members of the team only")
+    roster = await Members(request.app[DB]).latest_roster(team.id)
+    return web.Response(text=roster, content_type="application/json")
+
+
+async def my_identity(request: web.Request) -> web.Response:
+    staff, _ = await current_staff(request)
+    return web.json_response(await Members(request.app[DB]).identity(staff.id))
+
+
+def add_member_routes(app: web.Application) -> None:
+    app.router.add_post("/api/teams/{slug}/invites", create_invite)
+    app.router.add_get("/api/invites/{invite}", show_invite)
+    app.router.add_post("/api/invites/{invite}/enrol", enrol)
+    app.router.add_get("/api/teams/{slug}/enrolments", pending)
+    app.router.add_post("/api/teams/{slug}/enrolments/{invite}/approve", approve)
+    app.router.add_post("/api/teams/{slug}/roster", upload_roster)
+    app.router.add_get("/api/teams/{slug}/roster", show_roster)
+    app.router.add_get("/api/me/identity", my_identity)
