@@ -40,6 +40,8 @@ def produced_cases(produced: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
         "verify",
         "queue_keys",
         "password",
+        "check_roster",
+        "enrol_mac",
     } <= ops, ops
     return cases
 

@@ -23,6 +23,9 @@ export const MAX_BUNDLE_WINDOW_MS = 2 * 24 * 60 * 60 * 1000;
 export const DIRECTIONS = Object.freeze(['c2t', 't2c']);
 export const KINDS = Object.freeze(['msg', 'accept', 'rekey', 'close', 'receipt']);
 export const PURPOSES = Object.freeze(['conv_key', 'team_key', 'note', 'handover']);
+export const ROLES = Object.freeze(['counsellor', 'supervisor', 'admin']);
+/** The length of the invite secret `s` of an enrolment. */
+export const ENROL_SECRET_BYTES = 32;
 
 const SMALL_BUCKET = 256;
 const SMALL_LIMIT = 4096;
@@ -46,6 +49,7 @@ export const REASONS = Object.freeze({
   expired: 'The team key has expired.',
   window_too_long: 'The team key claims too long a validity.',
   epoch_rollback: 'The team key is older than one already seen.',
+  roster_rollback: "The team's member list is older than one already seen.",
   key_mismatch: 'A private key does not match its public key.',
   bad_parameter: 'A protocol constant has an unexpected value.',
 });
@@ -766,4 +770,170 @@ export async function unwrapIdentity({ wrap, origin, username, dhPub, sigPub, wr
     throw new E2EError('key_mismatch');
   }
   return { dhPriv, sigPriv };
+}
+
+// ---------------------------------------------------------------------------
+// Roster and enrolment
+
+/**
+ * Orders strings by Unicode code point, as Python's `sorted` does (and as their UTF-8 bytes
+ * do); `Array.prototype.sort` alone compares UTF-16 code units, which differs once a string
+ * has a character above U+FFFF.
+ */
+export function compareCodePoints(a, b) {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i);
+    const y = b.codePointAt(i);
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+function sortedMembers(members) {
+  if (!Array.isArray(members)) throw new TypeError('members must be an array');
+  return [...members].sort((m, n) => compareCodePoints(m.id, n.id));
+}
+
+function textField(value, what) {
+  if (typeof value !== 'string') throw new E2EError('malformed', `${what} must be a string`);
+  // A lone surrogate has no UTF-8 encoding (TextEncoder would silently make it U+FFFD).
+  if (/[\ud800-\udfff]/u.test(value)) throw new E2EError('malformed', `${what} is not valid Unicode`);
+  return value;
+}
+
+/**
+ * The canonical signed bytes of a roster, members sorted by id (in any order on input):
+ * `seq("cc1 roster", "cc1", team, u64(version), u64(issued_at), seq(member_1, …))` with
+ * `member_i = seq(id, role, I_dh_pub, I_sig_pub, u64(since))`.
+ * @param {{team: string, version: number, issuedAt: number,
+ *          members: {id: string, role: string, dhPub: Uint8Array, sigPub: Uint8Array, since: number}[]}} r
+ * @returns {Uint8Array}
+ */
+export function rosterBytes({ team, version, issuedAt, members }) {
+  const body = seq(...sortedMembers(members).map((m) => seq(textField(m.id, 'id'), textField(m.role, 'role'),
+    bytesOf(m.dhPub, 'dhPub'), bytesOf(m.sigPub, 'sigPub'), u64(m.since))));
+  return seq('cc1 roster', SUITE, textField(team, 'team'), u64(version), u64(issuedAt), body);
+}
+
+/**
+ * Signs a roster with the team root key (the admin's console).
+ * @param {CryptoKey} rPriv the root ECDSA private key
+ * @param {Uint8Array} rPub its 65-byte public point
+ * @returns {Promise<object>} the wire object {suite, team, version, issued_at,
+ *          members: [{id, role, dh_pub, sig_pub, since}] sorted by id, sig, r_pub};
+ *          throws `malformed` (an unknown role, an id twice), `bad_key` (a member key)
+ */
+export async function signRoster(rPriv, rPub, { team, version, issuedAt, members }) {
+  checkPointShape(rPub);
+  const ordered = sortedMembers(members);
+  for (const m of members) {
+    if (!ROLES.includes(m.role)) throw new E2EError('malformed', 'unknown role');
+    await importPublicEcdh(m.dhPub);
+    await importPublicEcdsa(m.sigPub);
+  }
+  // Not in the Python reference: a roster naming an id twice would fail every check anyway.
+  if (new Set(ordered.map((m) => m.id)).size !== ordered.length) throw new E2EError('malformed', 'a member appears twice');
+  const sig = await sign(rPriv, rosterBytes({ team, version, issuedAt, members: ordered }));
+  return {
+    suite: SUITE, team, version, issued_at: issuedAt,
+    members: ordered.map((m) => ({ id: m.id, role: m.role, dh_pub: b64encode(m.dhPub), sig_pub: b64encode(m.sigPub), since: m.since })),
+    sig: b64encode(sig), r_pub: b64encode(rPub),
+  };
+}
+
+/**
+ * Checks a wire roster in the order of docs/e2e.md, "The roster", and of
+ * chatserver/e2e/roster.py: suite (`unsupported_suite`); fields present and typed
+ * (`malformed`); R_pub, then each member's keys (`bad_key`) and role (`malformed`); no id
+ * twice (`malformed`); the pin (`pin_mismatch`); the signature (`bad_signature`); the team
+ * (`wrong_team`); the version (`roster_rollback`).
+ * @param {object} wire the wire object
+ * @param {{pin: string|null, team: string, minVersion?: number}} expect
+ *        pin: the snippet's pin, or null explicitly to skip (then show the safety number);
+ *        minVersion: the highest roster version this console has seen (0 if absent)
+ * @returns {Promise<{team: string, version: number, issuedAt: number,
+ *          members: Map<string, {id, role, dhPub, sigPub, since}>, rPub: Uint8Array}>}
+ */
+export async function checkRoster(wire, { pin: expectedPin, team, minVersion = 0 }) {
+  if (expectedPin === undefined) throw new TypeError('checkRoster needs pin (null to compare a safety number)');
+  if (typeof team !== 'string') throw new TypeError('checkRoster needs the expected team');
+  if (wire === null || typeof wire !== 'object') throw new E2EError('malformed', 'a roster is an object');
+  if (wire.suite !== SUITE) throw new E2EError('unsupported_suite');
+  if (!Array.isArray(wire.members)) throw new E2EError('malformed', 'members must be a list');
+  const r = {
+    team: textField(wire.team, 'team'),
+    version: wireInt(wire.version, 'version'),
+    issuedAt: wireInt(wire.issued_at, 'issued_at'),
+    rPub: b64decode(wire.r_pub),
+    sig: b64decode(wire.sig),
+    members: wire.members.map((m) => {
+      if (m === null || typeof m !== 'object') throw new E2EError('malformed', 'a member is an object');
+      return {
+        id: textField(m.id, 'id'), role: textField(m.role, 'role'), dhPub: b64decode(m.dh_pub),
+        sigPub: b64decode(m.sig_pub), since: wireInt(m.since, 'since'),
+      };
+    }),
+  };
+  await importPublicEcdsa(r.rPub);
+  for (const m of r.members) {
+    await importPublicEcdh(m.dhPub);
+    await importPublicEcdsa(m.sigPub);
+    if (!ROLES.includes(m.role)) throw new E2EError('malformed', 'unknown role');
+  }
+  const members = new Map(r.members.map((m) => [m.id, m]));
+  if (members.size !== r.members.length) throw new E2EError('malformed', 'a member appears twice');
+  if (expectedPin !== null && (await pin(r.rPub)) !== expectedPin) throw new E2EError('pin_mismatch');
+  if (!(await verify(r.rPub, rosterBytes(r), r.sig))) throw new E2EError('bad_signature');
+  if (r.team !== team) throw new E2EError('wrong_team');
+  if (r.version < (minVersion ?? 0)) throw new E2EError('roster_rollback');
+  return { team: r.team, version: r.version, issuedAt: r.issuedAt, members, rPub: r.rPub };
+}
+
+/**
+ * `enrol_bytes = seq("cc1 enrol", "cc1", team, invite_id, username, I_dh_pub, I_sig_pub)`,
+ * the username normalised as for the password salt (NFKC, trimmed, lower case).
+ * @param {{team: string, inviteId: string, username: string, dhPub: Uint8Array, sigPub: Uint8Array}} e
+ * @returns {Uint8Array}
+ */
+export function enrolBytes({ team, inviteId, username, dhPub, sigPub }) {
+  for (const [value, what] of [[team, 'team'], [inviteId, 'inviteId'], [username, 'username']]) {
+    if (typeof value !== 'string') throw new TypeError(`${what} must be a string`);
+  }
+  return seq('cc1 enrol', SUITE, team, inviteId, normaliseUsername(username), bytesOf(dhPub, 'dhPub'), bytesOf(sigPub, 'sigPub'));
+}
+
+async function enrolKey(secret, fields) {
+  await importPublicEcdh(fields.dhPub);
+  await importPublicEcdsa(fields.sigPub);
+  // The spec's s has 32 bytes (the Python reference takes any length; WebCrypto refuses none).
+  if (!(secret instanceof Uint8Array) || secret.length !== ENROL_SECRET_BYTES) {
+    throw new E2EError('bad_parameter', 'the invite secret is 32 bytes');
+  }
+  return subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+}
+
+/**
+ * What the new member's console sends with its public keys: `HMAC-SHA-256(s, enrol_bytes)`.
+ * @param {Uint8Array} secret the invite secret `s` from the link's fragment (32 bytes)
+ * @returns {Promise<Uint8Array>} 32 bytes; throws `bad_key`, `bad_parameter`
+ */
+export async function enrolMac(secret, fields) {
+  const key = await enrolKey(secret, fields);
+  return new Uint8Array(await subtle.sign('HMAC', key, enrolBytes(fields)));
+}
+
+/**
+ * The admin's check before the roster names the new keys: the member's keys first
+ * (`bad_key`), then the MAC, compared in constant time by WebCrypto's HMAC verify
+ * (`bad_signature` when the server substituted a key, the username or the invite).
+ * @returns {Promise<void>}
+ */
+export async function checkEnrolMac(secret, fields, mac) {
+  const key = await enrolKey(secret, fields);
+  const data = enrolBytes(fields);
+  if (!(await subtle.verify('HMAC', key, bytesOf(mac, 'mac'), data))) {
+    throw new E2EError('bad_signature', "the new member's keys do not match the invite");
+  }
 }

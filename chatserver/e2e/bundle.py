@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .encoding import b64d, b64e, seq
+from .encoding import b64d, b64e, seq, whole
 from .errors import E2EError
 from .primitives import PrivateKey, load_public, pin, public_bytes, sha256, sign, verify
 
@@ -55,7 +55,7 @@ def check_bundle(
     if wire.get("suite") != "cc1":
         raise E2EError("unsupported_suite")
     try:
-        epoch, nb, na = int(wire["epoch"]), int(wire["not_before"]), int(wire["not_after"])
+        epoch, nb, na = (whole(wire[k]) for k in ("epoch", "not_before", "not_after"))
         t_pub, r_pub, sig = b64d(wire["t_pub"]), b64d(wire["r_pub"]), b64d(wire["sig"])
         wire_team = str(wire["team"])
     except (KeyError, TypeError, ValueError):

@@ -25,6 +25,13 @@ def u64(n: int) -> bytes:
     return n.to_bytes(8, "big")
 
 
+def whole(value: object) -> int:
+    """A JSON integer in 0 … 2^53; anything else (bool, float, string) is ``malformed``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        raise E2EError("malformed", "a field must be a non-negative integer")
+    return value
+
+
 def u32(n: int) -> bytes:
     return n.to_bytes(4, "big")
 
@@ -42,7 +49,10 @@ def seq(*parts: Part) -> bytes:
         if isinstance(part, int):
             part = u64(part)
         elif isinstance(part, str):
-            part = part.encode("utf-8")
+            try:
+                part = part.encode("utf-8")
+            except UnicodeEncodeError:
+                raise E2EError("malformed", "text that is not valid Unicode") from None
         out += lp(part)
     return bytes(out)
 

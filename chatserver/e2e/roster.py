@@ -7,7 +7,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from .encoding import b64d, b64e, seq
+from .encoding import b64d, b64e, seq, whole
 from .errors import E2EError
 from .password import normalise_username
 from .primitives import PrivateKey, load_public, pin, public_bytes, sign, verify
@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 ROLES = ("counsellor", "supervisor", "admin")
+ENROL_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,8 @@ def sign_roster(
             raise E2EError("malformed", "unknown role")
         load_public(member.dh_pub)
         load_public(member.sig_pub)
+    if len({m.id for m in members}) != len(members):
+        raise E2EError("malformed", "a member appears twice")
     signature = sign(root, roster_bytes(team, version, issued_at, members))
     return {
         "suite": "cc1",
@@ -86,14 +89,16 @@ def check_roster(
     if wire.get("suite") != "cc1":
         raise E2EError("unsupported_suite")
     try:
-        version, issued_at = int(wire["version"]), int(wire["issued_at"])
-        r_pub, sig, wire_team = b64d(wire["r_pub"]), b64d(wire["sig"]), str(wire["team"])
+        version, issued_at = whole(wire["version"]), whole(wire["issued_at"])
+        r_pub, sig, wire_team = b64d(wire["r_pub"]), b64d(wire["sig"]), wire["team"]
+        if not isinstance(wire["members"], list) or not isinstance(wire_team, str):
+            raise TypeError("members is a list, team a string")
         members = [
-            Member(
-                str(m["id"]), str(m["role"]), b64d(m["dh_pub"]), b64d(m["sig_pub"]), int(m["since"])
-            )
+            Member(m["id"], m["role"], b64d(m["dh_pub"]), b64d(m["sig_pub"]), whole(m["since"]))
             for m in wire["members"]
         ]
+        if not all(isinstance(m.id, str) and isinstance(m.role, str) for m in members):
+            raise TypeError("ids and roles are strings")
     except (KeyError, TypeError, ValueError):
         raise E2EError("malformed", "the roster is incomplete") from None
     load_public(r_pub)
@@ -123,6 +128,8 @@ def enrol_mac(
     secret: bytes, team: str, invite_id: str, username: str, dh_pub: bytes, sig_pub: bytes
 ) -> bytes:
     """What the new member's console sends with its public keys."""
+    if len(secret) != ENROL_SECRET_BYTES:
+        raise E2EError("bad_parameter", "an invite secret has 32 bytes")
     data = enrol_bytes(team, invite_id, username, dh_pub, sig_pub)
     return hmac.new(secret, data, hashlib.sha256).digest()
 

@@ -564,6 +564,170 @@ test('identity: wrap and unwrap; other origin, username, key or public halves ar
 });
 
 // ---------------------------------------------------------------------------
+// Roster and enrolment
+
+async function team() {
+  const root = await e2e.generateEcdsa();
+  const rPub = await e2e.publicBytes(root);
+  const members = [];
+  for (const [id, role] of [['s2', 'supervisor'], ['s1', 'counsellor'], ['s3', 'admin']]) {
+    const dh = await e2e.generateEcdh();
+    const sg = await e2e.generateEcdsa();
+    members.push({ id, role, dhPub: await e2e.publicBytes(dh), sigPub: await e2e.publicBytes(sg), since: 1000 + members.length, dh, sg });
+  }
+  const fields = { team: 'youth-line', version: 4, issuedAt: 1_795_000_000_000, members };
+  const wire = await e2e.signRoster(root.privateKey, rPub, fields);
+  return { root, rPub, fields, wire, pin: await e2e.pin(rPub), opts: { pin: await e2e.pin(rPub), team: 'youth-line', minVersion: 4 } };
+}
+
+test('roster bytes: the spec layout, members sorted by code point whatever the input order', async () => {
+  const m = (id) => ({ id, role: 'counsellor', dhPub: new Uint8Array(65).fill(4), sigPub: new Uint8Array(65).fill(4), since: 7 });
+  const bytes = e2e.rosterBytes({ team: 't', version: 2, issuedAt: 3, members: [m('b'), m('a')] });
+  const member = (id) => e2e.seq(id, 'counsellor', new Uint8Array(65).fill(4), new Uint8Array(65).fill(4), e2e.u64(7));
+  eq(bytes, e2e.seq('cc1 roster', 'cc1', 't', e2e.u64(2), e2e.u64(3), e2e.seq(member('a'), member('b'))), 'layout');
+  eq(e2e.rosterBytes({ team: 't', version: 2, issuedAt: 3, members: [m('a'), m('b')] }), bytes, 'order of input');
+  // U+FF21 < U+1F600 by code point (Python), but not by UTF-16 unit (0xFF21 > 0xD83D).
+  const astral = e2e.rosterBytes({ team: 't', version: 0, issuedAt: 0, members: [m('\u{1F600}'), m('\uFF21')] });
+  eq(astral, e2e.seq('cc1 roster', 'cc1', 't', e2e.u64(0), e2e.u64(0), e2e.seq(member('\uFF21'), member('\u{1F600}'))), 'code point order');
+  await rejects('malformed', () => e2e.rosterBytes({ team: 't', version: -1, issuedAt: 0, members: [] }));
+  await rejects('malformed', () => e2e.rosterBytes({ team: 't', version: 0, issuedAt: 0, members: [{ ...m('a'), since: 1.5 }] }));
+  await rejects('malformed', () => e2e.rosterBytes({ team: 't\ud800', version: 0, issuedAt: 0, members: [] }));
+});
+
+test('roster: signed and checked; wire fields; members by id; no pin; order on the wire is free', async () => {
+  const t = await team();
+  eq(JSON.stringify(Object.keys(t.wire)), JSON.stringify(['suite', 'team', 'version', 'issued_at', 'members', 'sig', 'r_pub']), 'wire fields');
+  eq(JSON.stringify(Object.keys(t.wire.members[0])), JSON.stringify(['id', 'role', 'dh_pub', 'sig_pub', 'since']), 'member fields');
+  eq(t.wire.members.map((m) => m.id).join(','), 's1,s2,s3', 'sorted by id');
+  eq(e2e.b64decode(t.wire.sig).length, 64, 'raw signature');
+  const r = await e2e.checkRoster(t.wire, t.opts);
+  eq(r.team, 'youth-line', 'team');
+  eq(r.version, 4, 'version');
+  eq(r.issuedAt, t.fields.issuedAt, 'issued at');
+  eq(r.rPub, t.rPub, 'rPub');
+  assert(r.members instanceof Map && r.members.size === 3, 'a Map of three');
+  for (const m of t.fields.members) {
+    const got = r.members.get(m.id);
+    eq(got.role, m.role, `${m.id} role`);
+    eq(got.dhPub, m.dhPub, `${m.id} dhPub`);
+    eq(got.sigPub, m.sigPub, `${m.id} sigPub`);
+    eq(got.since, m.since, `${m.id} since`);
+  }
+  await e2e.checkRoster(t.wire, { ...t.opts, pin: null });
+  await e2e.checkRoster(t.wire, { pin: t.pin, team: 'youth-line' });
+  await e2e.checkRoster({ ...t.wire, members: [...t.wire.members].reverse() }, t.opts);
+  const roundTrip = JSON.parse(JSON.stringify(t.wire));
+  await e2e.checkRoster(roundTrip, t.opts);
+  let threw = false;
+  try { await e2e.checkRoster(t.wire, { team: 'youth-line' }); } catch (err) { threw = err instanceof TypeError; }
+  assert(threw, 'a missing pin option is a programming error');
+});
+
+test('roster: every failure reason, in the order of the spec', async () => {
+  const t = await team();
+  const { wire, opts } = t;
+  const otherPin = await e2e.pin(await e2e.publicBytes(await e2e.generateEcdsa()));
+  const member = (k, change) => ({ ...wire, members: wire.members.map((m, j) => (j === k ? { ...m, ...change } : m)) });
+  const zeros = e2e.b64encode(new Uint8Array(65));
+  const resign = (change) => e2e.signRoster(t.root.privateKey, t.rPub, { ...t.fields, ...change });
+  // unsupported_suite, before anything else
+  await rejects('unsupported_suite', () => e2e.checkRoster({ ...wire, suite: 'cc2' }, opts));
+  await rejects('unsupported_suite', () => e2e.checkRoster({ ...member(0, { dh_pub: zeros }), suite: undefined }, opts));
+  // malformed: missing or mistyped fields
+  await rejects('malformed', () => e2e.checkRoster(null, opts));
+  await rejects('malformed', () => e2e.checkRoster({ ...wire, members: {} }, opts));
+  await rejects('malformed', () => e2e.checkRoster({ ...wire, sig: undefined }, opts));
+  await rejects('malformed', () => e2e.checkRoster({ ...wire, version: '4' }, opts));
+  await rejects('malformed', () => e2e.checkRoster(member(1, { since: -1 }), opts));
+  await rejects('malformed', () => e2e.checkRoster(member(1, { dh_pub: 'not base64!' }), opts));
+  await rejects('malformed', () => e2e.checkRoster(member(1, { id: 7 }), opts));
+  // bad_key: the root key, then each member's keys
+  await rejects('bad_key', () => e2e.checkRoster({ ...wire, r_pub: e2e.b64encode(t.rPub.subarray(0, 64)) }, opts));
+  await rejects('bad_key', () => e2e.checkRoster(member(2, { sig_pub: zeros }), opts));
+  await rejects('bad_key', () => e2e.checkRoster(member(2, { dh_pub: zeros, role: 'root' }), { ...opts, pin: otherPin }));
+  // malformed: an unknown role, a member twice (both before the pin)
+  await rejects('malformed', () => e2e.checkRoster(member(0, { role: 'owner' }), { ...opts, pin: otherPin }));
+  await rejects('malformed', () => e2e.checkRoster({ ...wire, members: [...wire.members, { ...wire.members[0], role: 'admin' }] }, opts));
+  // pin_mismatch: another pin, or a server's own root key
+  await rejects('pin_mismatch', () => e2e.checkRoster(wire, { ...opts, pin: otherPin }));
+  const evil = await e2e.generateEcdsa();
+  const evilPub = await e2e.publicBytes(evil);
+  const forged = await e2e.signRoster(evil.privateKey, evilPub, t.fields);
+  await rejects('pin_mismatch', () => e2e.checkRoster(forged, opts));
+  await e2e.checkRoster(forged, { ...opts, pin: null }); // without a pin: compare the safety number
+  // bad_signature: anything changed under the root's signature
+  const intruder = { id: 's9', role: 'admin', dh_pub: e2e.b64encode(await e2e.publicBytes(await e2e.generateEcdh())),
+    sig_pub: e2e.b64encode(evilPub), since: 1 };
+  await rejects('bad_signature', () => e2e.checkRoster({ ...wire, members: [...wire.members, intruder] }, opts));
+  await rejects('bad_signature', () => e2e.checkRoster({ ...wire, members: wire.members.slice(1) }, opts));
+  await rejects('bad_signature', () => e2e.checkRoster(member(0, { dh_pub: intruder.dh_pub }), opts));
+  await rejects('bad_signature', () => e2e.checkRoster(member(0, { sig_pub: intruder.sig_pub }), opts));
+  await rejects('bad_signature', () => e2e.checkRoster(member(0, { role: 'admin' }), opts));
+  await rejects('bad_signature', () => e2e.checkRoster(member(0, { since: 0 }), opts));
+  await rejects('bad_signature', () => e2e.checkRoster(member(0, { id: 's0' }), opts));
+  await rejects('bad_signature', () => e2e.checkRoster({ ...wire, version: 5 }, opts));
+  await rejects('bad_signature', () => e2e.checkRoster({ ...wire, issued_at: wire.issued_at + 1 }, opts));
+  await rejects('bad_signature', () => e2e.checkRoster({ ...wire, team: 'other-team' }, { ...opts, team: 'other-team' }));
+  await rejects('bad_signature', () => e2e.checkRoster({ ...wire, r_pub: e2e.b64encode(evilPub) }, { ...opts, pin: null }));
+  await rejects('bad_signature', () => e2e.checkRoster({ ...wire, sig: e2e.b64encode(new Uint8Array(64)) }, { ...opts, team: 'x', minVersion: 9 }));
+  await rejects('bad_signature', () => e2e.checkRoster({ ...wire, sig: e2e.b64encode(new Uint8Array(63)) }, opts));
+  // wrong_team, then roster_rollback
+  await rejects('wrong_team', async () => e2e.checkRoster(await resign({ team: 'other-team' }), opts));
+  await rejects('wrong_team', () => e2e.checkRoster(wire, { ...opts, team: 'other-team', minVersion: 9 }));
+  await rejects('roster_rollback', () => e2e.checkRoster(wire, { ...opts, minVersion: 5 }));
+  await rejects('roster_rollback', async () => e2e.checkRoster(await resign({ version: 3 }), opts));
+  await e2e.checkRoster(await resign({ version: 5 }), opts);
+});
+
+test('roster: signing refuses an unknown role, a bad key or an id twice', async () => {
+  const t = await team();
+  const sign = (members) => e2e.signRoster(t.root.privateKey, t.rPub, { ...t.fields, members });
+  const [a, b] = t.fields.members;
+  await rejects('malformed', () => sign([a, { ...b, role: 'root' }]));
+  await rejects('bad_key', () => sign([a, { ...b, dhPub: b.dhPub.subarray(0, 64) }]));
+  await rejects('bad_key', () => sign([a, { ...b, sigPub: new Uint8Array(65).fill(4) }]));
+  await rejects('malformed', () => sign([a, { ...b, id: a.id }]));
+  eq((await sign([])).members.length, 0, 'an empty roster');
+});
+
+test('enrolment MAC: HMAC-SHA-256 over enrol_bytes; the admin accepts it, a substituted key is refused', async () => {
+  const t = await team();
+  const [nina] = t.fields.members;
+  const secret = e2e.randomBytes(32);
+  const fields = { team: 'youth-line', inviteId: 'inv_4fK2', username: ' Nina.K ', dhPub: nina.dhPub, sigPub: nina.sigPub };
+  const mac = await e2e.enrolMac(secret, fields);
+  eq(mac.length, 32, 'length');
+  eq(e2e.enrolBytes(fields), e2e.seq('cc1 enrol', 'cc1', 'youth-line', 'inv_4fK2', 'nina.k', nina.dhPub, nina.sigPub), 'enrol bytes');
+  const key = await globalThis.crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  eq(mac, new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', key, e2e.enrolBytes(fields))), 'definition');
+  await e2e.checkEnrolMac(secret, fields, mac);
+  await e2e.checkEnrolMac(secret, { ...fields, username: 'NINA.k\u3000' }, mac);
+  // The server substitutes keys, or anything else, without the secret from the link.
+  const evilDh = await e2e.publicBytes(await e2e.generateEcdh());
+  const evilSig = await e2e.publicBytes(await e2e.generateEcdsa());
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, { ...fields, dhPub: evilDh }, mac));
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, { ...fields, sigPub: evilSig }, mac));
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, { ...fields, dhPub: nina.sigPub, sigPub: nina.dhPub }, mac));
+  const ownMac = await e2e.enrolMac(e2e.randomBytes(32), { ...fields, dhPub: evilDh });
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, { ...fields, dhPub: evilDh }, ownMac));
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, { ...fields, username: 'nina.k2' }, mac));
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, { ...fields, inviteId: 'inv_4fK3' }, mac));
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, { ...fields, team: 'other-team' }, mac));
+  await rejects('bad_signature', () => e2e.checkEnrolMac(e2e.randomBytes(32), fields, mac));
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, fields, mac.subarray(0, 16)));
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, fields, new Uint8Array(0)));
+  const flipped = mac.slice();
+  flipped[0] ^= 1;
+  await rejects('bad_signature', () => e2e.checkEnrolMac(secret, fields, flipped));
+  // The keys are checked first; the invite secret has 32 bytes.
+  await rejects('bad_key', () => e2e.checkEnrolMac(secret, { ...fields, dhPub: new Uint8Array(65) }, mac));
+  await rejects('bad_key', () => e2e.checkEnrolMac(new Uint8Array(0), { ...fields, sigPub: nina.sigPub.subarray(0, 33) }, flipped));
+  await rejects('bad_key', () => e2e.enrolMac(secret, { ...fields, sigPub: new Uint8Array(65).fill(4) }));
+  await rejects('bad_parameter', () => e2e.enrolMac(new Uint8Array(16), fields));
+  await rejects('bad_parameter', () => e2e.checkEnrolMac(new Uint8Array(0), fields, mac));
+});
+
+// ---------------------------------------------------------------------------
 
 let passed = 0;
 let failed = 0;

@@ -166,7 +166,49 @@ const CHECKS = {
     same(await e2e.publicBytes(keys.dhPriv), b(i.dh_pub), 'I_dh public half');
     same(await e2e.publicBytes(keys.sigPriv), b(i.sig_pub), 'I_sig public half');
   },
+  async roster_bytes(i, o) {
+    same(e2e.rosterBytes({ team: i.team, version: i.version, issuedAt: i.issued_at, members: i.members.map(member) }),
+      b(o.bytes), 'roster bytes');
+  },
+  async check_roster(i, o) {
+    const check = () => e2e.checkRoster(i.roster, { pin: i.pin, team: i.team, minVersion: i.min_version });
+    if (o.ok) {
+      const r = await check();
+      same([...r.members.keys()].sort().join('\n'), i.roster.members.map((m) => m.id).sort().join('\n'), 'member ids');
+      for (const m of i.roster.members) {
+        const got = r.members.get(m.id);
+        same(got.dhPub, b(m.dh_pub), `${m.id}: dh_pub`);
+        same(got.sigPub, b(m.sig_pub), `${m.id}: sig_pub`);
+        same(got.role, m.role, `${m.id}: role`);
+      }
+      same(r.version, i.roster.version, 'version');
+      same(r.rPub, b(i.roster.r_pub), 'r_pub');
+    } else {
+      await failsWith(o.reason, check, 'check_roster');
+    }
+  },
+  async enrol_mac(i, o) {
+    const fields = enrolFields(i);
+    same(await e2e.enrolMac(b(i.secret), fields), b(o.mac), 'mac');
+    await e2e.checkEnrolMac(b(i.secret), fields, b(o.mac));
+  },
+  async enrol_mac_fails(i, o) {
+    await failsWith(o.reason, () => e2e.checkEnrolMac(b(i.secret), enrolFields(i), b(i.mac)), 'check_enrol_mac');
+  },
 };
+
+function without(object, key) {
+  const { [key]: _, ...rest } = object;
+  return rest;
+}
+
+function member(m) {
+  return { id: m.id, role: m.role, dhPub: b(m.dh_pub), sigPub: b(m.sig_pub), since: m.since };
+}
+
+function enrolFields(i) {
+  return { team: i.team, inviteId: i.invite_id, username: i.username, dhPub: b(i.dh_pub), sigPub: b(i.sig_pub) };
+}
 
 /**
  * Checks every case of every file.
@@ -408,8 +450,108 @@ async function producePassword() {
   return cases;
 }
 
+async function produceRoster() {
+  const R = await fresh('sig');
+  const other = await fresh('sig');
+  const issued = 1_795_000_000_000;
+  const version = 12;
+  const people = [];
+  // Given out of order; ids beyond U+FFFF sort differently by UTF-16 unit and by code point.
+  for (const [id, role, since] of [['s2b', 'supervisor', issued - 5], ['s1a', 'counsellor', issued - 9],
+    ['s10', 'admin', issued - 20], ['\u{1F600}', 'counsellor', issued - 1], ['\uFF21', 'counsellor', issued - 2]]) {
+    const dh = await fresh('dh');
+    const sig = await fresh('sig');
+    people.push({ id, role, dhPub: dh.pub, sigPub: sig.pub, since });
+  }
+  const asJson = (m) => ({ id: m.id, role: m.role, dh_pub: b64(m.dhPub), sig_pub: b64(m.sigPub), since: m.since });
+  const fields = { team: TEAM, version, issuedAt: issued, members: people };
+  const cases = [
+    { op: 'roster_bytes', input: { team: TEAM, version, issued_at: issued, members: people.map(asJson) },
+      output: { bytes: b64(e2e.rosterBytes(fields)) } },
+    { op: 'roster_bytes', name: 'no members', input: { team: TEAM, version: 0, issued_at: 0, members: [] },
+      output: { bytes: b64(e2e.rosterBytes({ team: TEAM, version: 0, issuedAt: 0, members: [] })) } },
+  ];
+  const wire = await e2e.signRoster(R.priv, R.pub, fields);
+  const good = { pin: await e2e.pin(R.pub), team: TEAM, min_version: version };
+  const check = (name, roster, reason, ctx = {}) => cases.push({ op: 'check_roster', name, input: { roster, ...good, ...ctx },
+    output: reason ? { reason } : { ok: true } });
+  const withMember = (index, change) => ({ ...wire, members: wire.members.map((m, k) => (k === index ? { ...m, ...change } : m)) });
+  const intruder = { id: 's9z', role: 'admin', dh_pub: b64((await fresh('dh')).pub), sig_pub: b64((await fresh('sig')).pub), since: issued };
+  const zeros = b64(new Uint8Array(65));
+  check('valid', wire, null);
+  check('valid without pin', wire, null, { pin: null });
+  check('valid, never seen one', wire, null, { min_version: 0 });
+  check('valid with the members in another order', { ...wire, members: [...wire.members].reverse() }, null);
+  check('valid and empty', await e2e.signRoster(R.priv, R.pub, { ...fields, members: [] }), null);
+  check('another root key without pin (the safety number must be compared)',
+    await e2e.signRoster(other.priv, other.pub, fields), null, { pin: null });
+  check('other suite', { ...wire, suite: 'cc2' }, 'unsupported_suite');
+  check('no suite, bad key too', without(withMember(0, { dh_pub: zeros }), 'suite'), 'unsupported_suite');
+  check('no signature', without(wire, 'sig'), 'malformed');
+  check('members not a list', { ...wire, members: null }, 'malformed');
+  check('member key not base64', withMember(1, { dh_pub: 'not base64!' }), 'malformed');
+  check('member without since', { ...wire, members: wire.members.map((m, k) => (k === 1 ? without(m, 'since') : m)) }, 'malformed');
+  check('root key of 64 bytes', { ...wire, r_pub: b64(R.pub.subarray(0, 64)) }, 'bad_key');
+  check('member DH key off the curve', withMember(2, { dh_pub: b64(Uint8Array.of(...R.pub.subarray(0, 64), R.pub[64] ^ 1)) }), 'bad_key');
+  check('member signing key of zeros', withMember(0, { sig_pub: zeros }), 'bad_key');
+  check('bad key before unknown role', withMember(1, { sig_pub: zeros, role: 'root' }), 'bad_key');
+  check('bad key before wrong pin', withMember(0, { sig_pub: zeros }), 'bad_key', { pin: await e2e.pin(other.pub) });
+  check('unknown role', withMember(3, { role: 'owner' }), 'malformed');
+  check('unknown role before wrong pin', withMember(3, { role: 'Admin' }), 'malformed', { pin: await e2e.pin(other.pub) });
+  check('a member twice', { ...wire, members: [...wire.members, { ...wire.members[1], role: 'admin' }] }, 'malformed');
+  check('wrong pin', wire, 'pin_mismatch', { pin: await e2e.pin(other.pub) });
+  check('substituted root key', await e2e.signRoster(other.priv, other.pub, fields), 'pin_mismatch');
+  check('substituted root key, old signature', { ...wire, r_pub: b64(other.pub) }, 'bad_signature', { pin: null });
+  check('substituted member DH key', withMember(0, { dh_pub: intruder.dh_pub }), 'bad_signature');
+  check('substituted member signing key', withMember(4, { sig_pub: intruder.sig_pub }), 'bad_signature');
+  check('member added by the server', { ...wire, members: [...wire.members, intruder] }, 'bad_signature');
+  check('member removed by the server', { ...wire, members: wire.members.slice(1) }, 'bad_signature');
+  check('role raised', withMember(wire.members.findIndex((m) => m.role === 'counsellor'), { role: 'admin' }), 'bad_signature');
+  check('since changed', withMember(2, { since: issued }), 'bad_signature');
+  check('id changed', withMember(2, { id: 's11' }), 'bad_signature');
+  check('version raised', { ...wire, version: version + 1 }, 'bad_signature');
+  check('issued_at changed', { ...wire, issued_at: issued + 1 }, 'bad_signature');
+  check('team changed', { ...wire, team: 'other-team' }, 'bad_signature', { team: 'other-team' });
+  check('flipped signature bit', { ...wire, sig: b64(b(wire.sig).map((x, k) => (k === 5 ? x ^ 1 : x))) }, 'bad_signature');
+  check('signature before team and version', { ...wire, sig: b64(new Uint8Array(64)) }, 'bad_signature',
+    { team: 'other-team', min_version: version + 1 });
+  check("another team's roster", await e2e.signRoster(R.priv, R.pub, { ...fields, team: 'other-team' }), 'wrong_team');
+  check('team before version', wire, 'wrong_team', { team: 'other-team', min_version: version + 1 });
+  check('rolled back', wire, 'roster_rollback', { min_version: version + 1 });
+  check('an older signed roster', await e2e.signRoster(R.priv, R.pub, { ...fields, version: version - 1 }), 'roster_rollback');
+
+  const secret = e2e.randomBytes(e2e.ENROL_SECRET_BYTES);
+  const dh = await fresh('dh');
+  const sig = await fresh('sig');
+  const evil = await fresh('dh');
+  const evilSig = await fresh('sig');
+  const inviteId = `inv_${e2e.b64url(e2e.randomBytes(6))}`;
+  const enrol = { team: TEAM, inviteId, username: '\u0085 \uFF2Eina.K\u3000', dhPub: dh.pub, sigPub: sig.pub };
+  const mac = await e2e.enrolMac(secret, enrol);
+  const input = { secret: b64(secret), team: TEAM, invite_id: inviteId, username: enrol.username, dh_pub: b64(dh.pub), sig_pub: b64(sig.pub) };
+  cases.push({ op: 'enrol_mac', input, output: { mac: b64(mac) } });
+  cases.push({ op: 'enrol_mac', name: 'the same username normalised', input: { ...input, username: 'nina.k' }, output: { mac: b64(mac) } });
+  const plain = { ...enrol, username: 'anna', inviteId: 'inv_1' };
+  cases.push({ op: 'enrol_mac', input: { ...input, username: 'anna', invite_id: 'inv_1' }, output: { mac: b64(await e2e.enrolMac(secret, plain)) } });
+  const fails = (name, change, reason) => cases.push({ op: 'enrol_mac_fails', name, input: { ...input, mac: b64(mac), ...change }, output: { reason } });
+  fails('substituted DH key', { dh_pub: b64(evil.pub) }, 'bad_signature');
+  fails('substituted signing key', { sig_pub: b64(evilSig.pub) }, 'bad_signature');
+  fails('keys swapped', { dh_pub: b64(sig.pub), sig_pub: b64(dh.pub) }, 'bad_signature');
+  fails('another username', { username: 'nina.k2' }, 'bad_signature');
+  fails('another invite', { invite_id: `${inviteId}x` }, 'bad_signature');
+  fails('another team', { team: 'other-team' }, 'bad_signature');
+  fails('another secret', { secret: b64(e2e.randomBytes(e2e.ENROL_SECRET_BYTES)) }, 'bad_signature');
+  fails('a MAC made by the server with its own secret', { dh_pub: b64(evil.pub),
+    mac: b64(await e2e.enrolMac(e2e.randomBytes(32), { ...enrol, dhPub: evil.pub })) }, 'bad_signature');
+  fails('truncated MAC', { mac: b64(mac.subarray(0, 31)) }, 'bad_signature');
+  fails('flipped MAC bit', { mac: b64(mac.map((x, k) => (k === 31 ? x ^ 0x80 : x))) }, 'bad_signature');
+  fails('DH key not a point', { dh_pub: zeros }, 'bad_key');
+  fails('signing key compressed', { sig_pub: b64(Uint8Array.of(2 + (sig.pub[64] & 1), ...sig.pub.subarray(1, 33))) }, 'bad_key');
+  return cases;
+}
+
 const PRODUCERS = { encoding: produceEncoding, primitives: producePrimitives, conversation: produceConversation,
-  bundle: produceBundle, envelope: produceEnvelope, password: producePassword };
+  bundle: produceBundle, envelope: produceEnvelope, password: producePassword, roster: produceRoster };
 
 /**
  * Cases made by this implementation, in the vector format (see tests/js/README.md).
