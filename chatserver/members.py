@@ -204,6 +204,12 @@ class Members:
         sig_pub = _b64(body["sig_pub"], "sig_pub", 65)
         wrapped = _b64(body["wrapped"], "wrapped", limit=MAX_WRAPPED)
         mac = _b64(body["mac"], "mac", 32)
+        # Cheap refusals first: Argon2id costs CPU, and the invite id is the only capability.
+        state = (await self.invite_state(invite_id, now))["state"]
+        if state == "expired":
+            raise Forbidden("this invitation has expired; ask for a new one")
+        if state != "open":
+            raise Conflict("this invitation was used already")
         credential_hash = await asyncio.to_thread(hash_credential, credential)
         staff_id = "s" + secrets.token_hex(8)
         async with self.db.write() as conn:

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import ORIGIN, Server, credential
+from conftest import ORIGIN, FakeClock, Server, credential
 
 from chatserver import e2e
 from chatserver.sdk import login
@@ -210,3 +210,21 @@ async def test_refusals(server: Server, admin: Admin) -> None:
         ) as response,
     ):
         assert response.status == 403
+
+
+async def test_expired_invite_is_refused(make_server: Any) -> None:
+    """An invitation past its expiry cannot enrol anyone."""
+    clock = FakeClock(NOW_MS / 1000)
+    server = await make_server(clock=clock)
+    await server.team("alpha")
+    await server.staff("root", [], role="admin")
+    cookie, csrf = await login(server.url, "root", credential=credential("root"), origin=ORIGIN)
+    admin = Admin(server, cookie, csrf)
+    invite = await admin.invite()
+    clock.advance(73 * 3600)  # invites last 72 hours by default
+    status, data, _ = await newcomer_enrols(
+        server, invite, admin.secrets[invite], "nina", "pw-123456789"
+    )
+    assert (status, data["error"]["code"]) == (403, "forbidden")
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/api/invites/{invite}") as r:
+        assert (await r.json())["state"] == "expired"
