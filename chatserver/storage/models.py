@@ -165,6 +165,8 @@ key_envelopes = Table(
         index=True,
     ),
     Column("envelope_id", String(64), nullable=False),
+    # For team keys: the member the epoch key is wrapped to (conversation is then null).
+    Column("recipient_id", ForeignKey("staff.id", ondelete="CASCADE"), nullable=True, index=True),
     Column("purpose", String(16), nullable=False),
     Column("epoch", Integer, nullable=False),
     Column("author_id", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),

@@ -23,7 +23,18 @@ from .client_ws import client_socket
 from .connection import CLOSE_GOING_AWAY, Connection
 from .console_ws import console_socket
 from .http import add_routes
-from .keys import CLOCK, CONNECTIONS, DB, HUB, METRICS, SERVICE, SETTINGS, STORE, THROTTLE
+from .keys import (
+    CLOCK,
+    CONNECTIONS,
+    DB,
+    HUB,
+    KEYSTORE,
+    METRICS,
+    SERVICE,
+    SETTINGS,
+    STORE,
+    THROTTLE,
+)
 from .members_http import add_member_routes
 from .security import same_origin_writes, security_headers
 from .teams_http import add_team_routes
@@ -49,7 +60,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     writer.start()
     store = Store(db, keystore)
     metrics = app[METRICS]
-    app[DB], app[STORE] = db, store
+    app[DB], app[STORE], app[KEYSTORE] = db, store, keystore
     app[SERVICE] = ChatService(settings, store, writer, app[HUB], metrics, app[CLOCK])
     metrics.gauge(
         "chat_open_connections", "Open WebSocket connections.", lambda: len(app[CONNECTIONS])

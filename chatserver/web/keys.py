@@ -12,6 +12,7 @@ from ..hub import Hub
 from ..metrics import Metrics
 from ..service import ChatService
 from ..storage.db import Database
+from ..storage.keystore import Keystore
 from ..storage.store import Store
 from .connection import Connection
 
@@ -20,6 +21,7 @@ Clock = Callable[[], float]
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 DB = web.AppKey("db", Database)
 STORE = web.AppKey("store", Store)
+KEYSTORE = web.AppKey("keystore", Keystore)
 HUB = web.AppKey("hub", Hub)
 SERVICE = web.AppKey("service", ChatService)
 METRICS = web.AppKey("metrics", Metrics)

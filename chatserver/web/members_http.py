@@ -16,8 +16,9 @@ from aiohttp import web
 from ..members import Members
 from ..protocol.errors import Forbidden, MalformedFrame
 from ..storage.store import StaffRow
+from ..teamkeys import TeamKeys
 from .http import check_csrf, current_staff
-from .keys import CLOCK, DB, SETTINGS, STORE
+from .keys import CLOCK, DB, KEYSTORE, SETTINGS, STORE
 from .teams_http import team_of
 
 MAX_BODY = 1024 * 1024
@@ -152,7 +153,34 @@ async def my_identity(request: web.Request) -> web.Response:
     return web.json_response(await Members(request.app[DB]).identity(staff.id))
 
 
+async def upload_team_keys(request: web.Request) -> web.Response:
+    admin = await _admin(request)
+    team = await team_of(request)
+    body = await _json(request)
+    if not isinstance(body, dict) or set(body) != {"envelopes"}:
+        raise MalformedFrame('the body is {"envelopes": [...]}')
+    added = await TeamKeys(request.app[DB], request.app[KEYSTORE]).upload(
+        team.id, team.slug, body["envelopes"], admin.id, _now(request)
+    )
+    return web.json_response({"added": added}, status=201 if added else 200)
+
+
+async def my_team_keys(request: web.Request) -> web.Response:
+    staff, _ = await current_staff(request)
+    team = await team_of(request)
+    if team.id not in await request.app[STORE].staff_teams(staff.id):
+        raise Forbidden("members of the team only")
+    keys = await TeamKeys(request.app[DB], request.app[KEYSTORE]).for_member(
+        staff.id, team.id, _now(request)
+    )
+    return web.json_response(
+        [{"epoch": k.epoch, "author": k.author, "body": _b64(k.body)} for k in keys]
+    )
+
+
 def add_member_routes(app: web.Application) -> None:
+    app.router.add_post("/api/teams/{slug}/team-keys", upload_team_keys)
+    app.router.add_get("/api/teams/{slug}/team-keys/mine", my_team_keys)
     app.router.add_post("/api/teams/{slug}/invites", create_invite)
     app.router.add_get("/api/invites/{invite}", show_invite)
     app.router.add_post("/api/invites/{invite}/enrol", enrol)
