@@ -49,6 +49,7 @@ class Channel:
     sent: dict[int, int] = field(default_factory=dict)  # next n to send, by generation
     received: dict[int, int] = field(default_factory=dict)  # next n expected, by generation
     seen: dict[tuple[int, int], bytes] = field(default_factory=dict)  # (gen, n) -> body
+    closed: bool = False  # a valid final-counts close arrived
 
     @property
     def peer_dir(self) -> str:
@@ -60,15 +61,44 @@ class Channel:
 
     def seal(self, text: str, kind: str = "msg") -> tuple[str, int, int, bytes]:
         """(id, gen, n, body) of the next outgoing message."""
+        return self._seal_bytes(text.encode(), kind)
+
+    def seal_close(self) -> tuple[str, int, int, bytes]:
+        """The final-counts ``close`` message of the current generation."""
+        gen = self.gen
+        counts = e2e.seq("cc1 close", gen, self.sent.get(gen, 0), self.received.get(gen, 0))
+        return self._seal_bytes(counts, "close")
+
+    def _seal_bytes(self, data: bytes, kind: str) -> tuple[str, int, int, bytes]:
         gen = self.gen
         n = self.sent.get(gen, 0)
         self.sent[gen] = n + 1
         msg_id = f"{self.me[0]}{gen}-{n}"
-        ack = self.received.get(gen, 0)
         body = e2e.encrypt_message(
-            self._key(gen, self.me), self.cid, self.me, gen, n, kind, msg_id, text.encode(), ack
+            self._key(gen, self.me),
+            self.cid,
+            self.me,
+            gen,
+            n,
+            kind,
+            msg_id,
+            data,
+            self.received.get(gen, 0),
         )
         return msg_id, gen, n, body
+
+    def check_close(self, data: bytes, gen: int) -> None:
+        """Compare the peer's final counts with ours (docs/e2e.md, "Closing")."""
+        tag, their_gen, sent, received = (
+            int.from_bytes(f, "big") if i else f for i, f in enumerate(e2e.unseq(data, 4))
+        )
+        if tag != b"cc1 close" or their_gen != gen:
+            raise Tampering("a malformed close message")
+        if sent != self.received.get(gen, 0) - 1:  # the close itself is not counted
+            raise Tampering("message missing: the last messages never arrived")
+        if received != self.sent.get(gen, 0):
+            raise Tampering("your last messages never reached the other side")
+        self.closed = True
 
     def open(self, frame: dict[str, Any]) -> str:
         """Check order and integrity of an incoming ``message`` frame; return its text."""
@@ -96,6 +126,9 @@ class Channel:
         )
         self.seen[(gen, n)] = body
         self.received[gen] = n + 1
+        if frame["kind"] == "close":
+            self.check_close(text, gen)
+            return ""
         return text.decode()
 
 
@@ -149,6 +182,11 @@ class SecureClient:
             },
         )
         return started
+
+    @property
+    def ended_cleanly(self) -> bool:
+        """Whether the peer's final-counts ``close`` arrived and matched."""
+        return self.channel is not None and self.channel.closed
 
     async def say(self, text: str) -> dict[str, Any]:
         assert self.channel is not None, "start first"
@@ -277,6 +315,13 @@ class SecureCounsellor:
     async def say(self, conversation: str, text: str) -> dict[str, Any]:
         msg_id, gen, n, body = self.held[conversation].channel.seal(text)
         return await self.peer.send(conversation, msg_id, body, gen=gen, n=n)
+
+    async def close(self, conversation: str, category: str | None = None) -> None:
+        """Send the final counts, then end the conversation."""
+        channel = self.held[conversation].channel
+        msg_id, gen, n, body = channel.seal_close()
+        await self.peer.send(conversation, msg_id, body, gen=gen, n=n, kind="close")
+        await self.peer.close_conversation(conversation, category)
 
     async def hear(self, conversation: str) -> str:
         while True:

@@ -188,3 +188,41 @@ async def test_tampered_messages_are_detected(setup: tuple[Server, Team], tamper
         elif tamper == "equivocate":
             client.receive(first)
             client.receive({**first, "body": second["body"]})
+
+
+@pytest.mark.parametrize("ending", ["clean", "last_dropped", "mine_dropped", "close_dropped"])
+async def test_the_end_of_a_conversation_is_checked(
+    setup: tuple[Server, Team], ending: str
+) -> None:
+    """The final counts reveal dropped last messages in either direction, and a missing
+    close message leaves the conversation marked as ended without confirmation."""
+    server, team = setup
+    client = await connect(server, team)
+    cid = (await client.start())["conversation"]
+    await client.say("hi")
+    desk = await counsellor(server, team)
+    await desk.accept(cid)
+    assert client.receive(await client.peer.next("message")) is None  # the accept
+    for i in range(2):
+        await desk.say(cid, f"message {i}")
+    if ending == "mine_dropped":
+        assert client.channel is not None
+        client.channel.seal("never delivered")  # sent by the client, dropped by the server
+    if ending == "close_dropped":
+        await desk.peer.close_conversation(cid)
+    else:
+        await desk.close(cid)
+    frames = [
+        await client.peer.next("message") for _ in range(2 if ending == "close_dropped" else 3)
+    ]
+    if ending == "last_dropped":
+        del frames[1]
+    if ending in ("clean", "close_dropped"):
+        assert [client.receive(f) for f in frames][:2] == ["message 0", "message 1"]
+        await client.peer.next("state")
+        assert client.ended_cleanly is (ending == "clean")
+        return
+    with pytest.raises(Tampering):
+        for frame in frames:
+            client.receive(frame)
+    assert not client.ended_cleanly
