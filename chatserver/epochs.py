@@ -9,14 +9,13 @@ bundle; admins are warned before the uploaded epochs run out.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from .blobs import b64_field, whole_field
 from .protocol.errors import Conflict, MalformedFrame, NotFound
 from .storage import models as m
 from .storage.db import Database
@@ -36,18 +35,6 @@ class EpochInfo:
     canonical: str  # the bundle as stored and served
 
 
-def _bytes_field(wire: dict[str, Any], name: str, size: int) -> None:
-    value = wire.get(name)
-    if not isinstance(value, str):
-        raise MalformedFrame(f"bundle field '{name}' must be base64")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise MalformedFrame(f"bundle field '{name}' must be base64") from None
-    if len(raw) != size or (size == 65 and raw[0] != 4):
-        raise MalformedFrame(f"bundle field '{name}' has the wrong size")
-
-
 def bundle_shape(wire: Any, team: str) -> EpochInfo:
     """Check what the server can check of a bundle (docs/e2e.md, "The team bundle")."""
     if not isinstance(wire, dict):
@@ -59,15 +46,14 @@ def bundle_shape(wire: Any, team: str) -> EpochInfo:
         raise MalformedFrame("unsupported suite")
     if wire["team"] != team:
         raise MalformedFrame("the bundle names another team")
-    numbers = [wire[k] for k in ("epoch", "not_before", "not_after")]
-    if any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**53 for v in numbers):
-        raise MalformedFrame("epoch and times are non-negative integers")
-    epoch, not_before, not_after = numbers
+    epoch, not_before, not_after = (
+        whole_field(wire[k], k) for k in ("epoch", "not_before", "not_after")
+    )
     if not not_before < not_after <= not_before + MAX_WINDOW_MS:
         raise MalformedFrame("a bundle is valid for a positive time of at most two days")
-    _bytes_field(wire, "t_pub", 65)
-    _bytes_field(wire, "r_pub", 65)
-    _bytes_field(wire, "sig", 64)
+    b64_field(wire["t_pub"], "t_pub", 65)
+    b64_field(wire["r_pub"], "r_pub", 65)
+    b64_field(wire["sig"], "sig", 64)
     canonical = json.dumps(wire, sort_keys=True, separators=(",", ":"))
     return EpochInfo(epoch, not_before, not_after, canonical)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import re
 import secrets
@@ -24,6 +23,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .auth import hash_credential, normalise_username
+from .blobs import b64_field, whole_field
 from .protocol.errors import Conflict, Forbidden, MalformedFrame, NotFound
 from .storage import models as m
 from .storage.db import Database
@@ -35,26 +35,6 @@ ROLES = ("counsellor", "supervisor", "admin")
 USERNAME = re.compile(r"[a-z0-9._-]{1,80}")
 MAX_WRAPPED = 4096
 MAX_MEMBERS = 2000
-
-
-def _b64(value: Any, name: str, size: int | None = None, limit: int | None = None) -> bytes:
-    if not isinstance(value, str):
-        raise MalformedFrame(f"field '{name}' must be base64")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise MalformedFrame(f"field '{name}' must be base64") from None
-    if size is not None and (len(raw) != size or (size == 65 and raw[0] != 4)):
-        raise MalformedFrame(f"field '{name}' has the wrong size")
-    if limit is not None and not 0 < len(raw) <= limit:
-        raise MalformedFrame(f"field '{name}' has the wrong size")
-    return raw
-
-
-def _int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
-        raise MalformedFrame(f"field '{name}' must be a non-negative integer")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +60,10 @@ def roster_shape(wire: Any, team: str) -> RosterInfo:
         )
     if wire["suite"] != "cc1" or wire["team"] != team:
         raise MalformedFrame("the roster is not a cc1 roster of this team")
-    version = _int(wire["version"], "version")
-    _int(wire["issued_at"], "issued_at")
-    _b64(wire["sig"], "sig", 64)
-    _b64(wire["r_pub"], "r_pub", 65)
+    version = whole_field(wire["version"], "version")
+    whole_field(wire["issued_at"], "issued_at")
+    b64_field(wire["sig"], "sig", 64)
+    b64_field(wire["r_pub"], "r_pub", 65)
     members = wire["members"]
     if not isinstance(members, list) or len(members) > MAX_MEMBERS:
         raise MalformedFrame(f"members is a list of at most {MAX_MEMBERS}")
@@ -99,13 +79,13 @@ def roster_shape(wire: Any, team: str) -> RosterInfo:
             raise MalformedFrame("a member has the fields id, role, dh_pub, sig_pub, since")
         if not isinstance(member["id"], str) or member["role"] not in ROLES:
             raise MalformedFrame("a member needs a staff id and a known role")
-        _int(member["since"], "since")
+        whole_field(member["since"], "since")
         if member["id"] in found:
             raise MalformedFrame("a member appears twice")
         found[member["id"]] = (
             member["role"],
-            _b64(member["dh_pub"], "dh_pub", 65),
-            _b64(member["sig_pub"], "sig_pub", 65),
+            b64_field(member["dh_pub"], "dh_pub", 65),
+            b64_field(member["sig_pub"], "sig_pub", 65),
         )
     return RosterInfo(version, found, json.dumps(wire, sort_keys=True, separators=(",", ":")))
 
@@ -200,10 +180,10 @@ class Members:
         credential = body["credential"]
         if not isinstance(credential, str) or not 20 <= len(credential) <= 100:
             raise MalformedFrame("credential is the derived login credential")
-        dh_pub = _b64(body["dh_pub"], "dh_pub", 65)
-        sig_pub = _b64(body["sig_pub"], "sig_pub", 65)
-        wrapped = _b64(body["wrapped"], "wrapped", limit=MAX_WRAPPED)
-        mac = _b64(body["mac"], "mac", 32)
+        dh_pub = b64_field(body["dh_pub"], "dh_pub", 65)
+        sig_pub = b64_field(body["sig_pub"], "sig_pub", 65)
+        wrapped = b64_field(body["wrapped"], "wrapped", limit=MAX_WRAPPED)
+        mac = b64_field(body["mac"], "mac", 32)
         # Cheap refusals first: Argon2id costs CPU, and the invite id is the only capability.
         state = (await self.invite_state(invite_id, now))["state"]
         if state == "expired":

@@ -9,14 +9,13 @@ for which epoch; it cannot open them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, insert, select
 
+from .blobs import b64_field, whole_field
 from .protocol.errors import Conflict, MalformedFrame, NotFound
 from .storage import models as m
 from .storage.db import Database
@@ -71,15 +70,13 @@ class TeamKeys:
             recipient, epoch, body = item["recipient"], item["epoch"], item["body"]
             if not isinstance(recipient, str) or not ID.fullmatch(recipient):
                 raise MalformedFrame("recipient is a staff id")
-            if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**53:
-                raise MalformedFrame("epoch is a non-negative integer")
-            try:
-                raw = base64.b64decode(body, validate=True) if isinstance(body, str) else b""
-            except (binascii.Error, ValueError):
-                raw = b""
-            if not 0 < len(raw) <= MAX_ENVELOPE:
-                raise MalformedFrame(f"body is a base64 envelope of at most {MAX_ENVELOPE} bytes")
-            parsed.append((recipient, epoch, raw))
+            parsed.append(
+                (
+                    recipient,
+                    whole_field(epoch, "epoch"),
+                    b64_field(body, "body", limit=MAX_ENVELOPE),
+                )
+            )
         if len({(r, e) for r, e, _ in parsed}) != len(parsed):
             raise MalformedFrame("one envelope per member and epoch")
         keys = {e: await self._epoch_key(team_id, e, now) for e in {e for _, e, _ in parsed}}
