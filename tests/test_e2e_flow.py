@@ -85,6 +85,17 @@ async def counsellor(server: Server, team: Team) -> SecureCounsellor:
     return SecureCounsellor(await server.console("anna"), team.epochs, e2e.generate())
 
 
+async def accepted(server: Server, team: Team) -> tuple[SecureClient, SecureCounsellor, str]:
+    """A client whose first message Anna accepted; the client has taken the accept."""
+    client = await connect(server, team)
+    cid = (await client.start())["conversation"]
+    await client.say("hi")
+    desk = await counsellor(server, team)
+    await desk.accept(cid)
+    assert client.receive(await client.peer.next("message")) is None  # the accept
+    return client, desk, cid
+
+
 async def test_encrypted_conversation_leaves_no_plaintext(setup: tuple[Server, Team]) -> None:
     """Queue, accept, chat both ways and a note; no marker in the database or the bodies
     the server holds, while the same scan finds markers sent without encryption."""
@@ -154,16 +165,9 @@ async def test_upload_shape_checks_and_idempotency(setup: tuple[Server, Team]) -
 )
 async def test_tampered_messages_are_detected(setup: tuple[Server, Team], tamper: str) -> None:
     """Every change the server could make to the client's incoming messages is caught."""
-    server, team = setup
-    client = await connect(server, team)
-    cid = (await client.start())["conversation"]
-    await client.say("hi")
-    desk = await counsellor(server, team)
-    await desk.accept(cid)
+    client, desk, cid = await accepted(*setup)
     for i in range(3):
         await desk.say(cid, f"message {i}")
-    accept = await client.peer.next("message")
-    assert client.receive(accept) is None
     frames = [await client.peer.next("message") for _ in range(3)]
     first, second, third = frames
     with pytest.raises((Tampering, e2e.E2EError)):
@@ -196,13 +200,7 @@ async def test_the_end_of_a_conversation_is_checked(
 ) -> None:
     """The final counts reveal dropped last messages in either direction, and a missing
     close message leaves the conversation marked as ended without confirmation."""
-    server, team = setup
-    client = await connect(server, team)
-    cid = (await client.start())["conversation"]
-    await client.say("hi")
-    desk = await counsellor(server, team)
-    await desk.accept(cid)
-    assert client.receive(await client.peer.next("message")) is None  # the accept
+    client, desk, cid = await accepted(*setup)
     for i in range(2):
         await desk.say(cid, f"message {i}")
     if ending == "mine_dropped":
