@@ -25,6 +25,7 @@ from .storage import models as m
 from .storage.db import Database, migrate, schema_is_current
 from .storage.keystore import Keystore
 from .storage.store import audit_tx
+from .teamkeys import TeamKeys
 
 __all__ = ["main"]
 
@@ -155,6 +156,17 @@ async def team_origins(
             .order_by(m.origins.c.origin)
         )
         return list(rows.scalars())
+
+
+async def destroy_epoch(db: Database, settings: Settings, slug: str, epoch: int) -> list[str]:
+    async with db.read() as conn:
+        team_id = await _team_id(conn, slug)
+    keystore = Keystore(settings.keystore)
+    try:
+        await keystore.open()
+        return await TeamKeys(db, keystore).destroy_epoch(team_id, epoch, "cli", _now())
+    finally:
+        await keystore.close()
 
 
 # --------------------------------------------------------------------------- staff
@@ -317,6 +329,11 @@ def _parser() -> argparse.ArgumentParser:
     tadd.add_argument("--name", required=True)
     tadd.add_argument("--topic", action="append", default=[], help="slug:Name (repeatable)")
     team.add_parser("list", help="list teams")
+    shred = team.add_parser(
+        "destroy-epoch", help="destroy an epoch's team keys (crypto-shredding; irreversible)"
+    )
+    shred.add_argument("slug")
+    shred.add_argument("epoch", type=int)
     org = team.add_parser("origins", help="show or change a team's allowed website origins")
     org.add_argument("slug")
     org.add_argument("--add", action="append", default=[], metavar="ORIGIN")
@@ -430,6 +447,11 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
                     f"{t['slug']}\t{t['name']}\ttopics={','.join(t['topics']) or '-'}"
                     f"\torigins={','.join(t['origins']) or '-'}"
                 )
+        case "team", "destroy-epoch":
+            destroyed = asyncio.run(
+                _with_db(settings, lambda db: destroy_epoch(db, settings, args.slug, args.epoch))
+            )
+            out(f"destroyed {', '.join(destroyed) or 'nothing (no such key)'}")
         case "team", "origins":
             for origin in asyncio.run(
                 _with_db(settings, lambda db: team_origins(db, args.slug, args.add, args.remove))

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, delete, insert, select
 
 from .blobs import b64_field, whole_field
 from .protocol.errors import Conflict, MalformedFrame, NotFound
@@ -140,6 +140,33 @@ class TeamKeys:
                 await conn.execute(insert(m.key_envelopes), new)
                 await audit_tx(conn, now, admin, "team_keys.uploaded", team, count=len(new))
         return len(new)
+
+    async def destroy_epoch(self, team_id: int, epoch: int, actor: str, now: int) -> list[str]:
+        """Crypto-shred an epoch's team keys: the storage key first (every copy of the sealed
+        envelopes, backups included, is unreadable from then on), then the rows. Returns the
+        destroyed storage key ids for the deletion report; the audit entry lists them."""
+        destroyed = await self.keystore.destroy([epoch_key_id(team_id, epoch)])
+        k = m.key_envelopes.c
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                delete(m.key_envelopes).where(
+                    k.team_id == team_id,
+                    k.epoch == epoch,
+                    k.purpose == "team_key",
+                    k.conversation_id.is_(None),
+                )
+            )
+            await audit_tx(
+                conn,
+                now,
+                actor,
+                "epoch.keys_destroyed",
+                str(team_id),
+                epoch=epoch,
+                key_ids=destroyed,
+                envelopes=result.rowcount,
+            )
+        return destroyed
 
     async def for_member(self, staff_id: str, team_id: int, now: int) -> list[TeamKey]:
         """The member's team keys of epochs that have not ended."""

@@ -9,12 +9,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import ORIGIN, FakeClock, Server, credential
+from conftest import ORIGIN, FakeClock, Server, credential, dump
+from test_cli import chatserver, ok
 from test_enrolment import NOW_MS, Admin, b64, newcomer_enrols
 
 from chatserver import e2e
+from chatserver.protocol.errors import ServerError
 from chatserver.sdk import login
 from chatserver.sdk_e2e import SecureClient, SecureCounsellor
+from chatserver.storage import models as m
+from chatserver.storage.keystore import envelope_place, unseal
+from chatserver.web.keys import KEYSTORE
 
 DAY = 86_400_000
 
@@ -188,3 +193,38 @@ async def test_upload_refusals(world: dict[str, Any]) -> None:
     assert (status, data["error"]["code"]) == (404, "not_found")
     status, data = await admin.call("POST", "/api/teams/alpha/team-keys", {"envelopes": []})
     assert status == 400
+
+
+async def test_destroying_an_epoch_shreds_its_team_keys(
+    world: dict[str, Any], tmp_path: Any
+) -> None:
+    """`chatserver team destroy-epoch` destroys the storage key and the envelopes: members
+    lose that epoch, and a backup made before holds rows no surviving key opens."""
+    assert (await wrap_team_keys(world))[0] == 201
+    server: Server = world["server"]
+    url = server.settings.database_url
+    backup = (await dump(url))["key_envelopes"]
+    columns = [c.name for c in m.key_envelopes.columns]
+    epoch_col, body_col = columns.index("epoch"), columns.index("body")
+    sealed = [bytes(row[body_col]) for row in backup if row[epoch_col] == 1]
+    assert len(sealed) == 1
+
+    output = ok(chatserver(url, tmp_path, "team", "destroy-epoch", "alpha", "1"))
+    assert output.startswith("destroyed epoch:")
+    cookie, _ = await login(
+        server.url,
+        "nina",
+        credential=e2e.auth_credential(world["nina"]["master"], world["nina"]["secret"]),
+        origin=ORIGIN,
+    )
+    status, keys = await get(server, "/api/teams/alpha/team-keys/mine", cookie)
+    assert status == 200 and [k["epoch"] for k in keys] == [2]
+    survivors = await server.app[KEYSTORE].all_keys()
+    for key_id, key in survivors.items():
+        for body in sealed:
+            with pytest.raises(ServerError):
+                unseal(key, key_id, envelope_place(f"tk-1-{world['nina_id']}"), body)
+    audit = (await dump(url))["audit"]
+    assert any("epoch.keys_destroyed" in row and "epoch:" in str(row) for row in audit)
+    again = ok(chatserver(url, tmp_path, "team", "destroy-epoch", "alpha", "1"))
+    assert "nothing" in again
