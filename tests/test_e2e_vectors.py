@@ -117,6 +117,30 @@ def check(case: dict[str, Any]) -> None:
     elif op == "chat_keys":
         keys = e2e.chat_keys(b(i["ecdh1"]), b(i["ecdh2"]), b(i["transcript"]))
         assert (keys.c2t, keys.t2c) == (b(o["c2t"]), b(o["t2c"]))
+    elif op == "counts":
+        text = e2e.counts_text(i["tag"], i["gen"], i["sent"], i["received"])
+        assert text == b(o["text"])
+        assert e2e.parse_counts(i["tag"], text) == (i["gen"], i["sent"], i["received"])
+    elif op == "rekey":
+        text = e2e.rekey_text(i["gen"], i["sent"], i["received"], i["epoch"], b(i["e_pub"]))
+        assert text == b(o["text"])
+        parsed = e2e.parse_rekey(text)
+        assert parsed == e2e.Rekey(i["gen"], i["sent"], i["received"], i["epoch"], b(i["e_pub"]))
+    elif op == "rekey_fails":
+        with fails(o["reason"]):
+            e2e.parse_rekey(b(i["text"]))
+    elif op == "rekey_transcript":
+        chained = e2e.rekey_transcript(
+            b(i["previous"]),
+            i["gen"],
+            i["team"],
+            i["epoch"],
+            b(i["bundle_hash"]),
+            b(i["e_pub"]),
+            i["sent"],
+            i["received"],
+        )
+        assert chained == b(o["transcript"])
     elif op == "bundle_bytes":
         data = e2e.bundle_bytes(
             i["team"], i["epoch"], b(i["t_pub"]), i["not_before"], i["not_after"]

@@ -555,6 +555,60 @@ export async function chatKeys(ecdh1, ecdh2, transcriptHash) {
 }
 
 // ---------------------------------------------------------------------------
+// Final counts and rekey
+
+export const COUNT_TAGS = Object.freeze(['cc1 close', 'cc1 rekey ack']);
+
+/**
+ * `seq(tag, u64(gen), u64(sent), u64(received))`: the text of a `close` message (tag
+ * `cc1 close`) or of the client's rekey acknowledgement (tag `cc1 rekey ack`).
+ * @returns {Uint8Array}
+ */
+export function countsText(tag, gen, sent, received) {
+  if (!COUNT_TAGS.includes(tag)) throw new E2EError('malformed', 'unknown final-counts tag');
+  for (const [v, what] of [[gen, 'gen'], [sent, 'sent'], [received, 'received']]) checkCounter(v, what);
+  return seq(tag, u64(gen), u64(sent), u64(received));
+}
+
+/** @returns {{gen: number, sent: number, received: number}} throws `malformed` */
+export function parseCounts(tag, text) {
+  const [got, gen, sent, received] = unseq(text, 4);
+  if (!COUNT_TAGS.includes(tag) || !equalBytes(got, utf8.encode(tag))) throw new E2EError('malformed', `not a ${tag} text`);
+  return { gen: readU64(gen), sent: readU64(sent), received: readU64(received) };
+}
+
+/**
+ * The text of a team's `rekey` message:
+ * `seq("cc1 rekey", u64(gen), u64(sent), u64(received), u64(epoch'), E'_pub)`.
+ * @returns {Promise<Uint8Array>} throws `bad_key` when ePub is not a P-256 point
+ */
+export async function rekeyText({ gen, sent, received, epoch, ePub }) {
+  await importPublicEcdh(ePub);
+  for (const [v, what] of [[gen, 'gen'], [sent, 'sent'], [received, 'received'], [epoch, 'epoch']]) checkCounter(v, what);
+  return seq('cc1 rekey', u64(gen), u64(sent), u64(received), u64(epoch), ePub);
+}
+
+/** @returns {Promise<{gen: number, sent: number, received: number, epoch: number, ePub: Uint8Array}>} */
+export async function parseRekey(text) {
+  const [tag, gen, sent, received, epoch, ePub] = unseq(text, 6);
+  if (!equalBytes(tag, utf8.encode('cc1 rekey'))) throw new E2EError('malformed', 'not a rekey text');
+  const fields = { gen: readU64(gen), sent: readU64(sent), received: readU64(received), epoch: readU64(epoch) };
+  await importPublicEcdh(ePub);
+  return { ...fields, ePub: ePub.slice() };
+}
+
+/**
+ * The transcript of generation `gen` (>= 2), chained over the previous generation's and the
+ * final counts of the team's rekey message.
+ * @returns {Promise<Uint8Array>}
+ */
+export function rekeyTranscript({ previous, gen, team, epoch, bundleHash: bh, ePub, sent, received }) {
+  if (previous.length !== 32 || bh.length !== 32) throw new E2EError('malformed', 'a transcript and a bundle hash are 32 bytes');
+  for (const [v, what] of [[gen, 'gen'], [epoch, 'epoch'], [sent, 'sent'], [received, 'received']]) checkCounter(v, what);
+  return sha256(seq('cc1 rekey transcript', SUITE, previous, u64(gen), team, u64(epoch), bh, ePub, u64(sent), u64(received)));
+}
+
+// ---------------------------------------------------------------------------
 // Team bundle
 
 /** @returns {Uint8Array} the canonical signed bytes of a team bundle */

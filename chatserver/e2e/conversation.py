@@ -8,16 +8,24 @@ from .encoding import pad, seq, u64, unpad, unseq
 from .errors import E2EError
 from .primitives import PrivateKey, ecdh, hkdf, load_public, nonce, open_, seal, sha256
 
+COUNT_TAGS = ("cc1 close", "cc1 rekey ack")
+
 __all__ = [
     "Accepted",
     "ChatKeys",
+    "Rekey",
     "chat_keys",
+    "counts_text",
     "decrypt_message",
     "encrypt_message",
     "make_accept",
     "open_accept",
+    "parse_counts",
+    "parse_rekey",
     "queue_hash",
     "queue_keys",
+    "rekey_text",
+    "rekey_transcript",
     "transcript",
 ]
 
@@ -159,4 +167,85 @@ def chat_keys(ecdh_ce: bytes, ecdh_ct: bytes, the_transcript: bytes) -> ChatKeys
     ikm = ecdh_ce + ecdh_ct
     return ChatKeys(
         hkdf(ikm, the_transcript, "cc1 chat c2t"), hkdf(ikm, the_transcript, "cc1 chat t2c")
+    )
+
+
+# ---------------------------------------------------------------------------- final counts
+def counts_text(tag: str, gen: int, sent: int, received: int) -> bytes:
+    """``seq(tag, u64(gen), u64(sent), u64(received))``: a generation's final counts, the
+    text of a ``close`` message (tag ``cc1 close``) or of a client's rekey acknowledgement
+    (tag ``cc1 rekey ack``)."""
+    if tag not in COUNT_TAGS:
+        raise E2EError("malformed", "unknown final-counts tag")
+    return seq(tag, gen, sent, received)
+
+
+def _u64_field(value: bytes) -> int:
+    if len(value) != 8:
+        raise E2EError("malformed", "a count is 8 bytes")
+    return int.from_bytes(value, "big")
+
+
+def parse_counts(tag: str, data: bytes) -> tuple[int, int, int]:
+    """``(gen, sent, received)`` of a final-counts text with ``tag``; ``malformed`` else."""
+    got, gen, sent, received = unseq(data, 4)
+    if got != tag.encode() or tag not in COUNT_TAGS:
+        raise E2EError("malformed", f"not a {tag!r} text")
+    return _u64_field(gen), _u64_field(sent), _u64_field(received)
+
+
+# ---------------------------------------------------------------------------- rekey
+@dataclass(frozen=True, slots=True)
+class Rekey:
+    """What a team's ``rekey`` message announces: the end of generation ``gen`` with the
+    team's final counts, and the new generation's epoch and conversation key ``E'``."""
+
+    gen: int
+    sent: int
+    received: int
+    epoch: int
+    e_pub: bytes
+
+
+def rekey_text(gen: int, sent: int, received: int, epoch: int, e_pub: bytes) -> bytes:
+    """``seq("cc1 rekey", u64(gen), u64(sent), u64(received), u64(epoch'), E'_pub)``."""
+    load_public(e_pub)
+    return seq("cc1 rekey", gen, sent, received, epoch, e_pub)
+
+
+def parse_rekey(data: bytes) -> Rekey:
+    tag, gen, sent, received, epoch, e_pub = unseq(data, 6)
+    if tag != b"cc1 rekey":
+        raise E2EError("malformed", "not a rekey text")
+    load_public(e_pub)
+    return Rekey(_u64_field(gen), _u64_field(sent), _u64_field(received), _u64_field(epoch), e_pub)
+
+
+def rekey_transcript(
+    previous: bytes,
+    gen: int,
+    team: str,
+    epoch: int,
+    bundle_hash: bytes,
+    e_pub: bytes,
+    sent: int,
+    received: int,
+) -> bytes:
+    """The transcript of generation ``gen`` (>= 2), chained over the previous one and the
+    final counts the team's rekey message carried."""
+    if len(previous) != 32 or len(bundle_hash) != 32:
+        raise E2EError("malformed", "a transcript and a bundle hash are 32 bytes")
+    return sha256(
+        seq(
+            "cc1 rekey transcript",
+            "cc1",
+            previous,
+            gen,
+            team,
+            epoch,
+            bundle_hash,
+            e_pub,
+            sent,
+            received,
+        )
     )

@@ -111,6 +111,28 @@ const CHECKS = {
     same(k.c2t, b(o.c2t), 'c2t');
     same(k.t2c, b(o.t2c), 't2c');
   },
+  async counts(i, o) {
+    const text = e2e.countsText(i.tag, i.gen, i.sent, i.received);
+    same(text, b(o.text), 'counts text');
+    const back = e2e.parseCounts(i.tag, text);
+    same(JSON.stringify(back), JSON.stringify({ gen: i.gen, sent: i.sent, received: i.received }), 'parsed counts');
+  },
+  async rekey(i, o) {
+    const fields = { gen: i.gen, sent: i.sent, received: i.received, epoch: i.epoch, ePub: b(i.e_pub) };
+    const text = await e2e.rekeyText(fields);
+    same(text, b(o.text), 'rekey text');
+    const back = await e2e.parseRekey(text);
+    for (const k of ['gen', 'sent', 'received', 'epoch']) same(back[k], fields[k], `parsed ${k}`);
+    same(back.ePub, fields.ePub, 'parsed E_pub');
+  },
+  async rekey_fails(i, o) {
+    await failsWith(o.reason, () => e2e.parseRekey(b(i.text)), 'parseRekey');
+  },
+  async rekey_transcript(i, o) {
+    const t = await e2e.rekeyTranscript({ previous: b(i.previous), gen: i.gen, team: i.team, epoch: i.epoch,
+      bundleHash: b(i.bundle_hash), ePub: b(i.e_pub), sent: i.sent, received: i.received });
+    same(t, b(o.transcript), 'rekey transcript');
+  },
   async bundle_bytes(i, o) {
     const fields = { team: i.team, epoch: i.epoch, tPub: b(i.t_pub), notBefore: i.not_before, notAfter: i.not_after };
     same(e2e.bundleBytes(fields), b(o.bytes), 'bundle bytes');
@@ -354,6 +376,23 @@ async function produceConversation() {
   const e2 = await e2e.ecdh(C.priv, T.pub);
   const keys = await e2e.chatKeys(e1, e2, tr);
   cases.push({ op: 'chat_keys', input: { ecdh1: b64(e1), ecdh2: b64(e2), transcript: b64(tr) }, output: { c2t: b64(keys.c2t), t2c: b64(keys.t2c) } });
+  for (const [tag, gen, sent, received] of [['cc1 close', 1, 9, 0], ['cc1 rekey ack', 4, 2, 3]]) {
+    cases.push({ op: 'counts', input: { tag, gen, sent, received }, output: { text: b64(e2e.countsText(tag, gen, sent, received)) } });
+  }
+  const E2 = await fresh('dh');
+  const rk = { gen: 1, sent: 6, received: 2, epoch: epoch + 1, ePub: E2.pub };
+  const rkText = await e2e.rekeyText(rk);
+  cases.push({ op: 'rekey', input: { gen: 1, sent: 6, received: 2, epoch: epoch + 1, e_pub: b64(E2.pub) }, output: { text: b64(rkText) } });
+  const wrongTag = e2e.seq('cc1 rekeys', e2e.u64(1), e2e.u64(6), e2e.u64(2), e2e.u64(epoch), E2.pub);
+  cases.push({ op: 'rekey_fails', name: 'other tag', input: { text: b64(wrongTag) }, output: { reason: 'malformed' } });
+  const offCurve = E2.pub.slice();
+  offCurve[64] ^= 1;
+  const badPoint = e2e.seq('cc1 rekey', e2e.u64(1), e2e.u64(6), e2e.u64(2), e2e.u64(epoch), offCurve);
+  cases.push({ op: 'rekey_fails', name: 'off the curve', input: { text: b64(badPoint) }, output: { reason: 'bad_key' } });
+  const bh2 = await e2e.bundleHash({ team: TEAM, epoch: epoch + 1, tPub: T.pub, notBefore: 3, notAfter: 4 });
+  const chained = await e2e.rekeyTranscript({ previous: tr, gen: 2, team: TEAM, epoch: epoch + 1, bundleHash: bh2, ePub: E2.pub, sent: 6, received: 2 });
+  cases.push({ op: 'rekey_transcript', input: { previous: b64(tr), gen: 2, team: TEAM, epoch: epoch + 1, bundle_hash: b64(bh2),
+    e_pub: b64(E2.pub), sent: 6, received: 2 }, output: { transcript: b64(chained) } });
   return cases;
 }
 

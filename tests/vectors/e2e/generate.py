@@ -297,6 +297,69 @@ def conversation_cases() -> list[dict[str, Any]]:
             "output": {"c2t": b64e(keys.c2t), "t2c": b64e(keys.t2c)},
         }
     )
+    cases.extend(rekey_cases(tr, e_pub))
+    return cases
+
+
+def rekey_cases(previous: bytes, e_pub: bytes) -> list[dict[str, Any]]:
+    """Final counts, the rekey text and the chained transcript (docs/e2e.md, "Rekey")."""
+    cases: list[dict[str, Any]] = []
+    for tag, gen, sent, received in (("cc1 close", 1, 5, 3), ("cc1 rekey ack", 2, 0, 2**40)):
+        cases.append(
+            {
+                "op": "counts",
+                "input": {"tag": tag, "gen": gen, "sent": sent, "received": received},
+                "output": {"text": b64e(e2e.counts_text(tag, gen, sent, received))},
+            }
+        )
+    new_pub = e2e.public_bytes(D)
+    text = e2e.rekey_text(1, 4, 7, EPOCH + 1, new_pub)
+    cases.append(
+        {
+            "op": "rekey",
+            "input": {
+                "gen": 1,
+                "sent": 4,
+                "received": 7,
+                "epoch": EPOCH + 1,
+                "e_pub": b64e(new_pub),
+            },
+            "output": {"text": b64e(text)},
+        }
+    )
+    for name, bad, reason in (
+        ("other tag", e2e.seq("cc1 rekeY", 1, 4, 7, EPOCH, new_pub), "malformed"),
+        ("short count", e2e.seq("cc1 rekey", 1, 4, b"\x07", EPOCH, new_pub), "malformed"),
+        ("trailing byte", text + b"\x00", "malformed"),
+        ("not a point", e2e.seq("cc1 rekey", 1, 4, 7, EPOCH, b"\x04" + bytes(64)), "bad_key"),
+        ("a close text", e2e.counts_text("cc1 close", 1, 4, 7), "malformed"),
+    ):
+        cases.append(
+            {
+                "op": "rekey_fails",
+                "name": name,
+                "input": {"text": b64e(bad)},
+                "output": {"reason": reason},
+            }
+        )
+    bundle_hash = sha256(e2e.bundle_bytes(TEAM, EPOCH + 1, e2e.public_bytes(T), 3, 4))
+    chained = e2e.rekey_transcript(previous, 2, TEAM, EPOCH + 1, bundle_hash, new_pub, 4, 7)
+    cases.append(
+        {
+            "op": "rekey_transcript",
+            "input": {
+                "previous": b64e(previous),
+                "gen": 2,
+                "team": TEAM,
+                "epoch": EPOCH + 1,
+                "bundle_hash": b64e(bundle_hash),
+                "e_pub": b64e(new_pub),
+                "sent": 4,
+                "received": 7,
+            },
+            "output": {"transcript": b64e(chained)},
+        }
+    )
     return cases
 
 
