@@ -130,6 +130,21 @@ class Epochs:
             raise NotFound("this team has no key for now; the chat cannot start")
         return EpochInfo(row.epoch, row.not_before, row.not_after, row.bundle)
 
+    async def get(self, team_id: int, epoch: int) -> EpochInfo:
+        """One epoch's bundle, whatever its time window (the reader checks the window)."""
+        e = m.team_epochs.c
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(e.epoch, e.not_before, e.not_after, e.bundle).where(
+                        e.team_id == team_id, e.epoch == epoch
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound("this team has no bundle for that epoch")
+        return EpochInfo(row.epoch, row.not_before, row.not_after, row.bundle)
+
     async def covered_until(self, team_id: int, now: int) -> int | None:
         """The end of the last uploaded epoch still in the future, or None."""
         e = m.team_epochs.c

@@ -111,6 +111,10 @@ class _Peer:
             raise ChatRefused(frame)
         return frame
 
+    def unread(self, frames: list[Frame]) -> None:
+        """Put frames back, in order, ahead of everything buffered."""
+        self._buffer[:0] = frames
+
     def pending(self, type_: str) -> list[Frame]:
         """Frames of a type already received and not yet taken."""
         return [f for f in self._buffer if f["type"] == type_]
@@ -313,6 +317,15 @@ class ConsolePeer(_Peer):
 
     async def fetch(self, conversation: str, after: int = 0) -> None:
         await self.send_frame({"type": "fetch", "conversation": conversation, "after": after})
+
+    async def envelopes(self, conversation: str) -> list[Frame]:
+        """Every envelope stored for ``conversation`` (keys of each generation, notes)."""
+        await self.send_frame({"type": "envelopes", "conversation": conversation})
+        while True:
+            frame = await self.next("envelopes")
+            if frame["conversation"] == conversation:
+                items: list[Frame] = frame["items"]
+                return items
 
     async def typing(self, conversation: str, active: bool) -> None:
         await self.send_frame({"type": "typing", "conversation": conversation, "active": active})

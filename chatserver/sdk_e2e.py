@@ -10,137 +10,63 @@ failed check raises :class:`~chatserver.e2e.E2EError` (or :class:`Tampering`).
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from . import e2e
+from .e2e.channel import Channel, Opened, Tampering
 from .e2e.primitives import PrivateKey
 from .sdk import ClientPeer, ConsolePeer
 
 __all__ = ["Channel", "SecureClient", "SecureCounsellor", "Tampering", "fetch_bundle"]
 
-
-class Tampering(Exception):
-    """A message was dropped, reordered, replayed or changed on the way: shown as such."""
+Clock = Callable[[], int]  # unix milliseconds
 
 
 def _b(text: str) -> bytes:
     return base64.b64decode(text)
 
 
-async def fetch_bundle(base_url: str, team: str) -> dict[str, Any]:
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def fetch_bundle(base_url: str, team: str, epoch: int | None = None) -> dict[str, Any]:
+    """The team's current bundle, or one epoch's (unchecked: pass it to ``check_bundle``)."""
     url = f"{base_url.rstrip('/')}/api/teams/{team}/bundle"
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
+    params = {} if epoch is None else {"epoch": str(epoch)}
+    async with aiohttp.ClientSession() as http, http.get(url, params=params) as response:
         response.raise_for_status()
         data: dict[str, Any] = await response.json()
         return data
 
 
-@dataclass
-class Channel:
-    """One side's keys and counters for a conversation (both directions)."""
-
-    cid: str
-    me: str  # "c2t" for the client, "t2c" for the team
-    keys: dict[int, e2e.ChatKeys] = field(default_factory=dict)  # by generation
-    gen: int = 0
-    sent: dict[int, int] = field(default_factory=dict)  # next n to send, by generation
-    received: dict[int, int] = field(default_factory=dict)  # next n expected, by generation
-    seen: dict[tuple[int, int], bytes] = field(default_factory=dict)  # (gen, n) -> body
-    closed: bool = False  # a valid final-counts close arrived
-
-    @property
-    def peer_dir(self) -> str:
-        return "t2c" if self.me == "c2t" else "c2t"
-
-    def _key(self, gen: int, direction: str) -> bytes:
-        keys = self.keys[gen]
-        return keys.c2t if direction == "c2t" else keys.t2c
-
-    def seal(self, text: str, kind: str = "msg") -> tuple[str, int, int, bytes]:
-        """(id, gen, n, body) of the next outgoing message."""
-        return self._seal_bytes(text.encode(), kind)
-
-    def seal_close(self) -> tuple[str, int, int, bytes]:
-        """The final-counts ``close`` message of the current generation."""
-        gen = self.gen
-        counts = e2e.seq("cc1 close", gen, self.sent.get(gen, 0), self.received.get(gen, 0))
-        return self._seal_bytes(counts, "close")
-
-    def _seal_bytes(self, data: bytes, kind: str) -> tuple[str, int, int, bytes]:
-        gen = self.gen
-        n = self.sent.get(gen, 0)
-        self.sent[gen] = n + 1
-        msg_id = f"{self.me[0]}{gen}-{n}"
-        body = e2e.encrypt_message(
-            self._key(gen, self.me),
-            self.cid,
-            self.me,
-            gen,
-            n,
-            kind,
-            msg_id,
-            data,
-            self.received.get(gen, 0),
-        )
-        return msg_id, gen, n, body
-
-    def check_close(self, data: bytes, gen: int) -> None:
-        """Compare the peer's final counts with ours (docs/e2e.md, "Closing")."""
-        tag, their_gen, sent, received = (
-            int.from_bytes(f, "big") if i else f for i, f in enumerate(e2e.unseq(data, 4))
-        )
-        if tag != b"cc1 close" or their_gen != gen:
-            raise Tampering("a malformed close message")
-        if sent != self.received.get(gen, 0) - 1:  # the close itself is not counted
-            raise Tampering("message missing: the last messages never arrived")
-        if received != self.sent.get(gen, 0):
-            raise Tampering("your last messages never reached the other side")
-        self.closed = True
-
-    def open(self, frame: dict[str, Any]) -> str:
-        """Check order and integrity of an incoming ``message`` frame; return its text."""
-        if frame["conversation"] != self.cid:
-            raise Tampering("a message of another conversation was delivered here")
-        gen, n, body = frame["gen"], frame["n"], _b(frame["body"])
-        if (gen, n) in self.seen:
-            if self.seen[(gen, n)] == body:
-                raise Tampering("a message was delivered twice (replay)")
-            raise Tampering("two different messages claim the same place (equivocation)")
-        if gen not in self.keys:
-            raise Tampering("a message of an unknown key generation")
-        expected = self.received.get(gen, 0)
-        if n != expected:
-            raise Tampering(f"message missing: expected #{expected}, got #{n}")
-        text, _ack = e2e.decrypt_message(
-            self._key(gen, self.peer_dir),
-            self.cid,
-            self.peer_dir,
-            gen,
-            n,
-            frame["kind"],
-            frame["id"],
-            body,
-        )
-        self.seen[(gen, n)] = body
-        self.received[gen] = n + 1
-        if frame["kind"] == "close":
-            self.check_close(text, gen)
-            return ""
-        return text.decode()
-
-
 class SecureClient:
-    """The widget's end-to-end part: bundle check, queue, accept, chat."""
+    """The widget's end-to-end part: bundle check, queue, accept, chat, rekey."""
 
-    def __init__(self, peer: ClientPeer, bundle: e2e.Bundle) -> None:
+    def __init__(
+        self,
+        peer: ClientPeer,
+        bundle: e2e.Bundle,
+        *,
+        base_url: str = "",
+        pin: str | None = None,
+        clock: Clock = _now_ms,
+    ) -> None:
         self.peer = peer
-        self.bundle = bundle
+        self.bundle = bundle  # of the queue (the epoch the conversation started in)
+        self.bundles = {bundle.epoch: bundle}
+        self.base_url, self.pin, self.clock = base_url, pin, clock
         self.key: PrivateKey = e2e.generate()
         self.channel: Channel | None = None
         self.queued: list[bytes] = []  # queued bodies as sent, for the transcript
+        self.transcripts: dict[int, bytes] = {}  # by generation
+        self.epochs: dict[int, int] = {0: bundle.epoch}  # the epoch of each generation
+        self._rekey: tuple[int, e2e.Rekey] | None = None  # checked, keys not derived yet
 
     @classmethod
     async def connect(
@@ -152,11 +78,18 @@ class SecureClient:
         *,
         origin: str,
         min_epoch: int = 0,
+        clock: Clock | None = None,
     ) -> SecureClient:
         """Fetch and check the team bundle (refusing on any failed check), then connect."""
         wire = await fetch_bundle(base_url, team)
         bundle = e2e.check_bundle(wire, pin_value=pin, team=team, now=now_ms, min_epoch=min_epoch)
-        return cls(await ClientPeer.connect(base_url, origin=origin), bundle)
+        return cls(
+            await ClientPeer.connect(base_url, origin=origin),
+            bundle,
+            base_url=base_url,
+            pin=pin,
+            clock=clock or (lambda: now_ms),
+        )
 
     @property
     def public_key(self) -> bytes:
@@ -190,25 +123,35 @@ class SecureClient:
 
     async def say(self, text: str) -> dict[str, Any]:
         assert self.channel is not None, "start first"
+        await self.settle()
         msg_id, gen, n, body = self.channel.seal(text)
         if gen == 0:
             self.queued.append(body)
         return await self.peer.send(msg_id, body, gen=gen, n=n)
 
     async def hear(self) -> str:
-        """The next message's text (an accept is handled on the way)."""
+        """The next message's text (an accept or a rekey is handled on the way)."""
         while True:
             text = self.receive(await self.peer.next("message"))
+            await self.settle()
             if text is not None:
                 return text
 
     def receive(self, frame: dict[str, Any]) -> str | None:
-        """Process one ``message`` frame: the text, or None for an accept."""
-        assert self.channel is not None
+        """Process one ``message`` frame: its text, or None for an accept or a rekey (call
+        :meth:`settle` before the next one to finish the rekey)."""
+        channel = self.channel
+        assert channel is not None
+        if self._rekey is not None:
+            raise RuntimeError("settle() the rekey first")
         if frame["kind"] == "accept":
             self._accepted(frame)
             return None
-        return self.channel.open(frame)
+        opened = channel.open_frame(frame)
+        if opened.kind == "rekey":
+            self._rekeyed(opened)
+            return None
+        return opened.data.decode() if opened.kind == "msg" else ""
 
     def _accepted(self, frame: dict[str, Any]) -> None:
         channel = self.channel
@@ -240,43 +183,127 @@ class SecureClient:
             e2e.ecdh(self.key, opened.e_pub), e2e.ecdh(self.key, b.t_pub), expected
         )
         channel.gen = 1
+        channel.finished.add(0)
+        self.transcripts[1], self.epochs[1] = expected, b.epoch
+
+    def _rekeyed(self, opened: Opened) -> None:
+        """The team ends generation ``g``: check its final counts (docs/e2e.md, "Rekey")."""
+        channel = self.channel
+        assert channel is not None
+        g = opened.gen
+        try:
+            r = e2e.parse_rekey(opened.data)
+        except e2e.E2EError as err:
+            raise Tampering(f"a malformed rekey message ({err.reason})") from None
+        if g != channel.gen or r.gen != g or g == 0:
+            raise Tampering("a rekey message out of place")
+        if r.sent != opened.n:
+            raise Tampering("message missing: the team sent messages that never arrived")
+        if r.received > channel.sent.get(g, 0):
+            raise Tampering("the team claims more of your messages than you sent")
+        if r.epoch < self.epochs[g]:
+            raise Tampering("a rekey to an older epoch (rollback)")
+        channel.finished.add(g)
+        self._rekey = (g, r)
+
+    async def settle(self) -> None:
+        """Finish a rekey the last message announced: check the new epoch's bundle, derive
+        the next generation's keys, acknowledge with this side's final counts."""
+        if self._rekey is None:
+            return
+        channel = self.channel
+        assert channel is not None
+        g, r = self._rekey
+        bundle = self.bundles.get(r.epoch)
+        if bundle is None:
+            wire = await fetch_bundle(self.base_url, self.bundle.team, r.epoch)
+            bundle = e2e.check_bundle(
+                wire,
+                pin_value=self.pin,
+                team=self.bundle.team,
+                now=self.clock(),
+                min_epoch=max(self.bundles),
+            )
+            if bundle.epoch != r.epoch:
+                raise Tampering("the server served another epoch's bundle")
+            self.bundles[r.epoch] = bundle
+        chained = e2e.rekey_transcript(
+            self.transcripts[g],
+            g + 1,
+            bundle.team,
+            r.epoch,
+            bundle.hash,
+            r.e_pub,
+            r.sent,
+            r.received,
+        )
+        channel.keys[g + 1] = e2e.chat_keys(
+            e2e.ecdh(self.key, r.e_pub), e2e.ecdh(self.key, bundle.t_pub), chained
+        )
+        channel.gen = g + 1
+        self.transcripts[g + 1], self.epochs[g + 1] = chained, r.epoch
+        self._rekey = None
+        ack = e2e.counts_text("cc1 rekey ack", g, channel.sent.get(g, 0), channel.received[g])
+        msg_id, gen, n, body = channel.seal_bytes(ack, "rekey")
+        await self.peer.send(msg_id, body, gen=gen, n=n, kind="rekey")
 
 
 @dataclass
 class _Held:
     channel: Channel
-    epoch: int
+    epoch: int  # the epoch of the generation this side sends in
+    c_pub: bytes
+    transcripts: dict[int, bytes] = field(default_factory=dict)
+    unacknowledged: set[int] = field(default_factory=set)  # rekeyed, the client not yet
+
+
+@dataclass(frozen=True)
+class History:
+    """What a new device or a new holder reads of a conversation, oldest first."""
+
+    messages: list[tuple[str, str]]  # (sender, text) of every msg
+    notes: list[str]
 
 
 class SecureCounsellor:
     """The console's end-to-end part for held conversations. ``epochs`` maps an epoch to its
-    private key and bundle (what the console unwrapped from its team-key envelopes)."""
+    private key and bundle (what the console unwrapped from its team-key envelopes);
+    ``authors`` maps staff ids to the signing keys the roster names (to check envelopes
+    colleagues wrote; this console's own key is added)."""
 
     def __init__(
         self,
         peer: ConsolePeer,
         epochs: dict[int, tuple[PrivateKey, e2e.Bundle]],
         signing: PrivateKey,
+        authors: dict[str, bytes] | None = None,
     ) -> None:
         self.peer = peer
         self.epochs = epochs
         self.signing = signing
+        self.authors = dict(authors or {})
+        if peer.hello.get("staff"):
+            self.authors[peer.hello["staff"]] = e2e.public_bytes(signing)
         self.held: dict[str, _Held] = {}
+
+    def _epoch(self, epoch: int) -> tuple[PrivateKey, e2e.Bundle]:
+        if epoch not in self.epochs:
+            raise Tampering(f"this console holds no key of epoch {epoch}")
+        return self.epochs[epoch]
 
     async def accept(self, conversation: str) -> list[str]:
         """Accept, read the queue, send the E2E accept; returns the queued texts."""
         assigned = await self.peer.accept(conversation)
         epoch = assigned["epoch"]
-        t_key, bundle = self.epochs[epoch]
+        t_key, bundle = self._epoch(epoch)
         c_pub = _b(assigned["client_key"])
         queue = e2e.queue_keys(t_key, c_pub, bundle.team, epoch, conversation, c_pub)
         channel = Channel(conversation, "t2c", {0: queue})
-        await self.peer.fetch(conversation)
-        queued: list[dict[str, Any]] = []
-        for _ in range(assigned["last_seq"]):
-            frame = await self.peer.next("message")
-            if frame["sender"] == "client" and frame["gen"] == 0:
-                queued.append(frame)
+        queued = [
+            frame
+            for frame in await self._history(conversation, assigned["last_seq"])
+            if frame["sender"] == "client" and frame["gen"] == 0
+        ]
         texts = [channel.open(frame) for frame in queued]
         bodies = [_b(frame["body"]) for frame in queued]
         e_key = e2e.generate()
@@ -299,18 +326,37 @@ class SecureCounsellor:
         await self.peer.send(conversation, f"t0-{n}", body, gen=0, n=n, kind="accept")
         channel.keys[1] = e2e.chat_keys(e2e.ecdh(e_key, c_pub), e2e.ecdh(t_key, c_pub), tr)
         channel.gen = 1
-        self.held[conversation] = _Held(channel, epoch)
-        # Escrow E to the epoch key so the team can read this conversation later.
+        self.held[conversation] = _Held(channel, epoch, c_pub, {1: tr})
+        await self._escrow(conversation, 1, epoch, e_key)
+        return texts
+
+    async def _escrow(self, conversation: str, gen: int, epoch: int, e_key: PrivateKey) -> None:
+        """Escrow ``E`` to the epoch key so the team can read this generation later."""
+        _, bundle = self._epoch(epoch)
         await self.peer.envelope(
             conversation,
-            "conv-key-1",
+            f"conv-key-{gen}",
             "conv_key",
             e2e.seal_envelope(
                 self.signing, bundle.t_pub, "conv_key", conversation, epoch, e2e.pkcs8(e_key)
             ),
             epoch,
         )
-        return texts
+
+    async def _history(self, conversation: str, last_seq: int) -> list[dict[str, Any]]:
+        """Messages 1 … ``last_seq`` of a conversation in order; later live ones stay
+        buffered for :meth:`hear`."""
+        await self.peer.fetch(conversation)
+        by_seq: dict[int, dict[str, Any]] = {}
+        later: list[dict[str, Any]] = []
+        while len(by_seq) < last_seq:
+            frame = await self.peer.next("message")
+            if frame["conversation"] == conversation and frame["seq"] <= last_seq:
+                by_seq[frame["seq"]] = frame
+            else:
+                later.append(frame)
+        self.peer.unread(later)
+        return [by_seq[i] for i in sorted(by_seq)]
 
     async def say(self, conversation: str, text: str) -> dict[str, Any]:
         msg_id, gen, n, body = self.held[conversation].channel.seal(text)
@@ -324,15 +370,187 @@ class SecureCounsellor:
         await self.peer.close_conversation(conversation, category)
 
     async def hear(self, conversation: str) -> str:
+        """The next text the client wrote (its rekey acknowledgements are checked on the way)."""
         while True:
             frame = await self.peer.next("message")
             if frame["conversation"] == conversation:
-                return self.held[conversation].channel.open(frame)
+                text = self.receive(frame)
+                if text is not None:
+                    return text
+
+    def receive(self, frame: dict[str, Any]) -> str | None:
+        """Check one client ``message`` frame: its text, or None for an acknowledgement."""
+        held = self.held[frame["conversation"]]
+        channel = held.channel
+        gen, n = frame["gen"], frame["n"]
+        if gen >= 2 and n == 0 and frame["kind"] != "rekey":
+            raise Tampering("a new key generation must begin with the client's acknowledgement")
+        opened = channel.open_frame(frame)
+        if opened.kind == "rekey":
+            self._acknowledged(held, opened)
+            return None
+        return opened.data.decode() if opened.kind == "msg" else ""
+
+    def _acknowledged(self, held: _Held, opened: Opened) -> None:
+        channel = held.channel
+        try:
+            g, sent, received = e2e.parse_counts("cc1 rekey ack", opened.data)
+        except e2e.E2EError as err:
+            raise Tampering(f"a malformed rekey acknowledgement ({err.reason})") from None
+        if opened.n != 0 or g != opened.gen - 1 or g not in held.unacknowledged:
+            raise Tampering("a rekey acknowledgement out of place")
+        if sent != channel.received.get(g, 0):
+            raise Tampering("message missing: the client's last messages never arrived")
+        if received != channel.sent.get(g, 0):
+            raise Tampering("the client did not get the team's last messages")
+        held.unacknowledged.discard(g)
+        channel.finished.add(g)
+
+    async def rekey(self, conversation: str, epoch: int | None = None) -> int:
+        """Start a new generation with a fresh ``E'``, escrowed to ``epoch`` (default: the
+        current one): for transfer, a second device, a new or re-issued epoch. Returns the
+        new generation."""
+        held = self.held[conversation]
+        channel = held.channel
+        g = channel.gen
+        epoch = held.epoch if epoch is None else epoch
+        if epoch < held.epoch:
+            raise ValueError("a rekey never goes back to an older epoch")
+        self._epoch(epoch)  # this console must hold the epoch's key
+        e_key = e2e.generate()
+        e_pub = e2e.public_bytes(e_key)
+        sent, received = channel.sent.get(g, 0), channel.received.get(g, 0)
+        text = e2e.rekey_text(g, sent, received, epoch, e_pub)
+        msg_id, gen, n, body = channel.seal_bytes(text, "rekey")
+        await self.peer.send(conversation, msg_id, body, gen=gen, n=n, kind="rekey")
+        self._next_generation(held, g, epoch, e_key, sent, received)
+        await self._escrow(conversation, g + 1, epoch, e_key)
+        return g + 1
+
+    def _next_generation(
+        self, held: _Held, g: int, epoch: int, e_key: PrivateKey, sent: int, received: int
+    ) -> None:
+        t_key, bundle = self._epoch(epoch)
+        e_pub = e2e.public_bytes(e_key)
+        chained = e2e.rekey_transcript(
+            held.transcripts[g], g + 1, bundle.team, epoch, bundle.hash, e_pub, sent, received
+        )
+        held.channel.keys[g + 1] = e2e.chat_keys(
+            e2e.ecdh(e_key, held.c_pub), e2e.ecdh(t_key, held.c_pub), chained
+        )
+        held.channel.gen = g + 1
+        held.transcripts[g + 1] = chained
+        held.epoch = epoch
+        held.unacknowledged.add(g)
+
+    async def take_over(self, assigned: dict[str, Any], *, epoch: int | None = None) -> History:
+        """Hold a conversation another device or a colleague held until now: read its whole
+        history from the server (the keys of each generation from the escrowed envelopes,
+        every message checked in order), then rekey so this device owns the counters."""
+        conversation = assigned["conversation"]
+        keys = await self._escrowed(conversation)
+        queue_epoch = assigned["epoch"]
+        t_key, bundle = self._epoch(queue_epoch)
+        c_pub = _b(assigned["client_key"])
+        queue = e2e.queue_keys(t_key, c_pub, bundle.team, queue_epoch, conversation, c_pub)
+        held = _Held(Channel(conversation, "t2c", {0: queue}), queue_epoch, c_pub)
+        self.held[conversation] = held
+        channel = held.channel
+        queued: list[bytes] = []
+        messages: list[tuple[str, str]] = []
+        for frame in await self._history(conversation, assigned["last_seq"]):
+            if frame["sender"] == "client":
+                if frame["gen"] == 0:
+                    queued.append(_b(frame["body"]))
+                text = self.receive(frame)
+                if text is not None:
+                    messages.append(("client", text))
+                continue
+            if frame["kind"] == "accept":
+                self._replay_accept(held, frame, queued, keys)
+                continue
+            opened = channel.replay_own(frame)
+            if opened.kind == "msg":
+                messages.append(("team", opened.data.decode()))
+            elif opened.kind == "rekey":
+                r = e2e.parse_rekey(opened.data)
+                if r.gen != opened.gen or r.sent != opened.n:
+                    raise Tampering("a rekey message out of place in the history")
+                self._next_generation(
+                    held, r.gen, r.epoch, self._key_for(keys, r.e_pub), r.sent, r.received
+                )
+        notes = await self.notes(conversation)
+        await self.rekey(conversation, epoch)
+        return History(messages, notes)
+
+    def _replay_accept(
+        self, held: _Held, frame: dict[str, Any], queued: list[bytes], keys: dict[bytes, PrivateKey]
+    ) -> None:
+        channel = held.channel
+        t_key, bundle = self._epoch(held.epoch)
+        cid = channel.cid
+        if frame["gen"] != 0 or frame["n"] != channel.sent.get(0, 0):
+            raise Tampering("the accept is out of order in the history")
+        opened = e2e.open_accept(
+            channel.keys[0].t2c, bundle.team, held.epoch, cid, held.c_pub, _b(frame["body"])
+        )
+        expected = e2e.transcript(
+            bundle.team,
+            held.epoch,
+            bundle.hash,
+            cid,
+            held.c_pub,
+            opened.e_pub,
+            opened.n_seen,
+            e2e.queue_hash(queued[: opened.n_seen]),
+        )
+        if expected != opened.transcript:
+            raise Tampering("the stored accept does not match the stored queue")
+        e_key = self._key_for(keys, opened.e_pub)
+        channel.sent[0] = frame["n"] + 1
+        channel.keys[1] = e2e.chat_keys(
+            e2e.ecdh(e_key, held.c_pub), e2e.ecdh(t_key, held.c_pub), expected
+        )
+        channel.gen = 1
+        channel.finished.add(0)
+        held.transcripts[1] = expected
+
+    @staticmethod
+    def _key_for(keys: dict[bytes, PrivateKey], e_pub: bytes) -> PrivateKey:
+        if e_pub not in keys:
+            raise Tampering("no escrowed key for a generation of this conversation")
+        return keys[e_pub]
+
+    def _open(self, item: dict[str, Any]) -> bytes:
+        """Open one stored envelope to an epoch key, checking its author against the roster."""
+        author = self.authors.get(item["author"] or "")
+        if author is None:
+            raise Tampering("an envelope by an author the roster does not name")
+        t_key, _ = self._epoch(item["epoch"])
+        _, payload = e2e.open_envelope(t_key, _b(item["body"]), author)
+        return payload
+
+    async def _escrowed(self, conversation: str) -> dict[bytes, PrivateKey]:
+        """The conversation keys of every generation, by public key."""
+        keys: dict[bytes, PrivateKey] = {}
+        for item in await self.peer.envelopes(conversation):
+            if item["purpose"] == "conv_key":
+                key = e2e.load_pkcs8(self._open(item))
+                keys[e2e.public_bytes(key)] = key
+        return keys
+
+    async def notes(self, conversation: str) -> list[str]:
+        """The conversation's internal notes, each checked and opened."""
+        return [
+            self._open(item).decode()
+            for item in await self.peer.envelopes(conversation)
+            if item["purpose"] == "note"
+        ]
 
     async def note(self, conversation: str, note_id: str, text: str) -> dict[str, Any]:
         """An internal note: an envelope to the epoch key, signed; never sent to the client."""
         epoch = self.held[conversation].epoch
-        _, bundle = self.epochs[epoch]
+        _, bundle = self._epoch(epoch)
         envelope = e2e.seal_envelope(
             self.signing, bundle.t_pub, "note", conversation, epoch, text.encode()
         )

@@ -516,6 +516,29 @@ class ChatService:
             )
         return f.Ack(frame.id, 0, row.id)
 
+    async def staff_envelopes(
+        self, staff: StaffContext, frame: f.EnvelopesRequest
+    ) -> f.EnvelopeList:
+        """Every envelope of a conversation, for its holder (another device, a new holder
+        after a transfer) or a supervisor: the keys of each generation and the notes."""
+        row = await self._conversation(frame.conversation)
+        self._member(staff, row)
+        if not staff.oversees:
+            self._holder(staff, row)
+        key = await self._storage_key(row.id)
+        items = tuple(
+            f.EnvelopeItem(
+                e.envelope_id,
+                e.purpose,
+                unseal(key, conversation_key_id(row.id), envelope_place(e.envelope_id), e.body),
+                e.epoch,
+                e.author,
+                e.created_at,
+            )
+            for e in await self.store.envelopes(row.id)
+        )
+        return f.EnvelopeList(row.id, items)
+
     # ================================================================== shared steps
     async def _storage_key(self, conversation_id: str) -> bytes:
         key = await self.store.keystore.get(conversation_key_id(conversation_id))

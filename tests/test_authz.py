@@ -85,6 +85,10 @@ def block(conv: str) -> Frame:
     return {"type": "block", "conversation": conv, "hours": 1}
 
 
+def envelopes(conv: str) -> Frame:
+    return {"type": "envelopes", "conversation": conv}
+
+
 def envelope(conv: str) -> Frame:
     return {
         "type": "envelope",
@@ -131,6 +135,8 @@ async def test_foreign_team_queue_is_invisible(server: Server) -> None:
         pytest.param(close, "held", id="close"),
         pytest.param(block, "held", id="block"),
         pytest.param(envelope, "held", id="envelope"),
+        pytest.param(envelopes, "held", id="envelopes"),
+        pytest.param(envelopes, "waiting", id="envelopes-waiting"),
     ],
 )
 @pytest.mark.parametrize("role", ["counsellor", "supervisor"])
@@ -188,6 +194,7 @@ async def test_client_token_opens_only_its_own_conversation(server: Server) -> N
         pytest.param(block, id="block"),
         pytest.param(typing, id="typing"),
         pytest.param(envelope, id="envelope"),
+        pytest.param(envelopes, id="envelopes"),
     ],
 )
 async def test_colleagues_conversation_is_forbidden(server: Server, action: Action) -> None:

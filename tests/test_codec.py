@@ -34,7 +34,10 @@ from chatserver.protocol.frames import (
     Delete,
     Dequeued,
     Envelope,
+    EnvelopeItem,
+    EnvelopeList,
     EnvelopeNotice,
+    EnvelopesRequest,
     Error,
     Fetch,
     Frame,
@@ -229,6 +232,12 @@ VALID: list[Any] = [
         },
         Envelope(conversation="c1", id="e1", purpose="handover", body=BODY, epoch=0),
         id="console-envelope",
+    ),
+    pytest.param(
+        "console",
+        {"type": "envelopes", "conversation": "c1"},
+        EnvelopesRequest(conversation="c1"),
+        id="console-envelopes",
     ),
 ]
 
@@ -646,6 +655,13 @@ SERVER_SAMPLES: list[Frame] = [
     ),
     Released(conversation="c1", reason="transferred"),
     EnvelopeNotice(conversation="c1", id="e1", purpose="note", body=BODY, epoch=1, author="s1"),
+    EnvelopeList(
+        conversation="c1",
+        items=(
+            EnvelopeItem("e1", "conv_key", BODY, 7, "s1", 5),
+            EnvelopeItem("e2", "note", BODY, 8, None, 6),
+        ),
+    ),
     Presence(staff="s1", name="N", status="available", chats=2),
 ]
 

@@ -195,6 +195,15 @@ class Envelope(Frame):
     epoch: int = spec(min=0, max=2**31, default=0)
 
 
+@dataclass(frozen=True, slots=True)
+class EnvelopesRequest(Frame):
+    """A console asks for every envelope stored for a conversation (keys of each
+    generation, notes, handovers): what a second device or a new holder needs."""
+
+    type = "envelopes"
+    conversation: str = _id()
+
+
 CLIENT_FRAMES: dict[str, type[Frame]] = {
     f.type: f for f in (Start, Send, Resume, Fetch, Typing, Close, Delete)
 }
@@ -210,6 +219,7 @@ CONSOLE_FRAMES: dict[str, type[Frame]] = {
         StaffClose,
         Block,
         Envelope,
+        EnvelopesRequest,
     )
 }
 
@@ -385,6 +395,23 @@ class EnvelopeNotice(Frame):
 
 
 @dataclass(frozen=True, slots=True)
+class EnvelopeItem:
+    id: str
+    purpose: str
+    body: bytes
+    epoch: int
+    author: str | None
+    at: int  # unix milliseconds
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeList(Frame):
+    type = "envelopes"
+    conversation: str
+    items: tuple[EnvelopeItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Presence(Frame):
     type = "presence"
     staff: str
@@ -409,5 +436,6 @@ SERVER_FRAMES: tuple[type[Frame], ...] = (
     Assigned,
     Released,
     EnvelopeNotice,
+    EnvelopeList,
     Presence,
 )

@@ -78,6 +78,8 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
                 await service.block(staff, frame)
             case f.Envelope():
                 conn.send(await service.envelope(staff, frame))
+            case f.EnvelopesRequest():
+                await conn.reply(await service.staff_envelopes(staff, frame))
 
     subscribe()
     staff.connections += 1

@@ -28,9 +28,17 @@ def _now(request: web.Request) -> int:
 
 
 async def current_bundle(request: web.Request) -> web.Response:
-    """What the widget checks against its pin before it encrypts anything."""
+    """What the widget checks against its pin before it encrypts anything: the current
+    epoch's bundle, or with ``?epoch=N`` that epoch's (a rekey names the new epoch)."""
     team = await team_of(request)
-    info = await Epochs(request.app[DB]).current(team.id, _now(request))
+    epochs = Epochs(request.app[DB])
+    wanted = request.query.get("epoch")
+    if wanted is None:
+        info = await epochs.current(team.id, _now(request))
+    elif wanted.isascii() and wanted.isdigit() and len(wanted) <= 10:
+        info = await epochs.get(team.id, int(wanted))
+    else:
+        raise MalformedFrame("epoch must be a non-negative integer")
     return web.Response(text=info.canonical, content_type="application/json")
 
 
