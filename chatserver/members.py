@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .auth import hash_credential, normalise_username
@@ -273,15 +273,26 @@ class Members:
     # ------------------------------------------------------------------ rosters
     async def _next_roster(
         self, conn: AsyncConnection, team_id: int, info: RosterInfo, admin: str, now: int
-    ) -> None:
+    ) -> list[str]:
+        """Store the next roster. A member the previous roster named and this one does not
+        is removed from the team: membership and team-key envelopes go (the keys they held
+        stay with them: the admin re-issues the epochs, docs/e2e.md "Removing a member").
+        Returns the removed staff ids."""
         latest = (
             await conn.execute(
-                select(func.max(m.rosters.c.version)).where(m.rosters.c.team_id == team_id)
+                select(m.rosters.c.version, m.rosters.c.roster)
+                .where(m.rosters.c.team_id == team_id)
+                .order_by(m.rosters.c.version.desc())
+                .limit(1)
             )
-        ).scalar()
-        expected = 1 if latest is None else int(latest) + 1
+        ).first()
+        expected = 1 if latest is None else int(latest.version) + 1
         if info.version != expected:
             raise Conflict(f"the next roster of this team has version {expected}")
+        before = (
+            set() if latest is None else {x["id"] for x in json.loads(latest.roster)["members"]}
+        )
+        removed = sorted(before - set(info.members))
         await conn.execute(
             insert(m.rosters).values(
                 team_id=team_id,
@@ -300,12 +311,38 @@ class Members:
             version=info.version,
             members=len(info.members),
         )
+        for staff_id in removed:
+            await conn.execute(
+                delete(m.memberships).where(
+                    m.memberships.c.staff_id == staff_id, m.memberships.c.team_id == team_id
+                )
+            )
+            gone = await conn.execute(
+                delete(m.key_envelopes).where(
+                    m.key_envelopes.c.recipient_id == staff_id,
+                    m.key_envelopes.c.team_id == team_id,
+                )
+            )
+            await audit_tx(
+                conn,
+                now,
+                admin,
+                "member.removed",
+                staff_id,
+                team=team_id,
+                roster_version=info.version,
+                team_keys_deleted=gone.rowcount,
+            )
+        return removed
 
-    async def upload_roster(self, team_id: int, team: str, wire: Any, admin: str, now: int) -> int:
+    async def upload_roster(
+        self, team_id: int, team: str, wire: Any, admin: str, now: int
+    ) -> tuple[int, list[str]]:
+        """Store the next roster; returns its version and the staff ids it removed."""
         info = roster_shape(wire, team)
         async with self.db.write() as conn:
-            await self._next_roster(conn, team_id, info, admin, now)
-        return info.version
+            removed = await self._next_roster(conn, team_id, info, admin, now)
+        return info.version, removed
 
     async def approve(
         self, invite_id: str, team_id: int, team: str, wire: Any, admin: str, now: int
@@ -328,7 +365,8 @@ class Members:
             named = info.members.get(row.staff_id)
             if named != (row.role, bytes(row.dh_pub), bytes(row.sig_pub)):
                 raise MalformedFrame("the roster must name the new member with its keys and role")
-            await self._next_roster(conn, team_id, info, admin, now)
+            if await self._next_roster(conn, team_id, info, admin, now):
+                raise MalformedFrame("approve one member at a time; remove members separately")
             await conn.execute(
                 update(m.staff).where(m.staff.c.id == row.staff_id).values(disabled_at=None)
             )

@@ -292,18 +292,20 @@ class SecureCounsellor:
         return self.epochs[epoch]
 
     async def accept(self, conversation: str) -> list[str]:
-        """Accept, read the queue, send the E2E accept; returns the queued texts."""
+        """Accept, read the queue, send the E2E accept; returns the queued texts. A
+        conversation that was accepted before (back in the queue after a transfer or a
+        member's removal) is taken over instead: every client text of it is returned."""
         assigned = await self.peer.accept(conversation)
+        frames = await self._history(conversation, assigned["last_seq"])
+        if any(frame["sender"] == "team" and frame["kind"] == "accept" for frame in frames):
+            history = await self._take_over(assigned, frames, None)
+            return [text for sender, text in history.messages if sender == "client"]
         epoch = assigned["epoch"]
         t_key, bundle = self._epoch(epoch)
         c_pub = _b(assigned["client_key"])
         queue = e2e.queue_keys(t_key, c_pub, bundle.team, epoch, conversation, c_pub)
         channel = Channel(conversation, "t2c", {0: queue})
-        queued = [
-            frame
-            for frame in await self._history(conversation, assigned["last_seq"])
-            if frame["sender"] == "client" and frame["gen"] == 0
-        ]
+        queued = [frame for frame in frames if frame["sender"] == "client" and frame["gen"] == 0]
         texts = [channel.open(frame) for frame in queued]
         bodies = [_b(frame["body"]) for frame in queued]
         e_key = e2e.generate()
@@ -447,6 +449,12 @@ class SecureCounsellor:
         """Hold a conversation another device or a colleague held until now: read its whole
         history from the server (the keys of each generation from the escrowed envelopes,
         every message checked in order), then rekey so this device owns the counters."""
+        frames = await self._history(assigned["conversation"], assigned["last_seq"])
+        return await self._take_over(assigned, frames, epoch)
+
+    async def _take_over(
+        self, assigned: dict[str, Any], frames: list[dict[str, Any]], epoch: int | None
+    ) -> History:
         conversation = assigned["conversation"]
         keys = await self._escrowed(conversation)
         queue_epoch = assigned["epoch"]
@@ -458,7 +466,7 @@ class SecureCounsellor:
         channel = held.channel
         queued: list[bytes] = []
         messages: list[tuple[str, str]] = []
-        for frame in await self._history(conversation, assigned["last_seq"]):
+        for frame in frames:
             if frame["sender"] == "client":
                 if frame["gen"] == 0:
                     queued.append(_b(frame["body"]))

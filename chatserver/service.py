@@ -516,6 +516,48 @@ class ChatService:
             )
         return f.Ack(frame.id, 0, row.id)
 
+    async def member_removed(self, staff_id: str, team_id: int, admin: str) -> None:
+        """A member left the team (a signed roster without them): the conversations of the
+        team they held go back to the queue, where a colleague takes them over and rekeys
+        (docs/e2e.md, "Removing a member")."""
+        now = self.now_ms()
+        c = m.conversations.c
+        moved: list[ConversationRow] = []
+        async with self.store.db.write() as conn:
+            ids = (
+                await conn.execute(
+                    select(c.id).where(
+                        c.counsellor_id == staff_id,
+                        c.team_id == team_id,
+                        c.state == State.ACTIVE.value,
+                    )
+                )
+            ).scalars()
+            for conversation_id in list(ids):
+                row = await self._locked(conn, conversation_id)
+                await self._set_state(
+                    conn,
+                    row,
+                    State.WAITING,
+                    counsellor_id=None,
+                    queued_at=now,
+                    transfers=c.transfers + 1,
+                    last_activity_at=now,
+                )
+                await audit_tx(
+                    conn, now, admin, "conversation.requeued", row.id, reason="member_removed"
+                )
+                moved.append(row)
+        for row in moved:
+            await self._tell(staff_topic(staff_id), f.Released(row.id, "member_removed"))
+            again = await self._conversation(row.id)
+            await self._tell(team_topic(row.team_id), f.Queued(self._queue_item(again)))
+            await self._tell(
+                conv_topic(row.id), f.StateChanged(row.id, State.WAITING.value, "transferred")
+            )
+        if moved:
+            await self._announce_positions(team_id)
+
     async def staff_envelopes(
         self, staff: StaffContext, frame: f.EnvelopesRequest
     ) -> f.EnvelopeList:

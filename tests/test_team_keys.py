@@ -15,7 +15,7 @@ from test_enrolment import NOW_MS, Admin, b64, newcomer_enrols
 
 from chatserver import e2e
 from chatserver.protocol.errors import ServerError
-from chatserver.sdk import login
+from chatserver.sdk import ChatRefused, login
 from chatserver.sdk_e2e import SecureClient, SecureCounsellor
 from chatserver.storage import models as m
 from chatserver.storage.keystore import envelope_place, unseal
@@ -228,3 +228,78 @@ async def test_destroying_an_epoch_shreds_its_team_keys(
     assert any("epoch.keys_destroyed" in row and "epoch:" in str(row) for row in audit)
     again = ok(chatserver(url, tmp_path, "team", "destroy-epoch", "alpha", "1"))
     assert "nothing" in again
+
+
+async def test_removing_a_member_requeues_and_rekeys_past_her(world: dict[str, Any]) -> None:
+    """The admin signs a roster without Nina: her membership and team keys go, the chat she
+    held returns to the queue, and Anna takes it over and rekeys to an epoch the admin
+    re-issued for the remaining members. Nothing Nina kept opens the new generation."""
+    server: Server = world["server"]
+    admin = world["admin"]
+    await wrap_team_keys(world)
+    cookie, nina_epochs = await nina_unlocks(world)
+    pin = e2e.pin(e2e.public_bytes(admin.root))
+    client = await SecureClient.connect(server.url, "alpha", pin, NOW_MS, origin=ORIGIN)
+    cid = (await client.start())["conversation"]
+    await client.say("hello?")
+    nina_sig = world["nina"]["sig"]
+    nina = SecureCounsellor(await server.console_with_cookie(cookie), nina_epochs, nina_sig)
+    assert await nina.accept(cid) == ["hello?"]
+    await nina.say(cid, "hi, I am Nina")
+    assert await client.hear() == "hi, I am Nina"
+
+    # Nina leaves: the next roster names only the admin.
+    staying = [x for x in admin.members if x.id != world["nina_id"]]
+    status, data = await admin.call(
+        "POST", "/api/teams/alpha/roster", {"roster": admin.signed_roster(staying)}
+    )
+    assert (status, data["removed"]) == (201, [world["nina_id"]])
+    released = await nina.peer.next("released")
+    assert (released["conversation"], released["reason"]) == (cid, "member_removed")
+    status, keys = await get(server, "/api/teams/alpha/team-keys/mine", cookie)
+    assert (status, keys["error"]["code"]) == (403, "forbidden")
+    with pytest.raises(ChatRefused) as refused:
+        await nina.say(cid, "still there?")
+    assert refused.value.code == "forbidden"
+    audit = (await dump(server.settings.database_url))["audit"]
+    assert any("member.removed" in row and world["nina_id"] in row for row in audit)
+
+    # The admin re-issues the epoch: a higher number, valid from now, wrapped to Anna only.
+    key3 = e2e.generate()
+    wire3 = e2e.sign_bundle(
+        admin.root, "alpha", 3, e2e.public_bytes(key3), NOW_MS - 1, NOW_MS + DAY
+    )
+    assert (await admin.call("POST", "/api/teams/alpha/bundles", {"bundles": [wire3]}))[0] == 201
+    status, current = await get(server, "/api/teams/alpha/bundle", cookie)
+    assert current["epoch"] == 3  # new clients start in the re-issued epoch
+    anna_id = await server.staff("anna", ["alpha"])
+    anna_sig = e2e.generate()
+    bundles = {
+        epoch: e2e.check_bundle(w, pin_value=pin, team="alpha", now=NOW_MS)
+        for epoch, w in ((1, await epoch_wire(server, cookie, 1)), (3, wire3))
+    }
+    anna = SecureCounsellor(
+        await server.console("anna"),
+        {1: (world["epochs"][1], bundles[1]), 3: (key3, bundles[3])},
+        anna_sig,
+        {world["nina_id"]: e2e.public_bytes(nina_sig), anna_id: e2e.public_bytes(anna_sig)},
+    )
+    assert await anna.accept(cid) == ["hello?"]  # taken over from the history, then rekeyed
+    assert anna.held[cid].epoch == 1
+    await anna.rekey(cid, epoch=3)
+    await anna.say(cid, "hi, Anna here")
+    assert await client.hear() == "hi, Anna here"
+    assert client.epochs[3] == 3 and client.channel is not None and client.channel.gen == 3
+
+    envelopes = await anna.peer.envelopes(cid)
+    newest = next(e for e in envelopes if e["id"] == "conv-key-3")
+    for key in [k for k, _ in nina_epochs.values()] + list(world["epochs"].values()):
+        with pytest.raises(e2e.E2EError) as caught:
+            e2e.open_envelope(key, b(newest["body"]), e2e.public_bytes(anna_sig))
+        assert caught.value.reason == "decrypt_failed"
+
+
+async def epoch_wire(server: Server, cookie: str, epoch: int) -> dict[str, Any]:
+    status, wire = await get(server, f"/api/teams/alpha/bundle?epoch={epoch}", cookie)
+    assert status == 200
+    return dict(wire)

@@ -18,7 +18,7 @@ from ..protocol.errors import Forbidden, MalformedFrame
 from ..storage.store import StaffRow
 from ..teamkeys import TeamKeys
 from .http import check_csrf, current_staff
-from .keys import CLOCK, DB, KEYSTORE, SETTINGS, STORE
+from .keys import CLOCK, DB, KEYSTORE, SERVICE, SETTINGS, STORE
 from .teams_http import team_of
 
 MAX_BODY = 1024 * 1024
@@ -133,10 +133,12 @@ async def upload_roster(request: web.Request) -> web.Response:
     body = await _json(request)
     if not isinstance(body, dict) or set(body) != {"roster"}:
         raise MalformedFrame('the body is {"roster": {...}}')
-    version = await Members(request.app[DB]).upload_roster(
+    version, removed = await Members(request.app[DB]).upload_roster(
         team.id, team.slug, body["roster"], admin.id, _now(request)
     )
-    return web.json_response({"roster_version": version}, status=201)
+    for staff_id in removed:
+        await request.app[SERVICE].member_removed(staff_id, team.id, admin.id)
+    return web.json_response({"roster_version": version, "removed": removed}, status=201)
 
 
 async def show_roster(request: web.Request) -> web.Response:
