@@ -318,14 +318,19 @@ class ConsolePeer(_Peer):
     async def fetch(self, conversation: str, after: int = 0) -> None:
         await self.send_frame({"type": "fetch", "conversation": conversation, "after": after})
 
-    async def envelopes(self, conversation: str) -> list[Frame]:
-        """Every envelope stored for ``conversation`` (keys of each generation, notes)."""
+    async def envelope_list(self, conversation: str) -> Frame:
+        """The server's ``envelopes`` answer: every envelope stored for ``conversation``
+        (keys of each generation, notes, holds), its client key, queue epoch and last seq."""
         await self.send_frame({"type": "envelopes", "conversation": conversation})
         while True:
             frame = await self.next("envelopes")
             if frame["conversation"] == conversation:
-                items: list[Frame] = frame["items"]
-                return items
+                return frame
+
+    async def envelopes(self, conversation: str) -> list[Frame]:
+        """Every envelope stored for ``conversation``."""
+        items: list[Frame] = (await self.envelope_list(conversation))["items"]
+        return items
 
     async def typing(self, conversation: str, active: bool) -> None:
         await self.send_frame({"type": "typing", "conversation": conversation, "active": active})

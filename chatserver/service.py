@@ -481,6 +481,8 @@ class ChatService:
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)
             self._member(staff, row)
+            if frame.purpose == "hold" and not staff.oversees:
+                raise Forbidden("only supervisors and admins place a legal hold")
             if not staff.oversees:
                 self._holder(staff, row)
             transition(row.state, Event.NOTE, Actor.COUNSELLOR)
@@ -579,7 +581,7 @@ class ChatService:
             )
             for e in await self.store.envelopes(row.id)
         )
-        return f.EnvelopeList(row.id, items)
+        return f.EnvelopeList(row.id, items, row.client_key, row.epoch, row.last_seq)
 
     # ================================================================== shared steps
     async def _storage_key(self, conversation_id: str) -> bytes:

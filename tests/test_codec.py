@@ -661,6 +661,9 @@ SERVER_SAMPLES: list[Frame] = [
             EnvelopeItem("e1", "conv_key", BODY, 7, "s1", 5),
             EnvelopeItem("e2", "note", BODY, 8, None, 6),
         ),
+        client_key=BODY,
+        epoch=7,
+        last_seq=12,
     ),
     Presence(staff="s1", name="N", status="available", chats=2),
 ]

@@ -1,7 +1,8 @@
-"""Rekeying through a real server (docs/e2e.md, "Rekey"): a new epoch, a transfer to a
-colleague and a second device each start a new key generation chained over the previous
-one's final counts; the client checks and acknowledges; what was dropped, reordered or
-sent on a finished generation is detected."""
+"""Key flows after the accept, through a real server. Rekeying (docs/e2e.md, "Rekey"): a
+new epoch, a transfer to a colleague and a second device each start a new key generation
+chained over the previous one's final counts; the client checks and acknowledges; what was
+dropped, reordered or sent on a finished generation is detected. Legal hold (docs/e2e.md,
+"Legal hold"): the re-wrap that keeps a held conversation readable without epoch keys."""
 
 from __future__ import annotations
 
@@ -238,3 +239,62 @@ async def test_a_removed_member_cannot_read_after_the_rekey(world: World) -> Non
                 key, e2e.encoding.b64d(new_key["body"]), e2e.public_bytes(world.signing["anna"])
             )
         assert refused.value.reason == "decrypt_failed"
+
+
+async def test_legal_hold_keeps_a_conversation_readable_without_epoch_keys(world: World) -> None:
+    """A supervisor places a legal hold: the keys of every generation and the notes are
+    re-wrapped to the admin's identity key. The admin then reads the whole conversation
+    with that key alone (as after the epoch keys are destroyed); generations started
+    after the hold are counted as not covered."""
+    client, anna, cid = await world.accepted()
+    await anna.note(cid, "n1", "child-protection concern, see case file")
+    world.clock.advance(2 * MINUTE / 1000)
+    await anna.rekey(cid, epoch=2)
+    assert client.receive(await client.peer.next("message")) is None
+    await client.settle()
+    await client.say("are you still there?")
+    assert await anna.hear(cid) == "are you still there?"
+
+    ada_id = await world.server.staff("ada", ["alpha"], role="admin")
+    sue_id = await world.server.staff("sue", ["alpha"], role="supervisor")
+    world.ids.update(ada=ada_id, sue=sue_id)
+    world.signing.update(ada=e2e.generate(), sue=e2e.generate())
+    ada_identity = e2e.generate()  # from the roster, in the admin's browser
+    sue = await world.desk("sue")
+    stored = await sue.place_hold(cid, {ada_id: e2e.public_bytes(ada_identity)})
+    assert stored == await sue.place_hold(cid, {ada_id: e2e.public_bytes(ada_identity)})
+
+    await anna.rekey(cid, epoch=2)  # after the hold: a generation it does not cover
+    assert client.receive(await client.peer.next("message")) is None
+    await client.settle()
+    await anna.say(cid, "written after the hold")
+
+    ada = await world.desk("ada")
+    ada.epochs = {}  # the epoch keys are gone: only the identity key is left
+    history = await ada.read_under_hold(cid, ada_identity)
+    assert history.messages == [
+        ("client", "hello?"),
+        ("team", "hi, I am here"),
+        ("client", "are you still there?"),
+    ]
+    assert history.notes == ["child-protection concern, see case file"]
+    assert history.unreadable == 2  # the client's acknowledgement and Anna's last message
+
+
+async def test_only_supervisors_place_holds_and_readers_check_the_author(world: World) -> None:
+    """A counsellor cannot store a hold envelope; a hold by someone the roster does not
+    name is refused by the reader."""
+    _client, anna, cid = await world.accepted()
+    identity = e2e.generate()
+    with pytest.raises(ChatRefused) as refused:
+        await anna.place_hold(cid, {world.ids["ben"]: e2e.public_bytes(identity)})
+    assert refused.value.code == "forbidden"
+
+    world.ids["sue"] = await world.server.staff("sue", ["alpha"], role="supervisor")
+    world.signing["sue"] = e2e.generate()
+    sue = await world.desk("sue")
+    await sue.place_hold(cid, {world.ids["anna"]: e2e.public_bytes(identity)})
+    reader = await world.desk("anna")
+    del reader.authors[world.ids["sue"]]  # a roster that does not name Sue
+    with pytest.raises(Tampering, match="roster does not name"):
+        await reader.read_under_hold(cid, identity)

@@ -141,6 +141,15 @@ def check(case: dict[str, Any]) -> None:
             i["received"],
         )
         assert chained == b(o["transcript"])
+    elif op == "hold":
+        keys = {k["gen"]: e2e.ChatKeys(b(k["c2t"]), b(k["t2c"])) for k in i["keys"]}
+        notes = [b(n) for n in i["notes"]]
+        payload = e2e.hold_payload(i["cid"], keys, notes)
+        assert payload == b(o["payload"])
+        assert e2e.parse_hold(payload, i["cid"]) == e2e.Hold(i["cid"], keys, notes)
+    elif op == "hold_fails":
+        with fails(o["reason"]):
+            e2e.parse_hold(b(i["payload"]), i["cid"])
     elif op == "bundle_bytes":
         data = e2e.bundle_bytes(
             i["team"], i["epoch"], b(i["t_pub"]), i["not_before"], i["not_after"]

@@ -22,7 +22,7 @@ export const MAX_MESSAGES = 2 ** 20;
 export const MAX_BUNDLE_WINDOW_MS = 2 * 24 * 60 * 60 * 1000;
 export const DIRECTIONS = Object.freeze(['c2t', 't2c']);
 export const KINDS = Object.freeze(['msg', 'accept', 'rekey', 'close', 'receipt']);
-export const PURPOSES = Object.freeze(['conv_key', 'team_key', 'note', 'handover']);
+export const PURPOSES = Object.freeze(['conv_key', 'team_key', 'note', 'handover', 'hold']);
 export const ROLES = Object.freeze(['counsellor', 'supervisor', 'admin']);
 /** The length of the invite secret `s` of an enrolment. */
 export const ENROL_SECRET_BYTES = 32;
@@ -606,6 +606,54 @@ export function rekeyTranscript({ previous, gen, team, epoch, bundleHash: bh, eP
   if (previous.length !== 32 || bh.length !== 32) throw new E2EError('malformed', 'a transcript and a bundle hash are 32 bytes');
   for (const [v, what] of [[gen, 'gen'], [epoch, 'epoch'], [sent, 'sent'], [received, 'received']]) checkCounter(v, what);
   return sha256(seq('cc1 rekey transcript', SUITE, previous, u64(gen), team, u64(epoch), bh, ePub, u64(sent), u64(received)));
+}
+
+// ---------------------------------------------------------------------------
+// Legal hold
+
+function splitAll(data) {
+  const fields = [];
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let pos = 0;
+  while (pos < data.length) {
+    if (pos + 4 > data.length) throw new E2EError('malformed', 'truncated field');
+    const size = view.getUint32(pos);
+    if (pos + 4 + size > data.length) throw new E2EError('malformed', 'truncated field');
+    fields.push(data.subarray(pos + 4, pos + 4 + size));
+    pos += 4 + size;
+  }
+  return fields;
+}
+
+/**
+ * The legal-hold package: `seq("cc1 hold", cid, seq(seq(u64(g), K_c2t, K_t2c), …), seq(note, …))`.
+ * @param {string} cid
+ * @param {Array<{gen: number, c2t: Uint8Array, t2c: Uint8Array}>} keys generation 0 = the queue keys
+ * @param {Uint8Array[]} notes
+ * @returns {Uint8Array}
+ */
+export function holdPayload(cid, keys, notes) {
+  if (keys.length === 0 || keys.length > 10000) throw new E2EError('malformed', 'a hold carries 1 to 10000 generations');
+  const sorted = [...keys].sort((a, b) => a.gen - b.gen);
+  return seq('cc1 hold', cid, seq(...sorted.map((k) => seq(u64(k.gen), k.c2t, k.t2c))), seq(...notes));
+}
+
+/** @returns {{cid: string, keys: Array<{gen: number, c2t: Uint8Array, t2c: Uint8Array}>, notes: Uint8Array[]}} */
+export function parseHold(data, cid) {
+  const [tag, got, generations, notes] = unseq(data, 4);
+  if (!equalBytes(tag, utf8.encode('cc1 hold')) || !equalBytes(got, utf8.encode(cid))) {
+    throw new E2EError('malformed', 'not the hold package of this conversation');
+  }
+  const keys = [];
+  for (const item of splitAll(generations)) {
+    const [g, c2t, t2c] = unseq(item, 3);
+    if (g.length !== 8 || c2t.length !== 32 || t2c.length !== 32) throw new E2EError('malformed', 'a generation is u64 and two 32-byte keys');
+    const gen = readU64(g);
+    if (keys.length && gen <= keys[keys.length - 1].gen) throw new E2EError('malformed', 'generations must ascend');
+    keys.push({ gen, c2t: c2t.slice(), t2c: t2c.slice() });
+  }
+  if (keys.length === 0) throw new E2EError('malformed', 'a hold carries at least one generation');
+  return { cid, keys, notes: splitAll(notes).map((n) => n.slice()) };
 }
 
 // ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from .conversation import (
 from .encoding import kid, lp, pad, seq, u64, unpad, unseq
 from .envelope import Envelope, open_envelope, parse_envelope, seal_envelope
 from .errors import REASONS, E2EError
+from .hold import Hold, hold_payload, parse_hold
 from .password import auth_credential, derive_master, unwrap_identity, wrap_identity, wrap_key
 from .primitives import (
     ecdh,
@@ -58,6 +59,7 @@ __all__ = [
     "ChatKeys",
     "E2EError",
     "Envelope",
+    "Hold",
     "Member",
     "Rekey",
     "Roster",
@@ -76,6 +78,7 @@ __all__ = [
     "enrol_mac",
     "generate",
     "hkdf",
+    "hold_payload",
     "kid",
     "load_pkcs8",
     "load_public",
@@ -86,6 +89,7 @@ __all__ = [
     "pad",
     "parse_counts",
     "parse_envelope",
+    "parse_hold",
     "parse_rekey",
     "pin",
     "pkcs8",

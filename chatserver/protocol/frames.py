@@ -19,7 +19,7 @@ MAX_KEY = 256  # an encoded public key
 ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # client message ids and conversation ids
 STATUSES = ("available", "busy", "away")
 MESSAGE_KINDS = ("msg", "accept", "rekey", "close", "receipt")
-ENVELOPE_PURPOSES = ("conv_key", "note", "handover", "team_key")
+ENVELOPE_PURPOSES = ("conv_key", "note", "handover", "team_key", "hold")
 
 
 def spec(**rules: Any) -> Any:
@@ -406,9 +406,14 @@ class EnvelopeItem:
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeList(Frame):
+    """A conversation's envelopes and what a reader needs besides them to replay it."""
+
     type = "envelopes"
     conversation: str
     items: tuple[EnvelopeItem, ...]
+    client_key: bytes
+    epoch: int | None
+    last_seq: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,24 @@ const CHECKS = {
       bundleHash: b(i.bundle_hash), ePub: b(i.e_pub), sent: i.sent, received: i.received });
     same(t, b(o.transcript), 'rekey transcript');
   },
+  async hold(i, o) {
+    const keys = i.keys.map((k) => ({ gen: k.gen, c2t: b(k.c2t), t2c: b(k.t2c) }));
+    const notes = i.notes.map(b);
+    const payload = e2e.holdPayload(i.cid, keys, notes);
+    same(payload, b(o.payload), 'hold payload');
+    const back = e2e.parseHold(payload, i.cid);
+    same(back.keys.length, keys.length, 'generations');
+    back.keys.forEach((k, j) => {
+      same(k.gen, keys[j].gen, 'gen');
+      same(k.c2t, keys[j].c2t, 'c2t');
+      same(k.t2c, keys[j].t2c, 't2c');
+    });
+    same(back.notes.length, notes.length, 'notes');
+    back.notes.forEach((n, j) => same(n, notes[j], 'note'));
+  },
+  async hold_fails(i, o) {
+    await failsWith(o.reason, () => e2e.parseHold(b(i.payload), i.cid), 'parseHold');
+  },
   async bundle_bytes(i, o) {
     const fields = { team: i.team, epoch: i.epoch, tPub: b(i.t_pub), notBefore: i.not_before, notAfter: i.not_after };
     same(e2e.bundleBytes(fields), b(o.bytes), 'bundle bytes');
@@ -389,6 +407,12 @@ async function produceConversation() {
   offCurve[64] ^= 1;
   const badPoint = e2e.seq('cc1 rekey', e2e.u64(1), e2e.u64(6), e2e.u64(2), e2e.u64(epoch), offCurve);
   cases.push({ op: 'rekey_fails', name: 'off the curve', input: { text: b64(badPoint) }, output: { reason: 'bad_key' } });
+  const holdKeys = [{ gen: 0, c2t: q.c2t, t2c: q.t2c }, { gen: 1, c2t: keys.c2t, t2c: keys.t2c }];
+  const holdNotes = [enc.encode('Notiz: Rückruf vereinbart'), enc.encode('🙂')];
+  cases.push({ op: 'hold', input: { cid, keys: holdKeys.map((k) => ({ gen: k.gen, c2t: b64(k.c2t), t2c: b64(k.t2c) })),
+    notes: holdNotes.map(b64) }, output: { payload: b64(e2e.holdPayload(cid, holdKeys, holdNotes)) } });
+  cases.push({ op: 'hold_fails', name: 'other conversation', input: { cid: randomCid(), payload: b64(e2e.holdPayload(cid, holdKeys, [])) },
+    output: { reason: 'malformed' } });
   const bh2 = await e2e.bundleHash({ team: TEAM, epoch: epoch + 1, tPub: T.pub, notBefore: 3, notAfter: 4 });
   const chained = await e2e.rekeyTranscript({ previous: tr, gen: 2, team: TEAM, epoch: epoch + 1, bundleHash: bh2, ePub: E2.pub, sent: 6, received: 2 });
   cases.push({ op: 'rekey_transcript', input: { previous: b64(tr), gen: 2, team: TEAM, epoch: epoch + 1, bundle_hash: b64(bh2),

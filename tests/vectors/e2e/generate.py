@@ -342,6 +342,49 @@ def rekey_cases(previous: bytes, e_pub: bytes) -> list[dict[str, Any]]:
                 "output": {"reason": reason},
             }
         )
+    keys = {
+        0: e2e.ChatKeys(bytes([1]) * 32, bytes([2]) * 32),
+        3: e2e.ChatKeys(bytes(32), bytes([255]) * 32),
+    }
+    notes = ["Termin am Montag, Jugendamt informiert", ""]
+    payload = e2e.hold_payload(CID, keys, [n.encode() for n in notes])
+    cases.append(
+        {
+            "op": "hold",
+            "input": {
+                "cid": CID,
+                "keys": [
+                    {"gen": g, "c2t": b64e(k.c2t), "t2c": b64e(k.t2c)} for g, k in keys.items()
+                ],
+                "notes": [b64e(n.encode()) for n in notes],
+            },
+            "output": {"payload": b64e(payload)},
+        }
+    )
+    k0 = keys[0]
+    for name, bad in (
+        ("other conversation", e2e.hold_payload("other", keys, [])),
+        ("no generation", e2e.seq("cc1 hold", CID, b"", b"")),
+        ("short key", e2e.seq("cc1 hold", CID, e2e.seq(e2e.seq(0, k0.c2t[:31], k0.t2c)), b"")),
+        (
+            "descending",
+            e2e.seq(
+                "cc1 hold",
+                CID,
+                e2e.seq(e2e.seq(2, k0.c2t, k0.t2c), e2e.seq(1, k0.c2t, k0.t2c)),
+                b"",
+            ),
+        ),
+        ("truncated note", payload[:-1]),
+    ):
+        cases.append(
+            {
+                "op": "hold_fails",
+                "name": name,
+                "input": {"cid": CID, "payload": b64e(bad)},
+                "output": {"reason": "malformed"},
+            }
+        )
     bundle_hash = sha256(e2e.bundle_bytes(TEAM, EPOCH + 1, e2e.public_bytes(T), 3, 4))
     chained = e2e.rekey_transcript(previous, 2, TEAM, EPOCH + 1, bundle_hash, new_pub, 4, 7)
     cases.append(
