@@ -38,6 +38,7 @@ class History:
     messages: list[tuple[str, str]]  # (sender, text) of every msg
     notes: list[str]
     unreadable: int = 0  # messages of generations a legal-hold package does not cover
+    handovers: list[str] = field(default_factory=list)
 
 
 class SecureCounsellor:
@@ -271,7 +272,7 @@ class SecureCounsellor:
                 self._next_generation(
                     held, r.gen, r.epoch, self._key_for(keys, r.e_pub), r.sent, r.received
                 )
-        return History(messages, self._notes(items))
+        return History(messages, self._notes(items), handovers=self._notes(items, "handover"))
 
     async def read(self, conversation: str) -> History:
         """Read a conversation this console does not hold (a supervisor, an admin)."""
@@ -395,7 +396,8 @@ class SecureCounsellor:
         author = self.authors.get(item["author"] or "")
         if author is None:
             raise Tampering("an envelope by an author the roster does not name")
-        t_key, _ = self._epoch(item["epoch"])
+        # The epoch the envelope was sealed to is in its signed header.
+        t_key, _ = self._epoch(e2e.parse_envelope(_b(item["body"])).epoch)
         _, payload = e2e.open_envelope(t_key, _b(item["body"]), author)
         return payload
 
@@ -408,12 +410,25 @@ class SecureCounsellor:
                 keys[e2e.public_bytes(key)] = key
         return keys
 
-    def _notes(self, items: list[dict[str, Any]]) -> list[str]:
-        return [self._open(item).decode() for item in items if item["purpose"] == "note"]
+    def _notes(self, items: list[dict[str, Any]], purpose: str = "note") -> list[str]:
+        return [self._open(item).decode() for item in items if item["purpose"] == purpose]
 
     async def notes(self, conversation: str) -> list[str]:
         """The conversation's internal notes, each checked and opened."""
         return self._notes(await self.peer.envelopes(conversation))
+
+    async def transfer(self, conversation: str, to: str | None, note: str | None = None) -> None:
+        """Hand the conversation to a colleague (or back to the queue) with an optional
+        handover note, sealed to the epoch key like an internal note."""
+        held = self.held[conversation]
+        body = None
+        if note is not None:
+            _, bundle = self._epoch(held.epoch)
+            body = e2e.seal_envelope(
+                self.signing, bundle.t_pub, "handover", conversation, held.epoch, note.encode()
+            )
+        await self.peer.transfer(conversation, to, body)
+        del self.held[conversation]
 
     async def note(self, conversation: str, note_id: str, text: str) -> dict[str, Any]:
         """An internal note: an envelope to the epoch key, signed; never sent to the client."""

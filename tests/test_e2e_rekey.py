@@ -7,16 +7,20 @@ dropped, reordered or sent on a finished generation is detected. Legal hold (doc
 from __future__ import annotations
 
 import base64
+import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ORIGIN, FakeClock, Server
+from conftest import ORIGIN, FakeClock, Server, dump
 from test_e2e_flow import DAY, NOW, Team, make_team, upload
 
 from chatserver import e2e
 from chatserver.e2e.primitives import PrivateKey
 from chatserver.sdk import ChatRefused
 from chatserver.sdk_e2e import SecureClient, SecureCounsellor, Tampering
+from chatserver.storage.db import sqlite_path
+from chatserver.web.keys import SERVICE
 
 MINUTE = 60_000
 
@@ -298,3 +302,52 @@ async def test_only_supervisors_place_holds_and_readers_check_the_author(world: 
     del reader.authors[world.ids["sue"]]  # a roster that does not name Sue
     with pytest.raises(Tampering, match="roster does not name"):
         await reader.read_under_hold(cid, identity)
+
+
+async def test_no_marker_reaches_the_database_or_the_servers_own_view(world: World) -> None:
+    """A scripted conversation with unique markers in every part (queued and live client
+    messages, the counsellor, a note, a handover note, a transfer with rekey): no marker in
+    the SQLite file and its WAL or the PostgreSQL dump, nor in what the server itself can
+    unseal with its keystore. The same scans find markers the server was given in the
+    clear, so they can fail."""
+    server = world.server
+    mark = "MARK" + secrets.token_hex(6)
+    client = await world.client()
+    cid = (await client.start())["conversation"]
+    await client.say(f"{mark} queued")
+    anna = await world.desk("anna")
+    assert await anna.accept(cid) == [f"{mark} queued"]
+    await anna.say(cid, f"{mark} counsellor")
+    assert await client.hear() == f"{mark} counsellor"
+    await client.say(f"{mark} client live")
+    assert await anna.hear(cid) == f"{mark} client live"
+    await anna.note(cid, "n1", f"{mark} note")
+    ben = await world.desk("ben")
+    await anna.transfer(cid, world.ids["ben"], f"{mark} handover")
+    history = await ben.take_over(await ben.peer.next("assigned"))
+    assert history.handovers == [f"{mark} handover"]
+    await ben.say(cid, f"{mark} after transfer")
+    assert await client.hear() == f"{mark} after transfer"
+    # Controls: a display name is stored in the clear, and a client that skips the
+    # end-to-end layer hands the server its plaintext.
+    await server.staff("clear", ["alpha"], name=f"{mark} display name")
+    bypass = await server.client()
+    plain = await bypass.start("alpha", b"\x04" + bytes(64))
+    await bypass.send("p1", f"{mark} bypass".encode())
+
+    found = mark.encode()
+    path = sqlite_path(server.settings.database_url)
+    if path is not None:
+        stored = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    else:
+        stored = repr(await dump(server.settings.database_url)).encode()
+    assert f"{mark} display name".encode() in stored
+    for text in ("queued", "counsellor", "client live", "note", "handover", "after transfer"):
+        assert f"{mark} {text}".encode() not in stored
+
+    service = server.app[SERVICE]
+    readable = b"".join(m.body for m in await service.store.messages_after(cid, 0))
+    readable += b"".join(e2e.encoding.b64d(i["body"]) for i in await ben.peer.envelopes(cid))
+    assert found not in readable
+    leaked = await service.store.messages_after(plain["conversation"], 0)
+    assert found in b"".join(m.body for m in leaked)
