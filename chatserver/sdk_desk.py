@@ -149,12 +149,18 @@ class SecureCounsellor:
 
     async def hear(self, conversation: str) -> str:
         """The next text the client wrote (its rekey acknowledgements are checked on the way)."""
-        while True:
-            frame = await self.peer.next("message")
-            if frame["conversation"] == conversation:
+        others: list[dict[str, Any]] = []  # other chats' messages stay for their turn
+        try:
+            while True:
+                frame = await self.peer.next("message")
+                if frame["conversation"] != conversation:
+                    others.append(frame)
+                    continue
                 text = self.receive(frame)
                 if text is not None:
                     return text
+        finally:
+            self.peer.unread(others)
 
     def receive(self, frame: dict[str, Any]) -> str | None:
         """Check one client ``message`` frame: its text, or None for an acknowledgement."""
@@ -241,7 +247,7 @@ class SecureCounsellor:
         """Rebuild a conversation's keys and counters from its stored history (left in
         ``self.held``), checking every message in order."""
         conversation = info["conversation"]
-        keys = self._escrowed(items)
+        keys = self._escrowed(items, conversation)
         queue_epoch = info["epoch"]
         t_key, bundle = self._epoch(queue_epoch)
         c_pub = _b(info["client_key"])
@@ -272,7 +278,11 @@ class SecureCounsellor:
                 self._next_generation(
                     held, r.gen, r.epoch, self._key_for(keys, r.e_pub), r.sent, r.received
                 )
-        return History(messages, self._notes(items), handovers=self._notes(items, "handover"))
+        return History(
+            messages,
+            self._notes(items, conversation),
+            handovers=self._notes(items, conversation, "handover"),
+        )
 
     async def read(self, conversation: str) -> History:
         """Read a conversation this console does not hold (a supervisor, an admin)."""
@@ -292,7 +302,7 @@ class SecureCounsellor:
         info = await self.peer.envelope_list(conversation)
         if conversation in self.held:
             keys = dict(self.held[conversation].channel.keys)
-            notes = self._notes(info["items"])
+            notes = self._notes(info["items"], conversation)
         else:
             frames = await self._history(conversation, info["last_seq"])
             try:
@@ -331,7 +341,9 @@ class SecureCounsellor:
         author = self.authors.get(item["author"] or "")
         if author is None:
             raise Tampering("a hold package by an author the roster does not name")
-        _, payload = e2e.open_envelope(identity, _b(item["body"]), author)
+        env, payload = e2e.open_envelope(identity, _b(item["body"]), author)
+        if (env.conversation, env.purpose) != (conversation, "hold"):
+            raise Tampering("a hold package of another conversation was served here")
         hold = e2e.parse_hold(payload, conversation)
         channel = Channel(conversation, "t2c", dict(hold.keys))
         messages: list[tuple[str, str]] = []
@@ -391,31 +403,39 @@ class SecureCounsellor:
             raise Tampering("no escrowed key for a generation of this conversation")
         return keys[e_pub]
 
-    def _open(self, item: dict[str, Any]) -> bytes:
-        """Open one stored envelope to an epoch key, checking its author against the roster."""
+    def _open(self, item: dict[str, Any], conversation: str) -> bytes:
+        """Open one stored envelope to an epoch key: its author must be one the roster
+        names, and its signed header must say the purpose and conversation it is read as
+        (a server cannot move a note or a key to another conversation or use)."""
         author = self.authors.get(item["author"] or "")
         if author is None:
             raise Tampering("an envelope by an author the roster does not name")
         # The epoch the envelope was sealed to is in its signed header.
         t_key, _ = self._epoch(e2e.parse_envelope(_b(item["body"])).epoch)
-        _, payload = e2e.open_envelope(t_key, _b(item["body"]), author)
+        env, payload = e2e.open_envelope(t_key, _b(item["body"]), author)
+        if env.conversation != conversation or env.purpose != item["purpose"]:
+            raise Tampering("an envelope of another conversation or purpose was served here")
         return payload
 
-    def _escrowed(self, items: list[dict[str, Any]]) -> dict[bytes, PrivateKey]:
+    def _escrowed(self, items: list[dict[str, Any]], conversation: str) -> dict[bytes, PrivateKey]:
         """The conversation keys of every generation, by public key."""
         keys: dict[bytes, PrivateKey] = {}
         for item in items:
             if item["purpose"] == "conv_key":
-                key = e2e.load_pkcs8(self._open(item))
+                key = e2e.load_pkcs8(self._open(item, conversation))
                 keys[e2e.public_bytes(key)] = key
         return keys
 
-    def _notes(self, items: list[dict[str, Any]], purpose: str = "note") -> list[str]:
-        return [self._open(item).decode() for item in items if item["purpose"] == purpose]
+    def _notes(
+        self, items: list[dict[str, Any]], conversation: str, purpose: str = "note"
+    ) -> list[str]:
+        return [
+            self._open(item, conversation).decode() for item in items if item["purpose"] == purpose
+        ]
 
     async def notes(self, conversation: str) -> list[str]:
         """The conversation's internal notes, each checked and opened."""
-        return self._notes(await self.peer.envelopes(conversation))
+        return self._notes(await self.peer.envelopes(conversation), conversation)
 
     async def transfer(self, conversation: str, to: str | None, note: str | None = None) -> None:
         """Hand the conversation to a colleague (or back to the queue) with an optional

@@ -126,7 +126,7 @@ class Channel:
         expected = self.received.get(gen, 0)
         if n != expected:
             raise Tampering(f"message missing: expected #{expected}, got #{n}")
-        text, _ack = decrypt_message(
+        text, ack = decrypt_message(
             self._key(gen, self.peer_dir),
             self.cid,
             self.peer_dir,
@@ -136,6 +136,8 @@ class Channel:
             frame["id"],
             body,
         )
+        if ack > self.sent.get(gen, 0):
+            raise Tampering("the other side acknowledges messages this side never sent")
         self.seen[(gen, n)] = body
         self.received[gen] = n + 1
         if frame["kind"] == "close":
