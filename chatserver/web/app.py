@@ -38,6 +38,7 @@ from .keys import (
 from .members_http import add_member_routes
 from .security import same_origin_writes, security_headers
 from .teams_http import add_team_routes
+from .widget_http import add_widget_routes
 
 __all__ = ["SchemaOutdated", "create_app", "run"]
 
@@ -108,6 +109,7 @@ def create_app(
     add_routes(app)
     add_team_routes(app)
     add_member_routes(app)
+    add_widget_routes(app)
     app.router.add_get("/ws/client", client_socket)
     app.router.add_get("/ws/console", console_socket)
     return app

@@ -1,0 +1,106 @@
+"""The client widget, served from the chat server's own origin (docs/widget.md).
+
+- ``/widget/loader.js``: the embed snippet's script. Other origins load it with Subresource
+  Integrity, so it is served with CORS and may be cached for an hour (it is the same for
+  every visitor of the agency's site and says nothing about who opened a chat).
+- ``/widget/frame/{team}``: the chat page for the iframe, under a strict Content-Security-
+  Policy whose ``frame-ancestors`` are the team's allowed origins (and this server). Never
+  cached: a chat page in the browser's cache would show someone at home that it was used.
+- ``/widget/{file}``: the page's modules and stylesheet, never cached for the same reason.
+
+Files come from ``static_dir``/widget when that setting is set, else from the source
+checkout beside the package, else from ``share/chatserver/widget`` of the installation
+(pyproject.toml ships them there as data files) or of the user's base (``pip install
+--user``).
+"""
+
+from __future__ import annotations
+
+import re
+import site
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from ..protocol.errors import NotFound
+from .keys import SETTINGS, STORE
+
+__all__ = ["add_widget_routes", "frame_csp", "widget_dir"]
+
+_FILE = re.compile(r"[a-z0-9-]{1,40}\.(js|css)")
+_TYPES = {"js": "text/javascript", "css": "text/css", "html": "text/html"}
+_NO_STORE = "no-store"
+
+
+def widget_dir(static_dir: str = "") -> Path:
+    """Where the widget's files are (see the module docstring)."""
+    candidates = [Path(static_dir) / "widget"] if static_dir else []
+    candidates += [
+        Path(__file__).resolve().parents[2] / "widget",
+        Path(sys.prefix) / "share" / "chatserver" / "widget",
+        Path(site.getuserbase()) / "share" / "chatserver" / "widget",  # pip install --user
+    ]
+    for candidate in candidates:
+        if (candidate / "loader.js").is_file():
+            return candidate
+    return candidates[0]
+
+
+def frame_csp(own_origin: str, ancestors: list[str]) -> str:
+    """The chat page's policy: nothing but its own files and its own WebSocket."""
+    ws = own_origin.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    framers = " ".join(["'self'", *ancestors])
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        f"connect-src 'self' {ws}; base-uri 'none'; form-action 'none'; "
+        f"frame-ancestors {framers}"
+    )
+
+
+def _file(request: web.Request, name: str) -> web.Response:
+    path = widget_dir(request.app[SETTINGS].static_dir) / name
+    try:
+        body = path.read_bytes()
+    except OSError:
+        raise NotFound("there is no such widget file") from None
+    response = web.Response(body=body, content_type=_TYPES[name.rsplit(".", 1)[1]])
+    response.charset = "utf-8"
+    response.enable_compression()
+    return response
+
+
+async def loader(request: web.Request) -> web.Response:
+    response = _file(request, "loader.js")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    # Another origin's <script integrity=... crossorigin> needs CORS to check the hash.
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+async def frame(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    team = await store.team_by_slug(request.match_info["team"])
+    if team is None or team.archived_at is not None:
+        raise NotFound("there is no such team")
+    origins = sorted(await store.team_origins(team.id))
+    response = _file(request, "frame.html")
+    response.headers["Content-Security-Policy"] = frame_csp(request.app[SETTINGS].origin, origins)
+    response.headers["Cache-Control"] = _NO_STORE
+    return response
+
+
+async def asset(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if not _FILE.fullmatch(name) or name == "loader.js":
+        raise NotFound("there is no such widget file")
+    response = _file(request, name)
+    response.headers["Cache-Control"] = _NO_STORE
+    return response
+
+
+def add_widget_routes(app: web.Application) -> None:
+    app.router.add_get("/widget/loader.js", loader)
+    app.router.add_get("/widget/frame/{team}", frame)
+    app.router.add_get("/widget/{name}", asset)

@@ -1,0 +1,306 @@
+/* The chat page in the iframe (docs/widget.md): views, socket, quick exit, loader talk.
+ * Settings come in the fragment (lang, pin, topic, host); text only via textContent. */
+import * as e2e from './e2e-core.js';
+import { CONSENT_VERSION, pickLanguage, t } from './i18n.js';
+import { Chat, sessionStore, tabStorage } from './chat-core.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.hash.slice(1));
+const team = decodeURIComponent(location.pathname.split('/').pop());
+const host = params.get('host');
+const store = sessionStore(tabStorage());
+let lang = pickLanguage(params.get('lang'), navigator.language);
+let chat = null;
+let ws = null;
+let retry = 1000;
+let lastEscape = 0;
+let exiting = false;
+let typingSent = 0;
+let typingTimer = null;
+let seenEpoch = null; // the highest team epoch this tab has seen
+const shown = new Map(); // message key -> status element
+
+// Sets `key`'s text, remembered for a change of language.
+function say(e, key, vars) {
+  e.dataset.t = key;
+  if (vars) e.dataset.v = JSON.stringify(vars);
+  e.textContent = t(lang, key, vars);
+}
+
+function el(tag, cls, key, vars) {
+  const e = document.createElement(tag);
+  e.className = cls;
+  if (key) say(e, key, vars);
+  return e;
+}
+
+function applyLanguage() {
+  document.documentElement.lang = lang;
+  for (const e of document.querySelectorAll('[data-t]')) {
+    e.textContent = t(lang, e.dataset.t, e.dataset.v ? JSON.parse(e.dataset.v) : undefined);
+  }
+  $('log').setAttribute('aria-label', t(lang, 'log'));
+  $('consent').replaceChildren(...t(lang, 'consent').map((line) => {
+    const li = el('li');
+    li.textContent = line;
+    return li;
+  }));
+}
+
+function view(name) {
+  for (const id of ['consent', 'continue', 'refused', 'chat']) $(`v-${id}`).hidden = id !== name;
+  const first = $(`v-${name}`).querySelector('button, textarea');
+  if (first) first.focus();
+}
+
+function tellHost(msg) {
+  if (host && window.parent !== window) window.parent.postMessage(msg, host);
+}
+
+function newChat() {
+  chat = new Chat({
+    store, transmit, emit, team, topic: params.get('topic'), pin: params.get('pin') || null,
+    consent: CONSENT_VERSION, minEpoch: seenEpoch, fetchBundle,
+  });
+}
+
+// A rekey names an epoch: its bundle, checked by the chat core like the first one.
+async function fetchBundle(epoch) {
+  const response = await fetch(`/api/teams/${encodeURIComponent(team)}/bundle?epoch=${epoch}`, {
+    cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+  });
+  if (!response.ok) throw new Error('unavailable');
+  return response.json();
+}
+
+function transmit(frame) {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  ws.send(JSON.stringify(frame));
+  return true;
+}
+
+const socket = () => new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws/client`);
+
+function connect() {
+  ws = socket();
+  ws.onmessage = (event) => {
+    const frame = JSON.parse(event.data);
+    if (!chat) return;
+    if (frame.type === 'hello') {
+      retry = 1000;
+      chat.connected(frame);
+    } else chat.onFrame(frame);
+  };
+  ws.onclose = () => {
+    ws = null;
+    if (!chat || exiting || ['closed', 'abandoned', 'deleted', 'gone'].includes(chat.state)) return;
+    say($('status'), 'offline');
+    setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 30000);
+  };
+}
+
+const ended = new Set(['closed', 'abandoned', 'deleted']);
+
+function emit(event, data) {
+  if (exiting) {
+    if (event === 'state' && ended.has(data.state)) for (const wait of waiters.splice(0)) wait();
+    return;
+  }
+  const log = $('log');
+  switch (event) {
+    case 'message': {
+      $('typing').hidden = true;
+      const li = el('li', data.who);
+      const p = el('p');
+      p.textContent = data.text;
+      li.append(el('span', 'who', data.who), p);
+      if (data.who === 'me') {
+        const st = el('span', 'st', data.status);
+        li.append(st);
+        shown.set(data.key, st);
+      }
+      log.append(li);
+      li.scrollIntoView({ block: 'nearest' });
+      break;
+    }
+    case 'status': {
+      const st = shown.get(data.key);
+      if (st) say(st, data.status);
+      break;
+    }
+    case 'position':
+      say($('status'), 'position', { n: data.position });
+      break;
+    case 'typing':
+      $('typing').hidden = !data.active;
+      clearTimeout(typingTimer);
+      if (data.active) typingTimer = setTimeout(() => ($('typing').hidden = true), 8000);
+      break;
+    case 'state': {
+      const key = { waiting: data.reason === 'transferred' ? 'transferred' : 'waiting', active: 'active',
+        deleted: 'deleted', abandoned: 'ended', closed: data.clean ? 'ended' : 'endedUnconfirmed' }[data.state];
+      if (key) say($('status'), key);
+      const was = $('compose').hidden;
+      finished(ended.has(data.state));
+      if (was && !$('compose').hidden) $('text').focus();
+      for (const wait of waiters.splice(0)) if (ended.has(data.state)) wait();
+      break;
+    }
+    case 'problem': {
+      const li = el('li', 'problem', 'problem', { why: data.why || t(lang, data.code) });
+      li.setAttribute('role', 'alert');
+      log.append(li);
+      break;
+    }
+    case 'fatal':
+      say($('status'), data.code);
+      finished(true);
+      break;
+  }
+}
+
+function finished(done) {
+  $('compose').hidden = done;
+  $('end').hidden = done;
+  $('again').hidden = !done;
+}
+
+const waiters = [];
+
+function chatView() {
+  view('chat');
+  say($('status'), 'checking');
+  finished(true);
+  $('again').hidden = true;
+  newChat();
+}
+
+async function begin() {
+  chatView();
+  try {
+    const response = await fetch(`/api/teams/${encodeURIComponent(team)}/bundle`, {
+      cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+    });
+    if (!response.ok) return refuse('unavailable');
+    const bundle = await chat.checkBundle(await response.json());
+    seenEpoch = bundle.epoch;
+    if (!chat.pin) {
+      $('number').textContent = await e2e.safetyNumber(bundle.rPub);
+      $('safety').hidden = false;
+    }
+    await chat.create();
+  } catch (err) {
+    return refuse(err.reason || 'unavailable');
+  }
+  connect();
+}
+
+function refuse(reason) {
+  chat = null;
+  say($('reason'), reason in { unavailable: 1, ...e2e.REASONS } ? reason : 'malformed');
+  view('refused');
+}
+
+async function resume() {
+  chatView();
+  try {
+    if (!(await chat.restore())) return fresh();
+    seenEpoch = Math.max(seenEpoch ?? 0, chat.bundle.epoch);
+  } catch (err) {
+    return refuse(err.reason || 'malformed');
+  }
+  connect();
+}
+
+// "No, leave it": wipe, and end the chat on the server without fetching its history.
+function decline() {
+  const saved = store.load();
+  fresh();
+  if (!saved?.cid) return;
+  const sock = socket();
+  sock.onmessage = (event) => {
+    const f = JSON.parse(event.data);
+    const send = (frame) => sock.send(JSON.stringify(frame));
+    if (f.type === 'hello') send({ type: 'resume', conversation: saved.cid, token: saved.token, last_seq: Number.MAX_SAFE_INTEGER });
+    else if (f.type === 'resumed' && !ended.has(f.state)) send({ type: 'close' });
+    else if (f.type !== 'message') sock.close();
+  };
+}
+
+function fresh() {
+  store.wipe();
+  chat = null;
+  $('log').replaceChildren();
+  shown.clear();
+  view('consent');
+}
+
+// Quick exit: nothing left to see, storage wiped, the chat ended, the host replaced.
+async function quickExit() {
+  if (exiting) return;
+  exiting = true;
+  store.wipe();
+  document.body.replaceChildren();
+  if (chat && ws?.readyState === WebSocket.OPEN) {
+    const closed = new Promise((resolve) => waiters.push(resolve));
+    await Promise.race([chat.leave().then(() => closed), new Promise((r) => setTimeout(r, 1500))]);
+  }
+  if (chat) chat.wipe();
+  chat = null;
+  if (ws) ws.close();
+  store.wipe();
+  tellHost({ cc: 'exit' });
+}
+
+function typing() {
+  const now = Date.now();
+  if (now - typingSent > 3000) {
+    typingSent = now;
+    chat?.typing(true);
+  }
+}
+
+$('compose').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const text = $('text').value.trim();
+  if (!text || !chat?.saved) return;
+  $('text').value = '';
+  typingSent = 0;
+  chat.typing(false);
+  chat.say(text);
+});
+$('text').addEventListener('input', typing);
+$('text').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey) {
+    event.preventDefault();
+    $('compose').requestSubmit();
+  }
+});
+$('agree').addEventListener('click', begin);
+$('yes').addEventListener('click', resume);
+$('no').addEventListener('click', decline);
+$('again').addEventListener('click', fresh);
+$('end').addEventListener('click', () => chat?.end());
+$('exit').addEventListener('click', quickExit);
+$('min').addEventListener('click', () => tellHost({ cc: 'close' }));
+document.addEventListener('keydown', (event) => {
+  if (event.key !== 'Escape') return;
+  const now = Date.now();
+  if (now - lastEscape < 1500) quickExit();
+  lastEscape = now;
+});
+window.addEventListener('message', (event) => {
+  if (event.source !== window.parent || event.origin !== host) return;
+  const m = event.data;
+  if (!m || typeof m !== 'object') return;
+  if (m.cc === 'lang') {
+    lang = pickLanguage(m.lang);
+    applyLanguage();
+  } else if (m.cc === 'exit') quickExit();
+  else if (m.cc === 'open') document.querySelector('main section:not([hidden]) button, #text')?.focus();
+});
+
+applyLanguage();
+view(store.load()?.cid ? 'continue' : 'consent');
+tellHost({ cc: 'ready' });
