@@ -338,6 +338,43 @@ def _parser() -> argparse.ArgumentParser:
     org.add_argument("slug")
     org.add_argument("--add", action="append", default=[], metavar="ORIGIN")
     org.add_argument("--remove", action="append", default=[], metavar="ORIGIN")
+
+    ret = sub.add_parser("retention", help="retention rules and sweeps").add_subparsers(
+        dest="action", required=True
+    )
+    ret.add_parser("run", help="run one sweep now and print its report")
+    pre = ret.add_parser("preview", help="what the rules (or proposed ones) would delete")
+    pre.add_argument("--team", help="only this team")
+    pre.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="TEAM:CATEGORY=DURATION",
+        help="a proposed change (repeatable), e.g. youth:messages=24h",
+    )
+    pre.add_argument("--days", type=int, default=7, help="look ahead this many days")
+    rul = ret.add_parser("rules", help="show or change a team's retention rules")
+    rul.add_argument("slug")
+    rul.add_argument("--set", action="append", default=[], metavar="CATEGORY=DURATION")
+    rul.add_argument("--reset", action="append", default=[], metavar="CATEGORY")
+    ret.add_parser("worker", help="sweep on the schedule (for installs with several processes)")
+
+    hold = sub.add_parser("hold", help="legal holds").add_subparsers(dest="action", required=True)
+    hp = hold.add_parser("place", help="hold a conversation: never deleted while it lasts")
+    hp.add_argument("conversation")
+    hp.add_argument("--reason", required=True)
+    hp.add_argument("--days", type=int, required=True)
+    he = hold.add_parser("extend", help="let a hold last DAYS from now")
+    he.add_argument("id", type=int)
+    he.add_argument("--days", type=int, required=True)
+    hr = hold.add_parser("release", help="release a hold")
+    hr.add_argument("id", type=int)
+    hl = hold.add_parser("list", help="holds in force")
+    hl.add_argument("--team")
+
+    aud = sub.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
+    aud.add_parser("verify", help="check the hash chain of the audit log")
+    aud.add_parser("export", help="print the audit log as CSV")
     return p
 
 
@@ -457,6 +494,43 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
                 _with_db(settings, lambda db: team_origins(db, args.slug, args.add, args.remove))
             ):
                 out(origin)
+        case (("retention" | "hold" | "audit"), _):
+            for line in asyncio.run(_with_db(settings, lambda db: _records(db, settings, args))):
+                out(line)
+
+
+async def _records(db: Database, settings: Settings, args: argparse.Namespace) -> list[str]:
+    """The retention, hold and audit commands (their work lives in retention/ and audit)."""
+    from retention import cli as rcli
+    from retention.rules import RuleError
+
+    from .audit import export_csv, verify_chain
+
+    try:
+        match args.command, args.action:
+            case "retention", "run":
+                return rcli.report_lines(await rcli.run_sweep(db, settings))
+            case "retention", "preview":
+                return await rcli.preview_lines(db, settings, args.team, args.set, args.days)
+            case "retention", "rules":
+                return await rcli.rules_lines(db, settings, args.slug, args.set, args.reset, "cli")
+            case "retention", "worker":
+                await rcli.worker(db, settings)
+                return []
+            case "hold", _:
+                return await rcli.hold_command(db, args)
+            case "audit", "verify":
+                check = await verify_chain(db)
+                if not check.ok:
+                    raise CommandError(
+                        f"audit log broken at entry {check.broken_at}: {check.reason} "
+                        f"({check.entries} entries before it check out)"
+                    )
+                return [f"audit log intact: {check.entries} entries"]
+            case _:
+                return [(await export_csv(db)).rstrip("\n")]
+    except RuleError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

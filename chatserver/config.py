@@ -75,6 +75,27 @@ class Settings:
         7.0,
         "Admins are warned when a team's uploaded epochs end sooner than this many days.",
     )
+    retention_defaults: str = _s(
+        "",
+        "Operator defaults replacing the built-in retention rules, e.g. "
+        "'messages=48h, metadata=90d' (categories and defaults: docs/retention.md).",
+    )
+    retention_min: str = _s(
+        "", "Shortest retention a team may set per category, e.g. 'messages=24h'."
+    )
+    retention_max: str = _s(
+        "", "Longest retention a team may set per category, e.g. 'messages=30d, metadata=365d'."
+    )
+    retention_in_process: bool = _s(
+        True,
+        "Run the retention sweeper inside the server process. Set false when "
+        "`chatserver retention worker` runs it instead.",
+    )
+    retention_interval_minutes: float = _s(15.0, "Minutes between retention sweeps.")
+    retention_batch: int = _s(500, "Rows deleted per batch in a sweep.")
+    retention_pause_ms: int = _s(
+        20, "Pause between a sweep's delete batches, so live chats are never stalled."
+    )
     log_level: str = _s("info", "debug, info, warning or error. Logs never carry content.")
     static_dir: str = _s("", "Serve widget and console files from here instead of the package.")
 
@@ -169,6 +190,16 @@ def load_settings(
         raise ConfigError("setting keystore_url is required with a database other than SQLite")
     if settings.keystore_url and settings.keystore_url == settings.database_url:
         raise ConfigError("keystore_url must not be the database itself (backups include it)")
+    from retention.rules import RuleError, Rules
+
+    try:
+        Rules.from_settings(
+            settings.retention_defaults, settings.retention_min, settings.retention_max
+        )
+    except RuleError as exc:
+        raise ConfigError(f"retention settings: {exc}") from None
+    if settings.retention_interval_minutes <= 0 or settings.retention_batch < 1:
+        raise ConfigError("retention_interval_minutes and retention_batch must be positive")
     if settings.log_level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"setting log_level: invalid value {settings.log_level!r}")
     return settings

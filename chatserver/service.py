@@ -18,6 +18,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from retention.rules import Rules
+from retention.store import due_values, effective_rules, record_stats
+from retention.sweeper import EndedConversation
+
 from .auth import hash_token
 from .config import Settings
 from .hub import Hub
@@ -161,10 +165,16 @@ class ChatService:
     metrics: Metrics
     clock: Callable[[], float]
     pow: PowGate = field(init=False)
+    rules: Rules = field(init=False)
     #: Staff present on this process's consoles (presence across processes: the hub).
     present: dict[str, StaffContext] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.rules = Rules.from_settings(
+            self.settings.retention_defaults,
+            self.settings.retention_min,
+            self.settings.retention_max,
+        )
         self.pow = PowGate(
             free_per_minute=self.settings.starts_per_minute_free,
             max_difficulty=self.settings.pow_max_difficulty,
@@ -231,7 +241,7 @@ class ChatService:
                     transfers=0,
                 )
             )
-            row = await conversation_tx(conn, conversation_id)
+            row = await conversation_tx(conn, conversation_id, self.now_ms())
         assert row is not None
         self.pow.record_start(now)
         self.metrics.inc("chat_conversations_started_total", "Conversations started.")
@@ -287,6 +297,8 @@ class ChatService:
         """
         row = await self._conversation(conversation_id)
         transition(row.state, Event.DELETE, Actor.CLIENT)
+        async with self.store.db.write() as conn:  # the anonymous statistics come first
+            await record_stats(conn, [conversation_id], self.now_ms(), outcome="deleted")
         destroyed = await self.store.keystore.destroy([conversation_key_id(conversation_id)])
         async with self.store.db.write() as conn:
             row = await self._locked(conn, conversation_id)
@@ -518,6 +530,17 @@ class ChatService:
             )
         return f.Ack(frame.id, 0, row.id)
 
+    async def ended_by_retention(self, ended: EndedConversation) -> None:
+        """Tell everyone concerned that the sweep closed an idle conversation."""
+        await self._tell(conv_topic(ended.id), f.StateChanged(ended.id, ended.now.value, "idle"))
+        if ended.was is State.WAITING:
+            await self._tell(team_topic(ended.team_id), f.Dequeued(ended.id, ended.team))
+            await self._announce_positions(ended.team_id)
+        if ended.counsellor_id is not None:
+            topic = staff_topic(ended.counsellor_id)
+            await self._tell(topic, f.StateChanged(ended.id, ended.now.value, "idle"))
+            await self._tell(topic, f.Released(ended.id, "idle"))
+
     async def member_removed(self, staff_id: str, team_id: int, admin: str) -> None:
         """A member left the team (a signed roster without them): the conversations of the
         team they held go back to the queue, where a colleague takes them over and rekeys
@@ -604,7 +627,7 @@ class ChatService:
             .where(m.conversations.c.id == conversation_id)
             .with_for_update()
         )
-        row = await conversation_tx(conn, conversation_id)
+        row = await conversation_tx(conn, conversation_id, self.now_ms())
         if row is None:
             raise NotFound("this conversation does not exist (any more)")
         return row
@@ -612,6 +635,11 @@ class ChatService:
     async def _set_state(
         self, conn: AsyncConnection, row: ConversationRow, new: State, **values: Any
     ) -> None:
+        if new in (State.CLOSED, State.ABANDONED):
+            # Retention: from now on the record has its due times (hidden once past them).
+            now = self.now_ms()
+            effective = await effective_rules(conn, self.rules, row.team_id)
+            values.update(due_values(new, now, now, effective))
         await conn.execute(
             update(m.conversations)
             .where(m.conversations.c.id == row.id)

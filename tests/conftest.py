@@ -217,6 +217,9 @@ def settings_factory(db_url: str) -> Callable[..., Settings]:
             "keystore_url": keystore_for(db_url),
             "cookie_secure": False,
             "starts_per_minute_free": 1000,
+            # Sweeps run where a test asks for them (tests/test_retention*.py), never
+            # beside a test that compares database dumps.
+            "retention_in_process": False,
         }
         values.update(overrides)
         return load_settings(environ={}, **values)

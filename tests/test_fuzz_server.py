@@ -45,6 +45,7 @@ class ThreadServer:
             frame_rate=10_000.0,
             frame_burst=10_000,
             starts_per_minute_free=10_000,
+            retention_in_process=False,  # no sweep between the dumps
         )
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()

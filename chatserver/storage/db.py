@@ -111,7 +111,22 @@ def migrate(url: str, revision: str = "head") -> None:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.stat().st_size == 0:
+            _new_sqlite_file(path)
     command.upgrade(_alembic_config(url), revision)
+
+
+def _new_sqlite_file(path: Path) -> None:
+    """A new database file with incremental auto-vacuum (it can only be chosen before the
+    first table): the retention sweep then hands freed pages back to the file system."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
 
 
 async def schema_is_current(db: Database) -> bool:

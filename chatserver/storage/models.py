@@ -114,6 +114,12 @@ conversations = Table(
     Column("last_activity_at", BigInteger, nullable=False, index=True),
     Column("close_category", String(40), nullable=True),
     Column("transfers", Integer, nullable=False, default=0),
+    # Retention (retention/rules.py): when the messages and notes are due for deletion,
+    # when the whole record is, and when its anonymous statistics were recorded. Past due
+    # means hidden at once and purged by the next sweep.
+    Column("messages_due_at", BigInteger, nullable=True, index=True),
+    Column("due_at", BigInteger, nullable=True, index=True),
+    Column("stats_at", BigInteger, nullable=True),
     Index("ix_conversations_queue", "team_id", "state", "queued_at"),
 )
 
@@ -188,6 +194,8 @@ team_epochs = Table(
     Column("bundle", Text, nullable=False),
     Column("created_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
     Column("created_at", BigInteger, nullable=False),
+    # Set when retention destroyed the epoch's storage key and team-key envelopes.
+    Column("retired_at", BigInteger, nullable=True),
     UniqueConstraint("team_id", "epoch", name="uq_team_epochs_epoch"),
 )
 
@@ -241,4 +249,55 @@ audit = Table(
     Column("action", String(40), nullable=False),
     Column("target", String(80), nullable=True),
     Column("detail", Text, nullable=False, default="{}"),  # JSON without content
+    # A hash chain: each entry's hash covers the previous entry's hash and its own fields,
+    # so a changed or removed entry is detected (chatserver audit verify).
+    Column("prev_hash", String(64), nullable=False, default=""),
+    Column("hash", String(64), nullable=False, default=""),
+)
+
+retention_rules = Table(
+    "retention_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("category", String(20), nullable=False),
+    Column("minutes", BigInteger, nullable=False),
+    Column("updated_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("team_id", "category", name="uq_retention_rules_category"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "conversation_id",
+        ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("reason", String(500), nullable=False),  # the supervisor's words, never content
+    Column("created_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("released_at", BigInteger, nullable=True, index=True),
+    Column("released_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+)
+
+# Anonymous statistics: one row per ended conversation, with no link back to it (no id, no
+# exact times), recorded before the conversation may be purged.
+stat_facts = Table(
+    "stat_facts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("day", String(10), nullable=False, index=True),  # YYYY-MM-DD (UTC) it started
+    Column("topic", String(40), nullable=True),
+    Column("outcome", String(16), nullable=False),  # closed, abandoned, deleted
+    Column("close_category", String(40), nullable=True),
+    Column("accepted", Integer, nullable=False),  # 0 or 1
+    Column("waited_ms", BigInteger, nullable=True),  # start (or requeue) to accept
+    Column("duration_ms", BigInteger, nullable=True),  # accept to end
+    Column("transfers", Integer, nullable=False),
 )

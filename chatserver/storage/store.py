@@ -9,12 +9,14 @@ transactions.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..protocol.lifecycle import State
@@ -128,15 +130,39 @@ def _message(row: Any) -> MessageRow:
     return MessageRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bytes(row[7]), row[8])
 
 
-async def conversation_tx(conn: AsyncConnection, conversation_id: str) -> ConversationRow | None:
+def visible(now: int) -> Any:
+    """Conversations not past their retention due time: the rest is never served, even
+    before a sweep purges it."""
+    due = m.conversations.c.due_at
+    return or_(due.is_(None), due > now)
+
+
+def content_visible(now: int) -> Any:
+    """Conversations whose messages and notes are not past their due time."""
+    due = m.conversations.c.messages_due_at
+    return and_(visible(now), or_(due.is_(None), due > now))
+
+
+async def conversation_tx(
+    conn: AsyncConnection, conversation_id: str, now: int
+) -> ConversationRow | None:
     row = (
         await conn.execute(
             select(*_CONV_COLUMNS)
             .select_from(_CONV_FROM)
-            .where(m.conversations.c.id == conversation_id)
+            .where(m.conversations.c.id == conversation_id, visible(now))
         )
     ).first()
     return _conversation(row) if row else None
+
+
+async def content_readable(conn: AsyncConnection, conversation_id: str, now: int) -> bool:
+    found = await conn.execute(
+        select(m.conversations.c.id).where(
+            m.conversations.c.id == conversation_id, content_visible(now)
+        )
+    )
+    return found.first() is not None
 
 
 async def audit_tx(
@@ -147,24 +173,54 @@ async def audit_tx(
     target: str | None = None,
     **detail: Any,
 ) -> None:
-    """Append an audit entry: who, what, when; never content."""
+    """Append an audit entry: who, what, when; never content. Entries form a hash chain
+    (:func:`audit_hash`); on PostgreSQL a transaction-scoped advisory lock makes appends
+    one at a time so the chain never forks (SQLite writers are serialised anyway)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
+    prev = (
+        await conn.execute(select(m.audit.c.hash).order_by(m.audit.c.id.desc()).limit(1))
+    ).scalar() or ""
+    encoded = json.dumps(detail, sort_keys=True, separators=(",", ":"))
+    digest = audit_hash(prev, at=now, actor=actor, action=action, target=target, detail=encoded)
     await conn.execute(
         insert(m.audit).values(
             at=now,
             actor=actor,
             action=action,
             target=target,
-            detail=json.dumps(detail, sort_keys=True, separators=(",", ":")),
+            detail=encoded,
+            prev_hash=prev,
+            hash=digest,
         )
     )
+
+
+#: The advisory lock key of audit appends on PostgreSQL ("audit" in ASCII).
+AUDIT_LOCK = 0x6175646974
+
+
+def audit_hash(
+    prev_hash: str, *, at: int, actor: str | None, action: str, target: str | None, detail: str
+) -> str:
+    """``sha256`` of the JSON array ``[prev_hash, at, actor, action, target, detail]``."""
+    fields = [prev_hash, at, actor, action, target, detail]
+    encoded = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(encoded).hexdigest()
 
 
 class Store:
     """Reads and writes for the chat server, on top of :class:`Database`."""
 
-    def __init__(self, db: Database, keystore: Keystore) -> None:
+    def __init__(
+        self, db: Database, keystore: Keystore, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db = db
         self.keystore = keystore
+        self.clock = clock
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
 
     # ------------------------------------------------------------------ teams and staff
     async def team_by_slug(self, slug: str) -> TeamRow | None:
@@ -287,7 +343,7 @@ class Store:
     # ------------------------------------------------------------------ conversations
     async def conversation(self, conversation_id: str) -> ConversationRow | None:
         async with self.db.read() as conn:
-            return await conversation_tx(conn, conversation_id)
+            return await conversation_tx(conn, conversation_id, self.now_ms())
 
     async def conversation_by_token(self, token_hash: str) -> ConversationRow | None:
         async with self.db.read() as conn:
@@ -295,7 +351,7 @@ class Store:
                 await conn.execute(
                     select(*_CONV_COLUMNS)
                     .select_from(_CONV_FROM)
-                    .where(m.conversations.c.token_hash == token_hash)
+                    .where(m.conversations.c.token_hash == token_hash, visible(self.now_ms()))
                 )
             ).first()
         return _conversation(row) if row else None
@@ -351,6 +407,8 @@ class Store:
         if key is None:  # destroyed: the conversation is gone
             return []
         async with self.db.read() as conn:
+            if not await content_readable(conn, conversation_id, self.now_ms()):
+                return []
             rows = await conn.execute(
                 select(*_MSG_COLUMNS)
                 .where(m.messages.c.conversation_id == conversation_id, m.messages.c.seq > after)
@@ -366,6 +424,8 @@ class Store:
 
     async def envelopes(self, conversation_id: str) -> list[Any]:
         async with self.db.read() as conn:
+            if not await content_readable(conn, conversation_id, self.now_ms()):
+                return []
             rows = await conn.execute(
                 select(m.key_envelopes, m.staff.c.id.label("author"))
                 .outerjoin(m.staff, m.staff.c.id == m.key_envelopes.c.author_id)

@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from retention.scheduler import SweepScheduler
+from retention.sweeper import Sweeper
+
 from ..auth import LoginThrottle
 from ..config import Settings
 from ..hub import Hub, LocalHub
@@ -33,9 +36,11 @@ from .keys import (
     SERVICE,
     SETTINGS,
     STORE,
+    SWEEPS,
     THROTTLE,
 )
 from .members_http import add_member_routes
+from .retention_http import add_retention_routes
 from .security import same_origin_writes, security_headers
 from .teams_http import add_team_routes
 from .widget_http import add_widget_routes
@@ -55,11 +60,14 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     if not await schema_is_current(db):
         await db.dispose()
         raise SchemaOutdated("the database schema is not current: run `chatserver migrate`")
+    if db.is_sqlite and not await secure_delete_on(db):
+        await db.dispose()
+        raise SchemaOutdated("SQLite secure_delete is off: deleted data would stay in the file")
     keystore = Keystore(settings.keystore)
     await keystore.open()
     writer = MessageWriter(db, keystore, lambda: int(app[CLOCK]() * 1000), settings.commit_batch)
     writer.start()
-    store = Store(db, keystore)
+    store = Store(db, keystore, app[CLOCK])
     metrics = app[METRICS]
     app[DB], app[STORE], app[KEYSTORE] = db, store, keystore
     app[SERVICE] = ChatService(settings, store, writer, app[HUB], metrics, app[CLOCK])
@@ -83,6 +91,33 @@ async def _close_sockets(app: web.Application) -> None:
     )
 
 
+async def secure_delete_on(db: Database) -> bool:
+    async with db.read() as conn:
+        return bool((await conn.exec_driver_sql("PRAGMA secure_delete")).scalar())
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """The sweeper in this process (setting retention_in_process), on a schedule."""
+    settings = app[SETTINGS]
+    if not settings.retention_in_process:
+        yield
+        return
+    service = app[SERVICE]
+    sweeper = Sweeper(
+        app[DB],
+        app[KEYSTORE],
+        service.rules,
+        app[CLOCK],
+        batch=settings.retention_batch,
+        pause_ms=settings.retention_pause_ms,
+        on_ended=service.ended_by_retention,
+    )
+    app[SWEEPS] = SweepScheduler(sweeper, settings.retention_interval_minutes)
+    app[SWEEPS].start()
+    yield
+    await app[SWEEPS].stop()
+
+
 async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
     # No software versions for scanners.
     response.headers["Server"] = "chatserver"
@@ -104,11 +139,13 @@ def create_app(
     app[THROTTLE] = LoginThrottle(attempts=settings.login_attempts)
     app[CONNECTIONS] = set()
     app.cleanup_ctx.append(_storage)
+    app.cleanup_ctx.append(_retention)
     app.on_response_prepare.append(_server_header)
     app.on_shutdown.append(_close_sockets)
     add_routes(app)
     add_team_routes(app)
     add_member_routes(app)
+    add_retention_routes(app)
     add_widget_routes(app)
     app.router.add_get("/ws/client", client_socket)
     app.router.add_get("/ws/console", console_socket)

@@ -48,6 +48,16 @@ async def current_staff(request: web.Request) -> tuple[StaffRow, str]:
     return staff, token
 
 
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    """The request's JSON body, refused as ``malformed`` when larger or not JSON."""
+    if request.content_length is None or request.content_length > max_bytes:
+        raise MalformedFrame(f"send a JSON body of at most {max_bytes} bytes")
+    try:
+        return json.loads(await request.read())
+    except ValueError:
+        raise MalformedFrame("the body must be JSON") from None
+
+
 def check_csrf(request: web.Request, token: str) -> None:
     sent = request.headers.get("X-CSRF-Token", "")
     if not hmac.compare_digest(sent, csrf_token(token)):

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from retention.scheduler import SweepScheduler
+
 from ..auth import LoginThrottle
 from ..config import Settings
 from ..hub import Hub
@@ -27,3 +29,4 @@ SERVICE = web.AppKey("service", ChatService)
 METRICS = web.AppKey("metrics", Metrics)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections")
+SWEEPS = web.AppKey("sweeps", SweepScheduler)

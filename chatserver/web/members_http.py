@@ -8,7 +8,6 @@ the server). The server checks shape and rights; the browsers check the cryptogr
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +16,7 @@ from ..members import Members
 from ..protocol.errors import Forbidden, MalformedFrame
 from ..storage.store import StaffRow
 from ..teamkeys import TeamKeys
-from .http import check_csrf, current_staff
+from .http import check_csrf, current_staff, read_json
 from .keys import CLOCK, DB, KEYSTORE, SERVICE, SETTINGS, STORE
 from .teams_http import team_of
 
@@ -29,12 +28,7 @@ def _now(request: web.Request) -> int:
 
 
 async def _json(request: web.Request) -> Any:
-    if request.content_length is None or request.content_length > MAX_BODY:
-        raise MalformedFrame(f"send a JSON body of at most {MAX_BODY} bytes")
-    try:
-        return json.loads(await request.read())
-    except ValueError:
-        raise MalformedFrame("the body must be JSON") from None
+    return await read_json(request, MAX_BODY)
 
 
 async def _admin(request: web.Request) -> StaffRow:

@@ -3,14 +3,12 @@ and the upload of signed epoch bundles (admins)."""
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from ..epochs import Epochs
 from ..protocol.errors import Forbidden, MalformedFrame, NotFound
 from ..storage.store import TeamRow
-from .http import check_csrf, current_staff
+from .http import check_csrf, current_staff, read_json
 from .keys import CLOCK, DB, SETTINGS, STORE
 
 MAX_UPLOAD = 512 * 1024
@@ -48,12 +46,7 @@ async def upload_bundles(request: web.Request) -> web.Response:
     if staff.role != "admin":
         raise Forbidden("only admins hold the team root key and upload epochs")
     team = await team_of(request)
-    if request.content_length is None or request.content_length > MAX_UPLOAD:
-        raise MalformedFrame(f"send at most {MAX_UPLOAD} bytes of bundles")
-    try:
-        body = json.loads(await request.read())
-    except ValueError:
-        raise MalformedFrame("the body must be JSON") from None
+    body = await read_json(request, MAX_UPLOAD)
     if not isinstance(body, dict) or set(body) != {"bundles"}:
         raise MalformedFrame('the body is {"bundles": [...]}')
     added = await Epochs(request.app[DB]).upload(

@@ -1,0 +1,55 @@
+"""One sweep at a time across processes: a PostgreSQL advisory lock, or on SQLite an
+exclusive lock on a file beside the database (both released when the holder dies)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+
+from chatserver.storage.db import Database, sqlite_path
+
+__all__ = ["SWEEP_LOCK", "sweep_lock"]
+
+#: The advisory lock key of the retention sweep ("sweep" in ASCII).
+SWEEP_LOCK = 0x7377656570
+
+
+@asynccontextmanager
+async def sweep_lock(db: Database) -> AsyncIterator[bool]:
+    """Yields whether this process got the lock; never waits for it."""
+    if not db.is_sqlite:
+        async with db.engine.connect() as conn:
+            got = bool(
+                (
+                    await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK})
+                ).scalar()
+            )
+            await conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
+                    await conn.commit()
+        return
+    path = sqlite_path(db.url)
+    if path is None:  # an in-memory database lives in one process
+        yield True
+        return
+    fd = os.open(f"{path}.sweep.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

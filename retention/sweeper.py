@@ -1,0 +1,406 @@
+"""The sweep: one pass that deletes what the rules say is due, and proves it.
+
+Order matters: expired holds are released; idle open conversations are ended; anonymous
+statistics are recorded for every conversation before it may go; then message content
+(its storage key first: crypto-shredding), whole conversations, retired epochs' team keys,
+sessions, invitations, blocks, deactivated accounts and old audit entries. Deletes go in
+bounded batches on indexed due-time columns with a pause between them, so live chats keep
+their write slot. Afterwards the storage is compacted (SQLite: WAL checkpoint with
+truncate, incremental vacuum; PostgreSQL: VACUUM of the swept tables), and a content-free
+report is appended to the hash-chained audit log.
+
+Only one sweep runs at a time across processes (:mod:`retention.locks`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, delete, select, text, update
+
+from chatserver.protocol.lifecycle import Actor, Event, State, transition
+from chatserver.storage import models as m
+from chatserver.storage.db import Database
+from chatserver.storage.keystore import Keystore, conversation_key_id
+from chatserver.storage.store import audit_tx
+from chatserver.teamkeys import TeamKeys
+
+from .locks import sweep_lock
+from .rules import Rules
+from .store import MINUTE, due_values, effective_rules, held, record_stats
+
+__all__ = ["EndedConversation", "Report", "Sweeper"]
+
+log = logging.getLogger("retention.sweeper")
+
+#: Told of each conversation the sweep ended for idleness, after the commit.
+Ended = Callable[["EndedConversation"], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class EndedConversation:
+    id: str
+    team_id: int
+    team: str
+    was: State
+    counsellor_id: str | None
+    now: State
+
+
+SWEPT_TABLES = (
+    "messages",
+    "key_envelopes",
+    "conversations",
+    "holds",
+    "sessions",
+    "invites",
+    "blocks",
+    "staff",
+    "audit",
+)
+
+
+@dataclass
+class Report:
+    """What one sweep did, in counts only: never an id of a client, never content."""
+
+    started_at: int
+    finished_at: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    holds_skipped: int = 0
+    keys_destroyed: int = 0
+    errors: list[str] = field(default_factory=list)
+    skipped: bool = False  # another sweep held the lock
+
+    def add(self, category: str, n: int) -> None:
+        if n:
+            self.counts[category] = self.counts.get(category, 0) + n
+
+    def as_detail(self) -> dict[str, Any]:
+        return {
+            "counts": dict(sorted(self.counts.items())),
+            "batches": self.batches,
+            "holds_skipped": self.holds_skipped,
+            "keys_destroyed": self.keys_destroyed,
+            "errors": self.errors,
+            "duration_ms": self.finished_at - self.started_at,
+        }
+
+
+class Sweeper:
+    def __init__(
+        self,
+        db: Database,
+        keystore: Keystore,
+        rules: Rules,
+        clock: Callable[[], float] = time.time,
+        *,
+        batch: int = 500,
+        pause_ms: int = 20,
+        on_ended: Ended | None = None,
+    ) -> None:
+        self.db, self.keystore, self.rules, self.clock = db, keystore, rules, clock
+        self.batch, self.pause = batch, pause_ms / 1000
+        self.on_ended = on_ended
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    async def run(self) -> Report:
+        """One sweep, under the cross-process lock; a sweep already running elsewhere
+        makes this one return at once with ``skipped``."""
+        report = Report(self.now_ms())
+        async with sweep_lock(self.db) as acquired:
+            if not acquired:
+                report.skipped = True
+                return report
+            steps = (
+                self._release_expired_holds,
+                self._close_idle,
+                self._record_statistics,
+                self._purge_content,
+                self._purge_conversations,
+                self._retire_epochs,
+                self._purge_simple,
+            )
+            for step in steps:
+                try:
+                    await step(report)
+                except Exception as exc:  # a failed step must not stop the others
+                    log.exception("retention step %s failed", step.__name__)
+                    report.errors.append(f"{step.__name__.strip('_')}: {type(exc).__name__}")
+            await self._compact(report)
+            report.finished_at = self.now_ms()
+            async with self.db.write() as conn:
+                await audit_tx(
+                    conn,
+                    report.finished_at,
+                    "system",
+                    "retention.sweep",
+                    None,
+                    **report.as_detail(),
+                )
+        return report
+
+    # ------------------------------------------------------------------ helpers
+    async def _pause(self, report: Report) -> None:
+        report.batches += 1
+        await asyncio.sleep(self.pause)  # yield the write slot to live chats
+
+    async def _team_rules(self) -> dict[int, dict[str, int]]:
+        async with self.db.read() as conn:
+            teams = (await conn.execute(select(m.teams.c.id))).scalars().all()
+            return {t: await effective_rules(conn, self.rules, t) for t in teams}
+
+    async def _ids(self, query: Any) -> list[Any]:
+        async with self.db.read() as conn:
+            return list((await conn.execute(query.limit(self.batch))).scalars())
+
+    # ------------------------------------------------------------------ steps
+    async def _release_expired_holds(self, report: Report) -> None:
+        h, now = m.holds.c, self.now_ms()
+        async with self.db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(h.id, h.conversation_id, h.expires_at).where(
+                        h.released_at.is_(None), h.expires_at <= now
+                    )
+                )
+            ).all()
+            for row in rows:
+                await conn.execute(
+                    update(m.holds).where(h.id == row.id).values(released_at=row.expires_at)
+                )
+                await audit_tx(conn, now, "system", "hold.expired", row.conversation_id)
+        report.add("holds_expired", len(rows))
+
+    async def _close_idle(self, report: Report) -> None:
+        c = m.conversations.c
+        for team_id, effective in (await self._team_rules()).items():
+            while True:
+                now = self.now_ms()
+                limit = now - effective["idle_close"] * MINUTE
+                ids = await self._ids(
+                    select(c.id).where(
+                        c.team_id == team_id,
+                        c.state.in_([State.WAITING.value, State.ACTIVE.value]),
+                        c.last_activity_at <= limit,
+                    )
+                )
+                if not ids:
+                    break
+                ended: list[EndedConversation] = []
+                async with self.db.write() as conn:
+                    rows = (
+                        await conn.execute(
+                            select(
+                                c.id, c.state, c.last_activity_at, c.counsellor_id, m.teams.c.slug
+                            )
+                            .join(m.teams, m.teams.c.id == c.team_id)
+                            .where(
+                                c.id.in_(ids),
+                                c.state.in_([State.WAITING.value, State.ACTIVE.value]),
+                                c.last_activity_at <= limit,
+                            )
+                        )
+                    ).all()
+                    for row in rows:
+                        event = Event.ABANDON if row.state == State.WAITING.value else Event.CLOSE
+                        new = transition(State(row.state), event, Actor.SYSTEM)
+                        dues = due_values(new, now, row.last_activity_at, effective)
+                        await conn.execute(
+                            update(m.conversations)
+                            .where(c.id == row.id)
+                            .values(
+                                state=new.value,
+                                closed_at=now,
+                                close_category="idle" if new is State.CLOSED else None,
+                                **dues,
+                            )
+                        )
+                        ended.append(
+                            EndedConversation(
+                                row.id, team_id, row.slug, State(row.state), row.counsellor_id, new
+                            )
+                        )
+                    if ended:
+                        await audit_tx(
+                            conn,
+                            now,
+                            "system",
+                            "retention.idle_closed",
+                            str(team_id),
+                            count=len(ended),
+                        )
+                report.add("idle_closed", len(ended))
+                for conversation in ended:
+                    if self.on_ended is not None:
+                        await self.on_ended(conversation)
+                await self._pause(report)
+
+    def _due(self, column: Any, now: int) -> Any:
+        c = m.conversations.c
+        return and_(
+            c.state.in_([State.CLOSED.value, State.ABANDONED.value]),
+            column.is_not(None),
+            column <= now,
+        )
+
+    async def _record_statistics(self, report: Report) -> None:
+        c = m.conversations.c
+        while True:
+            now = self.now_ms()
+            ids = await self._ids(
+                select(c.id).where(
+                    c.stats_at.is_(None),
+                    self._due(c.messages_due_at, now) | self._due(c.due_at, now),
+                )
+            )
+            if not ids:
+                return
+            async with self.db.write() as conn:
+                report.add("statistics_recorded", await record_stats(conn, ids, now))
+            await self._pause(report)
+
+    async def _skip_held(self, report: Report, column: Any) -> None:
+        c = m.conversations.c
+        now = self.now_ms()
+        async with self.db.read() as conn:
+            count = (
+                await conn.execute(select(c.id).where(self._due(column, now), held(now)))
+            ).all()
+        report.holds_skipped = max(report.holds_skipped, len(count))
+
+    async def _purge_content(self, report: Report) -> None:
+        """Messages and notes of conversations past ``messages_due_at``: the storage key
+        goes first, then the rows; ``messages_due_at`` is cleared once done."""
+        c = m.conversations.c
+        await self._skip_held(report, c.messages_due_at)
+        while True:
+            now = self.now_ms()
+            ids = await self._ids(
+                select(c.id).where(
+                    self._due(c.messages_due_at, now), c.stats_at.is_not(None), ~held(now)
+                )
+            )
+            if not ids:
+                return
+            destroyed = await self.keystore.destroy([conversation_key_id(i) for i in ids])
+            report.keys_destroyed += len(destroyed)
+            async with self.db.write() as conn:
+                gone = await conn.execute(
+                    delete(m.messages).where(m.messages.c.conversation_id.in_(ids))
+                )
+                notes = await conn.execute(
+                    delete(m.key_envelopes).where(m.key_envelopes.c.conversation_id.in_(ids))
+                )
+                await conn.execute(
+                    update(m.conversations).where(c.id.in_(ids)).values(messages_due_at=None)
+                )
+            report.add("messages", int(gone.rowcount or 0))
+            report.add("envelopes", int(notes.rowcount or 0))
+            report.add("conversations_emptied", len(ids))
+            await self._pause(report)
+
+    async def _purge_conversations(self, report: Report) -> None:
+        c = m.conversations.c
+        await self._skip_held(report, c.due_at)
+        while True:
+            now = self.now_ms()
+            ids = await self._ids(
+                select(c.id).where(self._due(c.due_at, now), c.stats_at.is_not(None), ~held(now))
+            )
+            if not ids:
+                return
+            destroyed = await self.keystore.destroy([conversation_key_id(i) for i in ids])
+            report.keys_destroyed += len(destroyed)
+            async with self.db.write() as conn:
+                gone = await conn.execute(delete(m.conversations).where(c.id.in_(ids)))
+            report.add("conversations", int(gone.rowcount or 0))
+            await self._pause(report)
+
+    async def _retire_epochs(self, report: Report) -> None:
+        e = m.team_epochs.c
+        teamkeys = TeamKeys(self.db, self.keystore)
+        for team_id, effective in (await self._team_rules()).items():
+            now = self.now_ms()
+            limit = now - effective["epoch_keys"] * MINUTE
+            async with self.db.read() as conn:
+                epochs = (
+                    (
+                        await conn.execute(
+                            select(e.epoch).where(
+                                e.team_id == team_id, e.retired_at.is_(None), e.not_after <= limit
+                            )
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            for epoch in epochs:
+                destroyed = await teamkeys.destroy_epoch(team_id, epoch, "system", now)
+                report.keys_destroyed += len(destroyed)
+                async with self.db.write() as conn:
+                    await conn.execute(
+                        update(m.team_epochs)
+                        .where(e.team_id == team_id, e.epoch == epoch)
+                        .values(retired_at=now)
+                    )
+                report.add("epochs_retired", 1)
+
+    async def _purge_simple(self, report: Report) -> None:
+        """Records with one timestamp each: sessions, invitations, blocks, deactivated
+        accounts, audit entries (operator-wide rules: these are not a team's)."""
+        rules = self.rules.effective({})
+        s, i, b, st, a = (
+            m.sessions.c,
+            m.invites.c,
+            m.blocks.c,
+            m.staff.c,
+            m.audit.c,
+        )
+        targets = (
+            ("sessions", m.sessions, s.token_hash, s.expires_at),
+            ("invites", m.invites, i.id, i.expires_at),
+            ("blocks", m.blocks, b.id, b.expires_at),
+            ("staff", m.staff, st.id, st.disabled_at),
+            ("audit", m.audit, a.id, a.at),
+        )
+        for category, table, key, stamp in targets:
+            while True:
+                limit = self.now_ms() - rules[category] * MINUTE
+                where = [stamp.is_not(None), stamp <= limit]
+                if category == "staff":  # accounts waiting for approval are not deactivated
+                    where.append(
+                        ~select(i.id).where(i.staff_id == st.id, i.approved_at.is_(None)).exists()
+                    )
+                ids = await self._ids(select(key).where(*where).order_by(stamp))
+                if not ids:
+                    break
+                async with self.db.write() as conn:
+                    gone = await conn.execute(delete(table).where(key.in_(ids)))
+                report.add(category, int(gone.rowcount or 0))
+                await self._pause(report)
+
+    async def _compact(self, report: Report) -> None:
+        """Give deleted pages back and leave no copy in the write-ahead log."""
+        try:
+            if self.db.is_sqlite:
+                async with self.db.write() as conn:  # between two writers, never during one
+                    await conn.exec_driver_sql("PRAGMA incremental_vacuum")
+                async with self.db.engine.connect() as conn:
+                    (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).all()
+            else:
+                async with self.db.engine.connect() as conn:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    for table in SWEPT_TABLES:
+                        await conn.execute(text(f"VACUUM {table}"))
+        except Exception as exc:
+            log.exception("retention compaction failed")
+            report.errors.append(f"compact: {type(exc).__name__}")
