@@ -293,7 +293,14 @@ async def demo(db: Database, settings: Settings) -> dict[str, str]:
     await user_add(
         db, settings, "demo", "Demo counsellor", "counsellor", ["demo"], password, totp=False
     )
-    return {"team": "demo", "username": "demo", "password": password}
+    from .demo import demo_bundles
+
+    async with db.read() as conn:
+        team_id = (
+            await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == "demo"))
+        ).scalar_one()
+    pin = await demo_bundles(db, team_id, _now())
+    return {"team": "demo", "username": "demo", "password": password, "pin": pin}
 
 
 # --------------------------------------------------------------------------- parsing
@@ -431,7 +438,8 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
             _migrate(settings)
             info = asyncio.run(_with_db(settings, lambda db: demo(db, settings)))
             out(f"Demo team:     {info['team']} (topics: general, school)")
-            out(f"Start page:    {settings.origin}/")
+            out(f"Start page:    {settings.origin}/  (with the widget embedded)")
+            out(f"Team key pin:  {info['pin']}")
             out(
                 f"Demo login:    {info['username']} / {info['password']}  (no second factor:"
                 " demo only)"

@@ -494,7 +494,14 @@ async def test_demo_login_works_over_http(
     assert (await post_login(server.url, username, cred))[0] == 401
     rows = await dump(db_url)
     assert [r[1] for r in rows["teams"]] == ["demo"]
-    assert [a[0] for a in cli_audit(rows)] == ["team.created", "staff.created", "staff.created"]
+    # The first run also signed the demo team's epoch bundles; the second kept them.
+    assert [a[0] for a in cli_audit(rows)] == [
+        "team.created",
+        "staff.created",
+        "epochs.uploaded",
+        "staff.created",
+    ]
+    assert re.search(r"^Team key pin:\s+[A-Za-z0-9_-]{43}$", again, re.M)
 
 
 # --------------------------------------------------------------------------- serve

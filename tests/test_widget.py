@@ -403,6 +403,32 @@ async def test_rekey_to_a_reissued_epoch_and_after_a_reload(world: World, chromi
     await expect(frame.locator("#log li.problem")).to_have_count(0)
 
 
+async def test_the_demo_start_page_embeds_a_working_widget(world: World, chromium: Any) -> None:
+    """`chatserver demo` signs the demo team's bundles; the start page shows the snippet
+    with its pin and SRI hash and embeds it, and a chat started there waits in the queue."""
+    from playwright.async_api import expect
+
+    info = await cli.demo(world.server.db, world.server.settings)
+    page = await chromium.new_page()
+    await page.goto(world.server.url + "/")
+    snippet = await page.locator("pre code").text_content()
+    assert snippet is not None and f'data-pin="{info["pin"]}"' in snippet
+    assert 'integrity="sha384-' in snippet
+    await page.get_by_role("button", name=TEXTS["en"]["launch"]).click()
+    frame = page.frame_locator("iframe")
+    await frame.get_by_role("button", name=TEXTS["en"]["agree"]).click()
+    await say(page, "hello demo", 1)
+    await expect(frame.locator("#status")).to_have_text(TEXTS["en"]["first"])
+    queue = await world.server.app[STORE].queue([await team_id(world, "demo")])
+    assert len(queue) == 1 and queue[0].epoch == 1
+
+
+async def team_id(world: World, slug: str) -> int:
+    team = await world.server.app[STORE].team_by_slug(slug)
+    assert team is not None
+    return team.id
+
+
 async def test_host_commands_before_the_loader(world: World, chromium: Any) -> None:
     """The host page queues setLanguage and open before the script loads; they run."""
     from playwright.async_api import expect

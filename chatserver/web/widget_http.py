@@ -16,6 +16,9 @@ checkout beside the package, else from ``share/chatserver/widget`` of the instal
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import re
 import site
 import sys
@@ -26,9 +29,30 @@ from aiohttp import web
 from ..protocol.errors import NotFound
 from .keys import SETTINGS, STORE
 
-__all__ = ["add_widget_routes", "frame_csp", "widget_dir"]
+__all__ = ["add_widget_routes", "embed_snippet", "frame_csp", "loader_integrity", "widget_dir"]
 
 _FILE = re.compile(r"[a-z0-9-]{1,40}\.(js|css)")
+
+
+def loader_integrity(static_dir: str = "") -> str:
+    """The Subresource Integrity value of the loader this server serves."""
+    digest = hashlib.sha384((widget_dir(static_dir) / "loader.js").read_bytes()).digest()
+    return "sha384-" + base64.b64encode(digest).decode()
+
+
+def embed_snippet(origin: str, integrity: str, team: str, **data: str | None) -> str:
+    """The one tag an agency puts on its website (docs/widget.md, "Embedding")."""
+    attributes = "".join(
+        f' data-{name}="{html.escape(value)}"'
+        for name, value in {"team": team, **data}.items()
+        if value
+    )
+    return (
+        f'<script src="{html.escape(origin)}/widget/loader.js" integrity="{integrity}" '
+        f'crossorigin="anonymous"{attributes}></script>'
+    )
+
+
 _TYPES = {"js": "text/javascript", "css": "text/css", "html": "text/html"}
 _NO_STORE = "no-store"
 
