@@ -50,6 +50,11 @@ class Settings:
         "Default for SQLite: the database file's name with .keys.db. Required for "
         "PostgreSQL (a separate database, e.g. postgresql+asyncpg://chat@db/chat_keys).",
     )
+    redis_url: str = _s(
+        "",
+        "Redis for fan-out between several server processes, e.g. redis://127.0.0.1:6379/0. "
+        "Empty: one process, in-process fan-out.",
+    )
     max_frame_bytes: int = _s(96 * 1024, "Largest WebSocket frame accepted, in bytes.")
     max_connections: int = _s(5000, "Open WebSocket connections per process; more are refused.")
     max_queued: int = _s(200, "Waiting conversations per team; further starts are refused.")

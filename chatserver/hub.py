@@ -6,8 +6,9 @@ console of a staff member, ``team:<id>`` every console of a team. A subscriber i
 outbox). Publishing never waits on a subscriber; a full outbox disconnects that peer,
 which resyncs from storage when it comes back.
 
-:class:`LocalHub` serves one process. Several processes share a Redis-backed hub with
-the same interface (the scale-out issue); nothing else in the server knows which.
+:class:`LocalHub` serves one process. Several processes share
+:class:`chatserver.redis_hub.RedisHub` (setting ``redis_url``), which has the same
+interface; nothing else in the server knows which.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class Hub(Protocol):
     async def publish(self, topic: str, text: str) -> None: ...
 
     def local_count(self, topic: str) -> int: ...
+
+    async def flush(self) -> None:
+        """Return once every subscription made so far is in force."""
 
 
 class LocalHub:
@@ -56,3 +60,6 @@ class LocalHub:
 
     def local_count(self, topic: str) -> int:
         return len(self._subs.get(topic, ()))
+
+    async def flush(self) -> None:
+        return None  # in-process subscriptions are in force at once

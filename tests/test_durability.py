@@ -23,9 +23,10 @@ from chatserver.storage.db import Database
 
 
 class ServerProcess:
-    def __init__(self, db_url: str, log: Path) -> None:
+    def __init__(self, db_url: str, log: Path, **env: str) -> None:
         self.db_url = db_url
         self.log = log
+        self.env = env  # more CHAT_* settings
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -40,6 +41,7 @@ class ServerProcess:
             "CHAT_STARTS_PER_MINUTE_FREE": "1000",
             "CHAT_FRAME_RATE": "1000",
             "CHAT_FRAME_BURST": "1000",
+            **self.env,
         }
         env.pop("CHAT_CONFIG", None)
         with self.log.open("a") as log:

@@ -17,6 +17,7 @@ from ..auth import LoginThrottle
 from ..config import Settings
 from ..hub import Hub, LocalHub
 from ..metrics import Metrics
+from ..redis_hub import RedisHub
 from ..service import ChatService
 from ..storage.db import Database, schema_is_current
 from ..storage.keystore import Keystore
@@ -91,6 +92,15 @@ async def _close_sockets(app: web.Application) -> None:
     )
 
 
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    """Fan-out between processes: connected before anything else starts."""
+    hub = app[HUB]
+    assert isinstance(hub, RedisHub)
+    await hub.start()
+    yield
+    await hub.close()
+
+
 async def secure_delete_on(db: Database) -> bool:
     async with db.read() as conn:
         return bool((await conn.exec_driver_sql("PRAGMA secure_delete")).scalar())
@@ -134,6 +144,9 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    if hub is None and settings.redis_url:
+        hub = RedisHub(settings.redis_url, on_resync=lambda: _close_sockets(app))
+        app.cleanup_ctx.append(_redis)
     app[HUB] = hub or LocalHub()
     app[METRICS] = Metrics()
     app[THROTTLE] = LoginThrottle(attempts=settings.login_attempts)

@@ -48,14 +48,19 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
                     raise InvalidTransition("this connection already has a conversation")
                 row, token, position = await service.start(frame, origin)
                 bind(row.id)
+                await hub.flush()
                 conn.send(f.Started(row.id, token, position))
             case f.Resume():
                 if conn.conversation is not None:
                     raise InvalidTransition("this connection already has a conversation")
                 row, missed = await service.resume(frame)
-                # Subscribe first so nothing falls between the read and the subscription;
-                # peers order by seq and drop duplicates.
+                # Then subscribe, and read once more what was stored between the first read
+                # and the subscription (with several processes it takes a round trip to
+                # Redis); peers order by seq and drop duplicates.
                 bind(row.id)
+                await hub.flush()
+                after = missed[-1].seq if missed else frame.last_seq
+                missed += await service.client_fetch(row.id, after)
                 conn.send(
                     f.Resumed(
                         row.id,

@@ -37,13 +37,16 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     ws, conn = open_socket(request, "console")
     await ws.prepare(request)
 
-    def subscribe() -> None:
+    def subscribe() -> bool:
+        """Follow the staff member's own and teams' topics; whether anything changed."""
         wanted = {staff_topic(staff.id), *(team_topic(t) for t in staff.teams)}
         for topic in conn.topics - wanted:
             hub.unsubscribe(topic, conn)
         for topic in wanted - conn.topics:
             hub.subscribe(topic, conn)
+        changed = wanted != conn.topics
         conn.topics = wanted
+        return changed
 
     async def recheck() -> None:
         """Session, account and memberships, again, before every frame."""
@@ -54,7 +57,8 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
         staff.role = current.role
         staff.cap = current.cap or settings.counsellor_cap
         staff.teams = await store.staff_teams(staff.id)
-        subscribe()
+        if subscribe():
+            await hub.flush()
 
     async def dispatch(frame: f.Frame) -> None:
         await recheck()
@@ -82,6 +86,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
                 await conn.reply(await service.staff_envelopes(staff, frame))
 
     subscribe()
+    await hub.flush()
     staff.connections += 1
     service.present[staff.id] = staff
     conn.send(

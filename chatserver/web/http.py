@@ -23,8 +23,9 @@ from ..auth import (
     verify_totp,
 )
 from ..protocol.errors import MalformedFrame, RateLimited, Unauthorized
+from ..redis_hub import RedisHub
 from ..storage.store import StaffRow
-from .keys import CLOCK, DB, METRICS, SETTINGS, STORE, THROTTLE
+from .keys import CLOCK, DB, HUB, METRICS, SETTINGS, STORE, THROTTLE
 
 log = logging.getLogger("chatserver.web")
 
@@ -153,13 +154,23 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Ready: the database answers, and Redis when several processes share it."""
     try:
         async with request.app[DB].read() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception:
-        log.exception("event=health_failed")
-        return web.json_response({"status": "unavailable"}, status=503)
+        log.exception("event=health_failed part=database")
+        return web.json_response({"status": "unavailable", "database": False}, status=503)
+    hub = request.app[HUB]
+    if isinstance(hub, RedisHub) and not await hub.ping():
+        log.warning("event=health_failed part=redis")
+        return web.json_response({"status": "unavailable", "redis": False}, status=503)
     return web.json_response({"status": "ok"})
+
+
+async def alive(_request: web.Request) -> web.Response:
+    """Alive: the process serves requests (restart it when this fails)."""
+    return web.json_response({"status": "alive"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -213,5 +224,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/me", me)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz/live", alive)
     app.router.add_get("/metrics", metrics)
     app.router.add_static("/static/", STATIC, append_version=False)
