@@ -379,6 +379,13 @@ def _parser() -> argparse.ArgumentParser:
     hl = hold.add_parser("list", help="holds in force")
     hl.add_argument("--team")
 
+    bak = sub.add_parser("backup", help="back up the database (or with --keystore the keystore)")
+    bak.add_argument("file", help="where to write it (never overwritten)")
+    bak.add_argument("--keystore", action="store_true", help="the keystore instead")
+    res = sub.add_parser("restore", help="put a backup back (stop the server first)")
+    res.add_argument("file")
+    res.add_argument("--keystore", action="store_true", help="a keystore backup")
+
     aud = sub.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
     aud.add_parser("verify", help="check the hash chain of the audit log")
     aud.add_parser("export", help="print the audit log as CSV")
@@ -502,9 +509,33 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
                 _with_db(settings, lambda db: team_origins(db, args.slug, args.add, args.remove))
             ):
                 out(origin)
+        case (("backup" | "restore"), _):
+            out(asyncio.run(_backup(settings, args)))
         case (("retention" | "hold" | "audit"), _):
             for line in asyncio.run(_with_db(settings, lambda db: _records(db, settings, args))):
                 out(line)
+
+
+async def _backup(settings: Settings, args: argparse.Namespace) -> str:
+    from pathlib import Path
+
+    from .backup import BackupError, backup, restore
+
+    url = settings.keystore if args.keystore else settings.database_url
+    what = "keystore" if args.keystore else "database"
+    try:
+        if args.command == "restore":
+            await restore(url, Path(args.file))
+            return f"{what} restored from {args.file}"
+        await backup(url, Path(args.file))
+    except BackupError as exc:
+        raise CommandError(str(exc)) from None
+    if args.keystore:
+        return f"keystore backed up to {args.file}"
+    return (
+        f"database backed up to {args.file}\n"
+        "The keystore is not in it: keep keystore backups apart and short-lived."
+    )
 
 
 async def _records(db: Database, settings: Settings, args: argparse.Namespace) -> list[str]:
