@@ -63,3 +63,7 @@ class LocalHub:
 
     async def flush(self) -> None:
         return None  # in-process subscriptions are in force at once
+
+    def topics(self) -> list[str]:
+        """Topics with at least one subscriber here."""
+        return list(self._subs)

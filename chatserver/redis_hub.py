@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from .hub import Sink
+from .hub import LocalHub, Sink
 
 __all__ = ["RedisHub"]
 
@@ -43,7 +42,7 @@ class RedisHub:
         self.url = url
         self.on_resync = on_resync
         self.reconnect = reconnect_seconds
-        self._subs: defaultdict[str, set[Sink]] = defaultdict(set)
+        self._local = LocalHub()  # this process's sinks, by topic
         self._client: redis.Redis | None = None
         self._pubsub: redis.client.PubSub | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -83,7 +82,7 @@ class RedisHub:
         assert self._client is not None
         self._pubsub = self._client.pubsub()
         self._confirmed = set()
-        channels = [PREFIX + t for t in self._subs]
+        channels = [PREFIX + t for t in self._local.topics()]
         if channels:
             await self._pubsub.subscribe(*channels)
         else:  # a pubsub connection is opened by its first command
@@ -92,18 +91,15 @@ class RedisHub:
 
     # ------------------------------------------------------------------ Hub interface
     def subscribe(self, topic: str, sink: Sink) -> None:
-        first = topic not in self._subs
-        self._subs[topic].add(sink)
+        first = self._local.local_count(topic) == 0
+        self._local.subscribe(topic, sink)
         if first:
             self._spawn(self._command("subscribe", topic))
 
     def unsubscribe(self, topic: str, sink: Sink) -> None:
-        subs = self._subs.get(topic)
-        if subs is None:
-            return
-        subs.discard(sink)
-        if not subs:
-            del self._subs[topic]
+        had = self._local.local_count(topic)
+        self._local.unsubscribe(topic, sink)
+        if had and self._local.local_count(topic) == 0:
             self._spawn(self._command("unsubscribe", topic))
 
     async def publish(self, topic: str, text: str) -> None:
@@ -116,7 +112,7 @@ class RedisHub:
             log.warning("event=publish_failed topic_kind=%s", topic.split(":", 1)[0])
 
     def local_count(self, topic: str) -> int:
-        return len(self._subs.get(topic, ()))
+        return self._local.local_count(topic)
 
     async def flush(self) -> None:
         """Until Redis has confirmed every current local subscription (so that a frame
@@ -125,7 +121,8 @@ class RedisHub:
             await asyncio.wait_for(
                 self._changed.wait_for(
                     lambda: (
-                        not self.connected or {PREFIX + t for t in self._subs} <= self._confirmed
+                        not self.connected
+                        or {PREFIX + t for t in self._local.topics()} <= self._confirmed
                     )
                 ),
                 timeout=5,
@@ -143,9 +140,10 @@ class RedisHub:
             if pubsub is None or not self.connected:
                 return  # the reconnect subscribes to every current topic
             try:
-                if what == "subscribe" and topic in self._subs:
+                wanted = self._local.local_count(topic) > 0
+                if what == "subscribe" and wanted:
                     await pubsub.subscribe(PREFIX + topic)
-                elif what == "unsubscribe" and topic not in self._subs:
+                elif what == "unsubscribe" and not wanted:
                     await pubsub.unsubscribe(PREFIX + topic)
             except (RedisError, OSError):
                 log.warning("event=redis_command_failed")
@@ -180,8 +178,7 @@ class RedisHub:
             return
         data = message.get("data")
         text = data.decode() if isinstance(data, bytes) else str(data)
-        for sink in tuple(self._subs.get(name[len(PREFIX) :], ())):
-            sink.deliver(text)
+        await self._local.publish(name[len(PREFIX) :], text)
 
     async def _lost(self) -> None:
         """Reconnect, subscribe again, then have local peers resync from storage."""
