@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Server, client_key, dump
+from conftest import Server, dump
 from sqlalchemy import func, select
 from test_cli import chatserver, ok, refused
+from test_retention import closed_chat
 
 from chatserver.protocol.errors import ServerError
 from chatserver.storage import models as m
@@ -26,13 +27,7 @@ async def test_a_restored_backup_cannot_bring_deleted_conversations_back(
     url = server.settings.database_url
     await server.team("alpha")
     await server.staff("anna", ["alpha"])
-    anna = await server.console("anna")
-    client = await server.client()
-    conv = (await client.start("alpha", client_key()))["conversation"]
-    await client.send("c1", b"ciphertext before the backup")
-    await anna.accept(conv)
-    await anna.send(conv, "t1", b"reply before the backup")
-    await anna.close_conversation(conv)
+    conv, _ = await closed_chat(server, await server.console("anna"), b"before the backup")
 
     backup = tmp_path / "backups" / "chat.backup"
     said = ok(chatserver(url, tmp_path, "backup", str(backup)))
