@@ -21,6 +21,7 @@ from sqlalchemy import delete, insert, select, update
 
 from .auth import derive_credential, hash_credential, new_totp_secret, normalise_username
 from .config import ConfigError, Settings, load_settings, origin_of
+from .demo import DemoInfo, demo_team_keys, state_path
 from .storage import models as m
 from .storage.db import Database, migrate, schema_is_current
 from .storage.keystore import Keystore
@@ -281,26 +282,25 @@ def _otpauth(secret: str, username: str, settings: Settings) -> str:
 
 
 # --------------------------------------------------------------------------- demo
-async def demo(db: Database, settings: Settings) -> dict[str, str]:
-    """A demo team, topics and counsellor; idempotent (a second run prints a new password)."""
+async def demo(db: Database, settings: Settings) -> DemoInfo:
+    """The demo team with topics, two counsellors and an admin, keys included; idempotent
+    (a second run keeps the logins and the team key and tops up the epochs)."""
     async with db.read() as conn:
         exists = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == "demo"))).first()
     if not exists:
         await team_add(db, "demo", "Demo team", ["general:General", "school:School"])
-    password = secrets.token_urlsafe(9)
-    async with db.write() as conn:
-        await conn.execute(delete(m.staff).where(m.staff.c.username == "demo"))
-    await user_add(
-        db, settings, "demo", "Demo counsellor", "counsellor", ["demo"], password, totp=False
-    )
-    from .demo import demo_bundles
-
     async with db.read() as conn:
         team_id = (
             await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == "demo"))
         ).scalar_one()
-    pin = await demo_bundles(db, team_id, _now())
-    return {"team": "demo", "username": "demo", "password": password, "pin": pin}
+    keystore = Keystore(settings.keystore)
+    await keystore.open()
+    try:
+        return await demo_team_keys(
+            db, keystore, team_id, settings.origin, state_path(settings.database_url), _now()
+        )
+    finally:
+        await keystore.close()
 
 
 # --------------------------------------------------------------------------- parsing
@@ -444,12 +444,16 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
         case "demo", _:
             _migrate(settings)
             info = asyncio.run(_with_db(settings, lambda db: demo(db, settings)))
-            out(f"Demo team:     {info['team']} (topics: general, school)")
+            out("Demo team:     demo (topics: general, school)")
             out(f"Start page:    {settings.origin}/  (with the widget embedded)")
-            out(f"Team key pin:  {info['pin']}")
+            out(f"Duty console:  {settings.origin}/console")
+            out(f"Team key pin:  {info.pin}")
+            out(f"Safety number: {info.safety_number}")
+            for account in info.accounts:
+                out(f"Login ({account.role}): {account.username} / {account.password}")
             out(
-                f"Demo login:    {info['username']} / {info['password']}  (no second factor:"
-                " demo only)"
+                "No second factor for the demo logins. The demo admin's keys are kept in "
+                f"{state_path(settings.database_url)} (demo only; docs/operations.md)."
             )
             if args.serve:
                 _serve(settings, False)

@@ -4,6 +4,7 @@ settings in the environment or a TOML file, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import pyotp
 import pytest
 from conftest import ORIGIN, PASSWORD, Server, credential, dump, keystore_for
 
-from chatserver import auth
+from chatserver import auth, e2e
 
 _SCRIPT = Path(sys.executable).with_name("chatserver")
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "chatserver.cli"]
@@ -467,41 +468,54 @@ def test_config_file_with_a_syntax_error_exits_2(tmp_path: Path) -> None:
 async def test_demo_login_works_over_http(
     make_server: Callable[..., Any], run: Run, db_url: str
 ) -> None:
-    """``demo`` prints a login that signs in over HTTP; a second run replaces the password."""
+    """``demo`` prints logins that sign in over HTTP, each with its identity keys wrapped
+    under its password and named by the signed roster; a second run keeps logins and team
+    key."""
     out = ok(await in_thread(run, "demo"))
-    login = re.search(r"^Demo login:\s+(\S+) / (\S+)\s", out, re.M)
-    assert login, out
-    username, password = login.groups()
-    assert username == "demo" and "Demo team:     demo" in out
-    assert f"Start page:    {ORIGIN}/" in out
+    logins = dict(re.findall(r"^Login \((?:counsellor|admin)\): (\S+) / (\S+)$", out, re.M))
+    assert set(logins) == {"demo", "demo2", "admin"}, out
+    assert "Demo team:     demo" in out and f"Start page:    {ORIGIN}/" in out
+    assert f"Duty console:  {ORIGIN}/console" in out
+    pin = re.search(r"^Team key pin:\s+([A-Za-z0-9_-]{43})$", out, re.M)
+    assert pin
 
     server: Server = await make_server()
-    cred = await asyncio.to_thread(
-        auth.derive_credential, password, server.settings.origin, username
-    )
-    status, body, cookie = await post_login(server.url, username, cred)
+    password = logins["demo"]
+    master = await asyncio.to_thread(e2e.derive_master, password, server.settings.origin, "demo")
+    status, body, cookie = await post_login(server.url, "demo", e2e.auth_credential(master))
     assert status == 200, body
     assert body["staff"]["username"] == "demo"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(server.url + "/api/me", headers={"Cookie": cookie}) as response,
-    ):
-        assert (await response.json())["teams"] == ["demo"]
+    async with aiohttp.ClientSession(headers={"Cookie": cookie}) as http:
+        async with http.get(server.url + "/api/me") as response:
+            assert (await response.json())["teams"] == ["demo"]
+        async with http.get(server.url + "/api/me/identity") as response:
+            identity = await response.json()
+        async with http.get(server.url + "/api/teams/demo/roster") as response:
+            roster = e2e.check_roster(await response.json(), pin_value=pin.group(1), team="demo")
+        async with http.get(server.url + "/api/teams/demo/team-keys/mine") as response:
+            team_keys = await response.json()
+    me = roster.members[body["staff"]["id"]]
+    dh, _ = e2e.unwrap_identity(
+        e2e.wrap_key(master),
+        server.settings.origin,
+        "demo",
+        me.dh_pub,
+        me.sig_pub,
+        base64.b64decode(identity["wrapped"]),
+    )
+    admin = next(x for x in roster.members.values() if x.role == "admin")
+    assert len(team_keys) >= 14
+    for item in team_keys:
+        env, _ = e2e.open_envelope(dh, base64.b64decode(item["body"]), admin.sig_pub)
+        assert (env.purpose, env.epoch) == ("team_key", item["epoch"])
 
     again = ok(await in_thread(run, "demo"))
-    login2 = re.search(r"^Demo login:\s+demo / (\S+)\s", again, re.M)
-    assert login2 and login2.group(1) != password
-    assert (await post_login(server.url, username, cred))[0] == 401
+    assert dict(re.findall(r"^Login \(\w+\): (\S+) / (\S+)$", again, re.M)) == logins
+    assert f"Team key pin:  {pin.group(1)}" in again
+    assert (await post_login(server.url, "demo", e2e.auth_credential(master)))[0] == 200
     rows = await dump(db_url)
     assert [r[1] for r in rows["teams"]] == ["demo"]
-    # The first run also signed the demo team's epoch bundles; the second kept them.
-    assert [a[0] for a in cli_audit(rows)] == [
-        "team.created",
-        "staff.created",
-        "epochs.uploaded",
-        "staff.created",
-    ]
-    assert re.search(r"^Team key pin:\s+[A-Za-z0-9_-]{43}$", again, re.M)
+    assert len(rows["rosters"]) == 1  # the second run had nothing to change
 
 
 # --------------------------------------------------------------------------- serve

@@ -412,7 +412,7 @@ async def test_the_demo_start_page_embeds_a_working_widget(world: World, chromiu
     page = await chromium.new_page()
     await page.goto(world.server.url + "/")
     snippet = await page.locator("pre code").text_content()
-    assert snippet is not None and f'data-pin="{info["pin"]}"' in snippet
+    assert snippet is not None and f'data-pin="{info.pin}"' in snippet
     assert 'integrity="sha384-' in snippet
     await page.get_by_role("button", name=TEXTS["en"]["launch"]).click()
     frame = page.frame_locator("iframe")
