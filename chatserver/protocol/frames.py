@@ -328,6 +328,10 @@ class Error(Frame):
     message: str
     ref: str | None = None
     pow: Challenge | None = None
+    #: The type of the inbound frame refused, and its conversation, when it was well
+    #: formed: a peer with several requests in flight knows which one failed.
+    answers: str | None = None
+    conversation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

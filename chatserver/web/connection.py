@@ -65,9 +65,13 @@ class Connection:
         if not put.done():
             put.cancel()
 
-    def send_error(self, exc: ChatError) -> None:
+    def send_error(self, exc: ChatError, answering: f.Frame | None = None) -> None:
+        """The error frame; ``answering`` is the well-formed frame it refuses, if any."""
         challenge = getattr(exc, "challenge", None)
-        self.send(f.Error(exc.code, exc.message, exc.ref, challenge))
+        ref = exc.ref or getattr(answering, "id", None)
+        answers = answering.type if answering is not None else None
+        conversation = getattr(answering, "conversation", None)
+        self.send(f.Error(exc.code, exc.message, ref, challenge, answers, conversation))
 
     async def _drain(self) -> None:
         while (text := await self._outbox.get()) is not None:

@@ -66,6 +66,7 @@ async def run_socket(request: web.Request, conn: Connection, dispatch: Dispatch)
             if msg.type is not WSMsgType.TEXT:
                 break
             started = time.perf_counter()
+            frame: f.Frame | None = None
             try:
                 if not bucket.take(time.monotonic()):
                     raise RateLimited("you are sending too fast; slow down")
@@ -75,7 +76,7 @@ async def run_socket(request: web.Request, conn: Connection, dispatch: Dispatch)
             except ChatError as exc:
                 strikes += 1
                 metrics.inc("chat_errors_total", "Errors answered, by code.", code=exc.code)
-                conn.send_error(exc)
+                conn.send_error(exc, frame)
                 if exc.fatal or strikes >= MAX_STRIKES:
                     await conn.close(
                         exc.close_code if exc.fatal else CLOSE_POLICY_VIOLATION, exc.message
