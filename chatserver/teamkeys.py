@@ -169,7 +169,9 @@ class TeamKeys:
         return destroyed
 
     async def for_member(self, staff_id: str, team_id: int, now: int) -> list[TeamKey]:
-        """The member's team keys of epochs that have not ended."""
+        """The member's team keys whose epochs' storage keys still exist: every epoch that
+        has not ended, and ended ones until retention destroys them (``epoch_keys`` after the
+        end), so a chat that began in the previous epoch can still be read and taken over."""
         e, k = m.team_epochs.c, m.key_envelopes.c
         async with self.db.read() as conn:
             rows = (
@@ -180,7 +182,6 @@ class TeamKeys:
                         k.team_id == team_id,
                         k.recipient_id == staff_id,
                         k.purpose == "team_key",
-                        e.not_after > now,
                     )
                     .order_by(k.epoch)
                 )

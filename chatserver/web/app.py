@@ -25,6 +25,7 @@ from ..storage.store import Store
 from ..storage.writer import MessageWriter
 from .client_ws import client_socket
 from .connection import CLOSE_GOING_AWAY, Connection
+from .console_http import add_console_routes
 from .console_ws import console_socket
 from .http import add_routes
 from .keys import (
@@ -160,6 +161,7 @@ def create_app(
     add_member_routes(app)
     add_retention_routes(app)
     add_widget_routes(app)
+    add_console_routes(app)
     app.router.add_get("/ws/client", client_socket)
     app.router.add_get("/ws/console", console_socket)
     return app

@@ -1,0 +1,67 @@
+"""The duty console (docs/console.md), served from the chat server's own origin.
+
+- ``/console``: the page, under a Content-Security-Policy that allows nothing but this
+  server's own modules, styles and WebSocket, and never in a frame.
+- ``/console/{file}``: its modules and stylesheet. The end-to-end modules it shares with
+  the widget come from ``/widget/``.
+
+Nothing is cached: a console holds decrypted conversations in memory only, and its code
+must be the code this server serves now. Files come from the ``console`` folder beside
+the widget's (see :func:`chatserver.web.widget_http.widget_dir`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from ..protocol.errors import NotFound
+from .keys import SETTINGS
+from .widget_http import widget_dir
+
+__all__ = ["add_console_routes", "console_csp"]
+
+_FILE = re.compile(r"[a-z0-9-]{1,40}\.(js|css)")
+_TYPES = {"js": "text/javascript", "css": "text/css", "html": "text/html"}
+
+
+def console_csp(own_origin: str) -> str:
+    ws = own_origin.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        f"connect-src 'self' {ws}; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+
+
+def _file(request: web.Request, name: str) -> web.Response:
+    path = widget_dir(request.app[SETTINGS].static_dir) / "console" / name
+    try:
+        body = path.read_bytes()
+    except OSError:
+        raise NotFound("there is no such console file") from None
+    response = web.Response(body=body, content_type=_TYPES[name.rsplit(".", 1)[1]])
+    response.charset = "utf-8"
+    response.headers["Cache-Control"] = "no-store"
+    response.enable_compression()
+    return response
+
+
+async def page(request: web.Request) -> web.Response:
+    response = _file(request, "index.html")
+    response.headers["Content-Security-Policy"] = console_csp(request.app[SETTINGS].origin)
+    return response
+
+
+async def asset(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if not _FILE.fullmatch(name):
+        raise NotFound("there is no such console file")
+    return _file(request, name)
+
+
+def add_console_routes(app: web.Application) -> None:
+    app.router.add_get("/console", page)
+    app.router.add_get("/console/", page)
+    app.router.add_get("/console/{name}", asset)

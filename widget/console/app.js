@@ -1,0 +1,780 @@
+/* The duty console page: sign-in, unlock, queue, chats, notes, transfer, close, block,
+ * notices. The end-to-end part is desk.js; this module only shows and asks. Every text
+ * from a client or colleague goes into the page with textContent, never as markup. */
+import { CATEGORIES, language, translator } from './i18n.js';
+import { Desk, Drafts, Refused, api, currentStaff, derive, deviceSecret, login, parseSecret, rememberSecret, trustPin, unlock } from './desk.js';
+
+const $ = (id) => document.getElementById(id);
+const NOTICE = 'cc-console-notice'; // sessionStorage: a notice to show after the page reset
+
+const S = {
+  lang: language(),
+  t: null,
+  me: null, // /api/me
+  keys: null, // what unlock() returned
+  desk: null,
+  ws: null,
+  drafts: null,
+  hello: null,
+  queue: new Map(), // cid -> queue item
+  presence: new Map(), // staff id -> {name, status, chats}
+  chats: new Map(), // cid -> {held, unread, ended, note}
+  order: [], // cids in tab order
+  current: null,
+  retry: 0,
+  audio: null,
+  canned: new Map(), // team -> list
+  typingSent: 0,
+  typingTimer: null,
+};
+S.t = translator(S.lang);
+const t = (k, v) => S.t(k, v);
+
+// ----------------------------------------------------------------- language
+function applyLanguage() {
+  document.documentElement.lang = S.lang;
+  document.title = t('title');
+  for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+  $('lang').lang = S.lang === 'de' ? 'en' : 'de';
+  fillCategories();
+  if (S.hello) {
+    renderQueue();
+    renderShift();
+    renderTabs();
+    renderChat();
+  }
+  updateTitle();
+}
+
+function fillCategories() {
+  const select = $('close-category');
+  select.replaceChildren(new Option(t('categoryNone'), ''), ...CATEGORIES.map((c) => new Option(t(`cat_${c}`), c)));
+}
+
+$('lang').addEventListener('click', () => {
+  S.lang = S.lang === 'de' ? 'en' : 'de';
+  localStorage.setItem('cc-console-lang', S.lang);
+  S.t = translator(S.lang);
+  applyLanguage();
+});
+
+function show(section) {
+  for (const id of ['signin', 'unlock', 'totp', 'pinwarn', 'desk']) $(id).hidden = id !== section;
+  $('tools').hidden = section !== 'desk';
+  const first = $(section).querySelector('input:not([type=hidden]), button');
+  if (first && section !== 'desk') first.focus();
+}
+
+function announce(text) {
+  const region = $('announce');
+  region.textContent = '';
+  requestAnimationFrame(() => {
+    region.textContent = text;
+  });
+}
+
+// ----------------------------------------------------------------- sign-in
+async function boot() {
+  applyLanguage();
+  const notice = sessionStorage.getItem(NOTICE);
+  sessionStorage.removeItem(NOTICE);
+  S.me = await currentStaff();
+  if (!S.me) {
+    show('signin');
+    if (notice) $('signin-status').textContent = t(notice);
+    return;
+  }
+  $('unlock-text').textContent = t('unlockText', { name: S.me.staff.name });
+  $('ul-user').value = S.me.staff.username;
+  show('unlock');
+}
+
+function errorText(err) {
+  if (err.status === 429) return t('throttled');
+  if (err.status === 401) return t('wrongLogin');
+  return err.message || String(err);
+}
+
+$('signin-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const status = $('signin-status');
+  const username = $('si-user').value.trim();
+  const password = $('si-pass').value;
+  if (!username || !password) {
+    status.textContent = t('wrongLogin');
+    return;
+  }
+  wakeAudio();
+  const button = event.submitter ?? $('signin-form').querySelector('button[type=submit]');
+  button.disabled = true;
+  status.textContent = '';
+  $('signin-status').setAttribute('aria-busy', 'true');
+  const working = $('connection');
+  working.textContent = t('working');
+  try {
+    const typed = $('si-secret').value;
+    const secret = typed ? parseSecret(typed) : deviceSecret(username);
+    const { credential, wrap } = await derive(password, username, secret);
+    await login(username, credential, $('si-code').value.trim());
+    rememberSecret(username, secret);
+    S.me = await api('/api/me');
+    $('si-pass').value = '';
+    await afterLogin(wrap);
+  } catch (err) {
+    status.textContent = err.code === 'badSecret' ? t('secret') : errorText(err);
+  } finally {
+    working.textContent = '';
+    button.disabled = false;
+    $('signin-status').removeAttribute('aria-busy');
+  }
+});
+
+$('unlock-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  wakeAudio();
+  const status = $('unlock-status');
+  const button = $('unlock-form').querySelector('button[type=submit]');
+  button.disabled = true;
+  status.textContent = '';
+  $('connection').textContent = t('working');
+  try {
+    const { wrap } = await derive($('ul-pass').value, S.me.staff.username, deviceSecret(S.me.staff.username));
+    $('ul-pass').value = '';
+    await afterLogin(wrap);
+  } catch (err) {
+    status.textContent = err.reason === 'decrypt_failed' || err.reason === 'key_mismatch' ? t('wrongPassword') : errorText(err);
+  } finally {
+    $('connection').textContent = '';
+    button.disabled = false;
+  }
+});
+
+async function afterLogin(wrap) {
+  if (S.me.totp === false && S.me.totp_required) return enrolTotp(wrap);
+  if (!S.me.teams.length) throw new Error(t('noTeams'));
+  try {
+    S.keys = await unlock(S.me, wrap);
+  } catch (err) {
+    if (err.code === 'pinMismatch') return pinWarning(err, wrap);
+    if (err.code === 'notInRoster') throw new Error(t('notInRoster'));
+    throw err;
+  }
+  S.drafts = await Drafts.open(wrap, S.me.staff.id);
+  startDesk();
+}
+
+async function enrolTotp(wrap) {
+  const started = await api('/api/me/totp', { method: 'POST', body: {}, csrf: S.me.csrf });
+  const qr = await import('./qr.js');
+  $('totp-qr').innerHTML = qr.toSvg(qr.encode(started.uri), { title: t('totpTitle') });
+  $('totp-secret').textContent = started.secret.replace(/(.{4})/g, '$1 ').trim();
+  show('totp');
+  $('totp-form').onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      await api('/api/me/totp/confirm', { method: 'POST', body: { code: $('totp-code').value.trim() }, csrf: S.me.csrf });
+      S.me = await api('/api/me');
+      await afterLogin(wrap);
+    } catch (err) {
+      $('totp-status').textContent = err.status === 401 || err.status === 400 ? t('totpWrong') : errorText(err);
+    }
+  };
+}
+
+function pinWarning(err, wrap) {
+  $('pin-text').textContent = t('pinText', { team: err.team });
+  $('pin-safety').textContent = t('pinSafety', { safety: err.safety });
+  show('pinwarn');
+  $('pin-trust').onclick = async () => {
+    trustPin(err.team, err.pin);
+    await afterLogin(wrap);
+  };
+}
+
+async function signOut(notice = null) {
+  try {
+    if (S.me) await api('/api/logout', { method: 'POST', body: {}, csrf: S.me.csrf });
+  } catch {
+    // the session may have ended already
+  }
+  Drafts.wipe();
+  resetPage(notice);
+}
+
+// A new page: every key and text in this page's memory is gone with it.
+function resetPage(notice) {
+  if (notice) sessionStorage.setItem(NOTICE, notice);
+  S.ws?.close();
+  location.replace('/console');
+}
+
+for (const id of ['signout', 'unlock-signout', 'pin-signout']) $(id).addEventListener('click', () => signOut());
+
+// ----------------------------------------------------------------- the socket
+function startDesk() {
+  const k = S.keys;
+  S.desk = new Desk({
+    transmit: (frame) => S.ws?.readyState === WebSocket.OPEN && S.ws.send(JSON.stringify(frame)),
+    emit: onDesk,
+    me: { id: S.me.staff.id, sigPriv: k.sigPriv, sigPub: k.sigPub },
+    teams: k.teams,
+  });
+  $('safety').textContent = [...k.teams].map(([team, v]) => t('safety', { team, safety: v.safety })).join(' · ');
+  show('desk');
+  connect();
+}
+
+function connect() {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/console`;
+  const ws = new WebSocket(url);
+  S.ws = ws;
+  let fatal = null;
+  ws.onmessage = (event) => {
+    const f = JSON.parse(event.data);
+    if (f.type === 'error' && ['session_expired', 'unauthorized'].includes(f.code)) fatal = 'sessionEnded';
+    onFrame(f);
+  };
+  ws.onclose = () => {
+    if (S.ws !== ws) return;
+    S.desk.disconnected();
+    if (fatal) return resetPage(fatal);
+    $('connection').textContent = t('reconnecting');
+    const delay = [500, 1000, 2000, 5000, 10000][Math.min(S.retry++, 4)];
+    setTimeout(async () => {
+      if (!(await currentStaff())) return resetPage('sessionEnded');
+      connect();
+    }, delay);
+  };
+}
+
+function onFrame(f) {
+  S.desk.onFrame(f);
+  switch (f.type) {
+    case 'hello':
+      S.hello = f;
+      S.retry = 0;
+      $('connection').textContent = '';
+      S.queue.clear();
+      S.presence.clear();
+      S.ws.send(JSON.stringify({ type: 'availability', status: $('availability').value }));
+      renderShift();
+      break;
+    case 'queue':
+      S.queue = new Map(f.items.map((item) => [item.conversation, item]));
+      renderQueue();
+      break;
+    case 'queued':
+      S.queue.set(f.item.conversation, f.item);
+      renderQueue();
+      notifyWaiting(f.item);
+      break;
+    case 'dequeued':
+      S.queue.delete(f.conversation);
+      renderQueue();
+      break;
+    case 'presence':
+      if (f.status === 'offline') S.presence.delete(f.staff);
+      else S.presence.set(f.staff, { name: f.name, status: f.status, chats: f.chats });
+      renderShift();
+      break;
+    case 'error':
+      if (!f.answers || !['accept', 'send', 'envelope', 'envelopes', 'transfer', 'close', 'block'].includes(f.answers)) $('connection').textContent = f.message;
+      break;
+  }
+}
+
+// Events of the desk (desk.js).
+function onDesk(event, d) {
+  const chat = d.cid ? S.chats.get(d.cid) : null;
+  switch (event) {
+    case 'held': {
+      const existing = S.chats.get(d.cid);
+      if (existing) {
+        existing.held = d.held;
+        existing.ended = null;
+      } else {
+        S.chats.set(d.cid, { held: d.held, unread: 0, ended: null, problem: null });
+        S.order.push(d.cid);
+      }
+      if (d.by) announce(t('transferredIn', { name: nameOf(d.by) }));
+      if (!S.current) select(d.cid);
+      else if (S.current === d.cid) renderChat();
+      renderTabs();
+      break;
+    }
+    case 'message':
+      if (!chat) break;
+      if (d.cid === S.current && !document.hidden) appendMessage(d.message);
+      else if (d.message.sender === 'client') {
+        chat.unread += 1;
+        if (d.cid !== S.current) announce(`${chatLabel(d.cid)}: ${t('unread', { n: chat.unread })}`);
+      }
+      if (d.cid === S.current && d.message.sender === 'client') $('typing').textContent = '';
+      renderTabs();
+      break;
+    case 'status':
+      if (d.cid === S.current) {
+        const meta = $('log').querySelector(`li[data-id="${CSS.escape(d.id)}"] .meta`);
+        if (meta) meta.textContent = `${t('you')} · ${t(d.status)}`;
+      }
+      break;
+    case 'typing':
+      if (d.cid === S.current) $('typing').textContent = d.active ? t('typing') : '';
+      break;
+    case 'state':
+      if (!chat) break;
+      if (d.state !== 'active') chat.ended = d.state === 'deleted' ? 'deleted' : d.reason === 'client_closed' ? 'endedClient' : d.reason === 'idle' ? 'endedIdle' : 'ended';
+      if (d.cid === S.current) renderChat();
+      renderTabs();
+      break;
+    case 'released':
+      if (!chat) break;
+      if (d.reason === 'transferred' || d.reason === 'member_removed') return dropChat(d.cid, 'released');
+      chat.ended = chat.ended ?? 'ended';
+      if (d.cid === S.current) renderChat();
+      renderTabs();
+      break;
+    case 'note':
+      if (d.cid === S.current) renderNotes();
+      break;
+    case 'problem':
+      if (chat) {
+        chat.problem = d.err?.code || d.err?.reason || 'malformed';
+        if (d.cid === S.current) $('chat-status').textContent = t('problem', { code: chat.problem });
+      }
+      break;
+    case 'clientClosed':
+      break;
+  }
+}
+
+// ----------------------------------------------------------------- queue and shift
+function minutes(since) {
+  const m = Math.floor((Date.now() - since) / 60000);
+  return m < 1 ? t('seconds') : t('minutes', { n: m });
+}
+
+function renderQueue() {
+  const items = [...S.queue.values()].sort((a, b) => a.waiting_since - b.waiting_since);
+  $('queue-count').textContent = String(items.length);
+  $('queue-empty').hidden = items.length > 0;
+  $('queue').replaceChildren(...items.map((item, i) => {
+    const li = document.createElement('li');
+    li.dataset.conversation = item.conversation;
+    const who = document.createElement('span');
+    who.className = 'who';
+    const topic = document.createElement('strong');
+    topic.textContent = topicName(item);
+    const since = document.createElement('span');
+    since.className = 'since';
+    since.textContent = t('waitingFor', { time: minutes(item.waiting_since) });
+    who.append(topic, since);
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = i === 0 ? t('acceptKey') : t('accept');
+    button.setAttribute('aria-label', `${t('accept')}: ${topic.textContent}, ${since.textContent}`);
+    button.addEventListener('click', () => acceptChat(item.conversation, button));
+    li.append(who, button);
+    return li;
+  }));
+  updateTitle();
+}
+
+function topicName(item) {
+  const topic = item.topic ? item.topic.charAt(0).toUpperCase() + item.topic.slice(1) : '—';
+  return S.me.teams.length > 1 ? `${topic} (${item.team})` : topic;
+}
+
+function renderShift() {
+  const people = [...S.presence.values()].sort((a, b) => a.name.localeCompare(b.name));
+  $('shift-empty').hidden = people.length > 0;
+  $('shift').replaceChildren(...people.map((p) => {
+    const li = document.createElement('li');
+    const dot = document.createElement('span');
+    dot.className = `status-dot ${p.status}`;
+    dot.setAttribute('aria-hidden', 'true');
+    li.append(dot, `${p.name} – ${t(p.status)}`);
+    return li;
+  }));
+}
+
+function nameOf(id) {
+  if (id === S.me.staff.id) return t('you');
+  return S.presence.get(id)?.name ?? id;
+}
+
+async function acceptChat(cid, button) {
+  if (button) button.disabled = true;
+  const status = $('chat-status');
+  try {
+    const held = await S.desk.accept(cid);
+    select(held.cid);
+  } catch (err) {
+    const text = err.code === 'already_taken' ? t('taken') : err.code === 'cap_reached' ? t('capReached', { cap: S.hello.cap }) : err.message;
+    announce(text);
+    status.textContent = text;
+    $('connection').textContent = text;
+    if (button) button.disabled = false;
+  }
+}
+
+function updateTitle() {
+  const n = S.queue.size;
+  document.title = n ? t('titleCount', { n }) : t('title');
+}
+
+// ----------------------------------------------------------------- notices
+function wakeAudio() {
+  if (!S.audio && 'AudioContext' in window) S.audio = new AudioContext();
+}
+
+function beep() {
+  const ctx = S.audio;
+  if (!ctx) return;
+  const osc = ctx.createOscillator();
+  const gain = ctx.createGain();
+  osc.frequency.value = 660;
+  gain.gain.setValueAtTime(0.15, ctx.currentTime);
+  gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.4);
+  osc.connect(gain).connect(ctx.destination);
+  osc.start();
+  osc.stop(ctx.currentTime + 0.4);
+}
+
+function notifyWaiting(item) {
+  beep();
+  const text = t('newClient', { topic: topicName(item) });
+  announce(text);
+  if ('Notification' in window && Notification.permission === 'granted' && (document.hidden || !document.hasFocus())) {
+    // No content of the chat: only that someone waits, and the topic.
+    new Notification(t('title'), { body: text, tag: 'cc-queue', silent: true });
+  }
+}
+
+$('notices').addEventListener('click', async () => {
+  wakeAudio();
+  if ('Notification' in window && Notification.permission !== 'granted') await Notification.requestPermission();
+  if ('Notification' in window && Notification.permission === 'granted') announce(t('noticesOn'));
+});
+
+$('availability').addEventListener('change', () => {
+  S.ws?.send(JSON.stringify({ type: 'availability', status: $('availability').value }));
+});
+
+// ----------------------------------------------------------------- chats
+function chatLabel(cid) {
+  const chat = S.chats.get(cid);
+  const i = S.order.indexOf(cid) + 1;
+  return t('chatTab', { n: i, topic: chat.held.topic ? topicName(chat.held) : '—' });
+}
+
+function renderTabs() {
+  $('no-chats').hidden = S.order.length > 0;
+  $('panel').hidden = !S.current;
+  $('tabs').replaceChildren(...S.order.map((cid) => {
+    const chat = S.chats.get(cid);
+    const tab = document.createElement('button');
+    tab.type = 'button';
+    tab.setAttribute('role', 'tab');
+    tab.id = `tab-${cid}`;
+    tab.dataset.conversation = cid;
+    tab.setAttribute('aria-controls', 'panel');
+    tab.setAttribute('aria-selected', String(cid === S.current));
+    tab.tabIndex = cid === S.current ? 0 : -1;
+    const label = document.createElement('span');
+    label.textContent = chatLabel(cid);
+    if (chat.ended) label.className = 'ended';
+    tab.append(label);
+    if (chat.unread) {
+      const badge = document.createElement('span');
+      badge.className = 'badge';
+      badge.textContent = t('unread', { n: chat.unread });
+      tab.append(badge);
+    }
+    tab.addEventListener('click', () => select(cid));
+    tab.addEventListener('keydown', (event) => {
+      const i = S.order.indexOf(cid);
+      const next = event.key === 'ArrowRight' ? i + 1 : event.key === 'ArrowLeft' ? i - 1 : null;
+      if (next === null) return;
+      event.preventDefault();
+      const target = S.order[(next + S.order.length) % S.order.length];
+      select(target);
+      $(`tab-${target}`)?.focus();
+    });
+    return tab;
+  }));
+  if (S.current) $('panel').setAttribute('aria-labelledby', `tab-${S.current}`);
+}
+
+async function select(cid) {
+  if (S.current && S.current !== cid && S.drafts) await S.drafts.set(S.current, $('draft').value);
+  S.current = cid;
+  const chat = S.chats.get(cid);
+  if (chat) chat.unread = 0;
+  renderTabs();
+  renderChat();
+}
+
+function renderChat() {
+  const chat = S.chats.get(S.current);
+  $('panel').hidden = !chat;
+  if (!chat) return;
+  const held = chat.held;
+  $('chat-info').textContent = [topicName(held), held.team].join(' · ');
+  const log = $('log');
+  log.setAttribute('aria-live', 'off'); // a switch is not news; new messages are
+  log.replaceChildren();
+  for (const m of held.messages) appendMessage(m);
+  requestAnimationFrame(() => log.setAttribute('aria-live', 'polite'));
+  $('draft').value = S.drafts?.get(S.current) ?? '';
+  $('typing').textContent = '';
+  $('chat-status').textContent = chat.problem ? t('problem', { code: chat.problem }) : chat.ended ? t(chat.ended) : '';
+  const ended = Boolean(chat.ended);
+  for (const id of ['draft', 'act-transfer', 'act-close', 'act-block', 'canned-open', 'note-text']) $(id).disabled = ended;
+  $('compose').querySelector('button[type=submit]').disabled = ended;
+  $('note-form').querySelector('button').disabled = ended;
+  $('act-remove').hidden = !ended;
+  const handovers = held.handovers.map((h) => `${t('handover', { name: nameOf(h.author) })}: ${h.text}`);
+  $('handovers').hidden = handovers.length === 0;
+  $('handovers').textContent = handovers.join('\n');
+  renderNotes();
+}
+
+function appendMessage(m) {
+  const li = document.createElement('li');
+  li.className = m.sender;
+  li.dataset.id = m.id;
+  const text = document.createElement('p');
+  text.className = 'text';
+  text.textContent = m.text;
+  const meta = document.createElement('span');
+  meta.className = 'meta';
+  meta.textContent = m.sender === 'team' ? `${t('you')} · ${t(m.status ?? 'stored')}` : t('client');
+  li.append(meta, text);
+  $('log').append(li);
+  li.scrollIntoView({ block: 'nearest' });
+}
+
+function renderNotes() {
+  const chat = S.chats.get(S.current);
+  if (!chat) return;
+  $('notes').replaceChildren(...chat.held.notes.map((note) => {
+    const li = document.createElement('li');
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    meta.textContent = nameOf(note.author);
+    li.append(meta, note.text);
+    return li;
+  }));
+}
+
+function dropChat(cid, why) {
+  S.chats.delete(cid);
+  S.order = S.order.filter((c) => c !== cid);
+  S.drafts?.set(cid, '');
+  announce(t(why));
+  if (S.current === cid) {
+    S.current = null;
+    if (S.order.length) select(S.order[0]);
+  }
+  renderTabs();
+  if (!S.current) $('panel').hidden = true;
+}
+
+$('act-remove').addEventListener('click', () => dropChat(S.current, 'ended'));
+
+$('compose').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const cid = S.current;
+  const text = $('draft').value.trim();
+  if (!cid || !text) return;
+  $('draft').value = '';
+  await S.drafts.set(cid, '');
+  S.desk.typing(cid, false);
+  S.typingSent = 0;
+  try {
+    await S.desk.say(cid, text);
+  } catch {
+    const back = S.drafts.get(cid);
+    const restored = back ? `${text}\n${back}` : text;
+    await S.drafts.set(cid, restored);
+    if (S.current === cid) $('draft').value = restored;
+    announce(t('sendFailed'));
+    $('chat-status').textContent = t('sendFailed');
+  }
+});
+
+$('draft').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $('compose').requestSubmit();
+  }
+});
+
+$('draft').addEventListener('input', () => {
+  const cid = S.current;
+  if (!cid) return;
+  S.drafts.set(cid, $('draft').value);
+  const now = Date.now();
+  if (now - S.typingSent > 3000) {
+    S.typingSent = now;
+    S.desk.typing(cid, true);
+  }
+  clearTimeout(S.typingTimer);
+  S.typingTimer = setTimeout(() => {
+    S.typingSent = 0;
+    S.desk.typing(cid, false);
+  }, 5000);
+});
+
+$('note-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const text = $('note-text').value.trim();
+  if (!text || !S.current) return;
+  try {
+    await S.desk.note(S.current, text);
+    $('note-text').value = '';
+  } catch (err) {
+    $('chat-status').textContent = err.message;
+  }
+});
+
+// ----------------------------------------------------------------- dialogs
+function ask(dialogId) {
+  const dialog = $(dialogId);
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+    dialog.returnValue = '';
+    dialog.showModal();
+  });
+}
+
+$('act-transfer').addEventListener('click', async () => {
+  const cid = S.current;
+  const select = $('transfer-to');
+  const colleagues = [...S.presence].filter(([, p]) => p.status !== 'offline');
+  select.replaceChildren(new Option(t('toQueue'), ''), ...colleagues.map(([id, p]) => new Option(`${p.name} (${t(p.status)})`, id)));
+  $('transfer-note').value = '';
+  if (!(await ask('transfer-dialog'))) return $('act-transfer').focus();
+  try {
+    await S.desk.transfer(cid, select.value || null, $('transfer-note').value.trim() || null);
+  } catch (err) {
+    $('chat-status').textContent = err.message;
+  }
+});
+
+$('act-close').addEventListener('click', async () => {
+  const cid = S.current;
+  $('close-category').value = '';
+  if (!(await ask('close-dialog'))) return $('act-close').focus();
+  try {
+    await S.desk.close(cid, $('close-category').value || null);
+  } catch (err) {
+    $('chat-status').textContent = err.message;
+  }
+  $('act-remove').focus();
+});
+
+$('act-block').addEventListener('click', async () => {
+  const cid = S.current;
+  if (!(await ask('block-dialog'))) return $('act-block').focus();
+  try {
+    await S.desk.block(cid, Number($('block-hours').value));
+  } catch (err) {
+    $('chat-status').textContent = err.message;
+  }
+  $('act-remove').focus();
+});
+
+async function cannedFor(team) {
+  if (!S.canned.has(team)) {
+    const data = await api(`/api/teams/${encodeURIComponent(team)}/canned`);
+    S.canned.set(team, data.replies ?? []);
+  }
+  return S.canned.get(team);
+}
+
+async function openCanned() {
+  const chat = S.chats.get(S.current);
+  if (!chat || chat.ended) return;
+  let items = [];
+  try {
+    items = await cannedFor(chat.held.team);
+  } catch (err) {
+    $('chat-status').textContent = err.message;
+  }
+  const own = items.filter((c) => !c.lang || c.lang === S.lang).concat(items.filter((c) => c.lang && c.lang !== S.lang));
+  const render = () => {
+    const q = $('canned-filter').value.trim().toLowerCase();
+    const shown = own.filter((c) => !q || c.title.toLowerCase().includes(q) || c.body.toLowerCase().includes(q));
+    $('canned-none').hidden = shown.length > 0;
+    $('canned-list').replaceChildren(...shown.map((c) => {
+      const li = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      const title = document.createElement('strong');
+      title.textContent = c.title;
+      const body = document.createElement('span');
+      body.className = 'body';
+      body.textContent = c.body;
+      button.append(title, body);
+      button.addEventListener('click', () => {
+        insertText(c.body);
+        $('canned-dialog').close('cancel');
+      });
+      li.append(button);
+      return li;
+    }));
+  };
+  $('canned-filter').value = '';
+  $('canned-filter').oninput = render;
+  render();
+  await ask('canned-dialog');
+  $('draft').focus();
+}
+
+function insertText(text) {
+  const area = $('draft');
+  const start = area.selectionStart ?? area.value.length;
+  area.value = area.value.slice(0, start) + text + area.value.slice(area.selectionEnd ?? start);
+  area.selectionStart = area.selectionEnd = start + text.length;
+  area.dispatchEvent(new Event('input'));
+}
+
+$('canned-open').addEventListener('click', openCanned);
+
+// ----------------------------------------------------------------- keyboard
+document.addEventListener('keydown', (event) => {
+  if (!event.altKey || event.ctrlKey || event.metaKey || $('desk').hidden) return;
+  const key = event.key.toLowerCase();
+  const actions = {
+    a: () => {
+      const first = $('queue').querySelector('button');
+      if (first) first.click();
+    },
+    q: () => $('queue').querySelector('button')?.focus() ?? $('queue-h').focus(),
+    r: () => S.current && openCanned(),
+    n: () => S.current && $('note-text').focus(),
+    t: () => S.current && !$('act-transfer').disabled && $('act-transfer').click(),
+    c: () => S.current && !$('act-close').disabled && $('act-close').click(),
+    b: () => S.current && !$('act-block').disabled && $('act-block').click(),
+  };
+  let action = actions[key];
+  if (/^[1-9]$/.test(event.code.replace('Digit', ''))) {
+    const cid = S.order[Number(event.code.replace('Digit', '')) - 1];
+    action = cid ? () => select(cid).then(() => $('draft').focus()) : null;
+  }
+  if (!action) return;
+  event.preventDefault();
+  action();
+});
+
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && S.current) renderChat();
+});
+
+setInterval(() => S.hello && renderQueue(), 30000);
+
+boot().catch((err) => {
+  $('connection').textContent = err.message;
+});
