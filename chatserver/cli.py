@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import re
 import secrets
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select, update
 
+from . import hours as oh
 from .auth import derive_credential, hash_credential, new_totp_secret, normalise_username
 from .config import ConfigError, Settings, load_settings, origin_of
 from .demo import DemoInfo, demo_team_keys, state_path
@@ -303,6 +308,57 @@ async def demo(db: Database, settings: Settings) -> DemoInfo:
         await keystore.close()
 
 
+# --------------------------------------------------------------------------- hours
+async def hours_command(db: Database, args: argparse.Namespace) -> list[str]:
+    """``hours show|set|check``: the same JSON as ``PUT /api/teams/SLUG/hours``."""
+    if args.action == "set":
+        try:
+            new = oh.parse_hours(_json_file(args.file))
+        except oh.HoursError as exc:
+            raise CommandError(str(exc)) from None
+        async with db.write() as conn:
+            await oh.save_hours(conn, await _team_id(conn, args.slug), new, "cli", _now())
+        return [f"saved the opening hours of {args.slug}"]
+    async with db.read() as conn:
+        current = await oh.load_hours(conn, await _team_id(conn, args.slug))
+    if args.action == "show":
+        if current is None:
+            return [f"{args.slug} has no opening hours: always open"]
+        return [json.dumps(current.to_json(), indent=2, ensure_ascii=False)]
+    zone = ZoneInfo(current.timezone if current else oh.DEFAULT_TIMEZONE)
+    at = _now() if args.at is None else _iso_ms(args.at, zone)
+    if current is None:
+        return ["open (no opening hours set: always open)"]
+    state = "open" if oh.is_open(current, at) else "closed"
+    change = oh.next_change(current, at)
+    line = state if change is None else f"{state} until {_local_time(change, zone)}"
+    if state == "closed":
+        line += "; new chats " + ("wait" if current.queue_outside_hours else "are refused")
+    return [line]
+
+
+def _json_file(name: str) -> Any:
+    try:
+        raw = sys.stdin.read() if name == "-" else Path(name).read_text("utf-8")
+        return json.loads(raw)
+    except OSError as exc:
+        raise CommandError(f"cannot read {name}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise CommandError(f"{name} is not JSON: {exc}") from None
+
+
+def _iso_ms(value: str, zone: ZoneInfo) -> int:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--at: {value!r} is not an ISO time like 2026-12-24T15:00") from None
+    return int(moment.replace(tzinfo=moment.tzinfo or zone).timestamp() * 1000)
+
+
+def _local_time(at_ms: int, zone: ZoneInfo) -> str:
+    return f"{datetime.fromtimestamp(at_ms / 1000, zone):%Y-%m-%d %H:%M %Z} ({zone.key})"
+
+
 # --------------------------------------------------------------------------- parsing
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chatserver", description=__doc__.splitlines()[0])
@@ -386,6 +442,21 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("file")
     res.add_argument("--keystore", action="store_true", help="a keystore backup")
 
+    hrs = sub.add_parser("hours", help="opening hours of a team").add_subparsers(
+        dest="action", required=True
+    )
+    hrs.add_parser("show", help="print a team's opening hours as JSON").add_argument("slug")
+    hset = hrs.add_parser("set", help="replace a team's opening hours from a JSON file")
+    hset.add_argument("slug")
+    hset.add_argument(
+        "--file", required=True, help="the JSON of PUT /api/teams/SLUG/hours ('-': stdin)"
+    )
+    hcheck = hrs.add_parser("check", help="open or closed now (or --at), and the next change")
+    hcheck.add_argument("slug")
+    hcheck.add_argument(
+        "--at", help="an ISO time like 2026-12-24T15:00 (the team's time zone without offset)"
+    )
+
     aud = sub.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
     aud.add_parser("verify", help="check the hash chain of the audit log")
     aud.add_parser("export", help="print the audit log as CSV")
@@ -456,7 +527,11 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
                 f"{state_path(settings.database_url)} (demo only; docs/operations.md)."
             )
             if args.serve:
-                _serve(settings, False)
+                # The demo logins have no TOTP; with require_totp on they could only enrol.
+                out("The demo server runs with require_totp off (CHAT_REQUIRE_TOTP=false).")
+                _serve(settings.replace(require_totp=False), False)
+            elif settings.require_totp:
+                out("Serve the demo with CHAT_REQUIRE_TOTP=false, or the logins must set up TOTP.")
         case "user", "add":
             password = _read_password(args.password_stdin)
             staff_id, secret = asyncio.run(
@@ -513,6 +588,9 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
                 _with_db(settings, lambda db: team_origins(db, args.slug, args.add, args.remove))
             ):
                 out(origin)
+        case "hours", _:
+            for line in asyncio.run(_with_db(settings, lambda db: hours_command(db, args))):
+                out(line)
         case (("backup" | "restore"), _):
             out(asyncio.run(_backup(settings, args)))
         case (("retention" | "hold" | "audit"), _):

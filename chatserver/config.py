@@ -67,6 +67,12 @@ class Settings:
     counsellor_cap: int = _s(3, "Default number of chats a counsellor may hold at once.")
     session_hours: float = _s(12.0, "Lifetime of a staff session without activity.")
     login_attempts: int = _s(5, "Failed logins per account within 15 minutes before a lockout.")
+    require_totp: bool = _s(
+        True,
+        "Staff accounts must set up two-factor sign-in (TOTP) before the console and the "
+        "staff APIs serve them; the console enrols it at the first sign-in. Set false only "
+        "for the demo.",
+    )
     cookie_secure: bool = _s(
         True,
         "Mark the session cookie Secure. Set false only for plain-HTTP development on "

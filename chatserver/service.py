@@ -24,6 +24,7 @@ from retention.sweeper import EndedConversation
 
 from .auth import hash_token
 from .config import Settings
+from .hours import accepts_new_chats, load_hours
 from .hub import Hub
 from .metrics import Metrics
 from .protocol import frames as f
@@ -33,6 +34,7 @@ from .protocol.errors import (
     Blocked,
     CapReached,
     ChatError,
+    Closed,
     Conflict,
     Forbidden,
     MalformedFrame,
@@ -207,6 +209,9 @@ class ChatService:
             topic_id = await self.store.topic_id(team.id, frame.topic)
             if topic_id is None:
                 raise NotFound(f"there is no topic '{frame.topic}' in this team")
+        async with self.store.db.read() as conn:
+            if not accepts_new_chats(await load_hours(conn, team.id), self.now_ms()):
+                raise Closed("the team is not in the chat now (outside its opening hours)")
         queued = await self.store.queued_count(team.id)
         if queued >= self.settings.max_queued:
             raise Overloaded("the queue is full right now; please try again in a few minutes")

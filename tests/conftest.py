@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from chatserver import auth, cli
 from chatserver.config import Settings, load_settings
+from chatserver.demo import DemoInfo
 from chatserver.sdk import ClientPeer, ConsolePeer, login
 from chatserver.storage import models as m
 from chatserver.storage.db import Database, migrate
@@ -220,6 +221,8 @@ def settings_factory(db_url: str) -> Callable[..., Settings]:
             # Sweeps run where a test asks for them (tests/test_retention*.py), never
             # beside a test that compares database dumps.
             "retention_in_process": False,
+            # Staff made by Server.staff have no TOTP; tests/test_totp.py turns this on.
+            "require_totp": False,
         }
         values.update(overrides)
         return load_settings(environ={}, **values)
@@ -305,3 +308,57 @@ async def repo_http() -> AsyncIterator[str]:
     await site.start()
     yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     await runner.cleanup()
+
+
+# --------------------------------------------------------------------------- demo desk
+@dataclass
+class Desk:
+    """A server set up by ``chatserver demo`` (a team with real keys, two counsellors and
+    an admin) on its own public origin, for the console's browser tests."""
+
+    server: Server
+    demo: DemoInfo
+
+    def password(self, username: str) -> str:
+        return next(a.password for a in self.demo.accounts if a.username == username)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+@pytest.fixture
+async def make_desk(
+    settings_factory: Callable[..., Settings],
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start demo desks; the public origin is the port the server listens on (a console
+    derives its credential from it)."""
+    runners: list[tuple[web.AppRunner, Desk]] = []
+
+    async def start(**overrides: Any) -> Desk:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        settings = settings_factory(public_origin=origin, **overrides)
+        demo: DemoInfo = await cli._with_db(settings, lambda db: cli.demo(db, settings))
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        from chatserver.web.keys import DB
+
+        world = Desk(Server(origin, settings, app, app[DB]), demo)
+        runners.append((runner, world))
+        return world
+
+    yield start
+    for runner, world in runners:
+        for peer in world.server.peers:
+            await peer.close()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def desk(make_desk: Callable[..., Any]) -> Desk:
+    world: Desk = await make_desk()
+    return world

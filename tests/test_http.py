@@ -127,6 +127,8 @@ async def test_login_sets_a_strict_httponly_cookie_and_returns_csrf(server: Serv
         "staff": reply.body["staff"],
         "teams": ["alpha"],
         "csrf": reply.body["csrf"],
+        "totp": False,
+        "totp_required": False,
     }
     assert me.set_cookies == []
 

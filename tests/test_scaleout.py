@@ -72,7 +72,11 @@ async def pair(db_url: str, tmp_path: Path) -> AsyncIterator[Pair]:
             )
     finally:
         await db.dispose()
-    env = {"CHAT_REDIS_URL": REDIS_URL, "CHAT_RETENTION_IN_PROCESS": "false"}
+    env = {
+        "CHAT_REDIS_URL": REDIS_URL,
+        "CHAT_RETENTION_IN_PROCESS": "false",
+        "CHAT_REQUIRE_TOTP": "false",  # anna and ben have no TOTP
+    }
     a = ServerProcess(db_url, tmp_path / "a.log", **env)
     b = ServerProcess(db_url, tmp_path / "b.log", **env)
     await a.start()

@@ -18,6 +18,7 @@
     │   │   ├── Overloaded         queue or connection cap reached
     │   │   ├── ProofOfWorkRequired  ``start`` needs (a new) proof of work
     │   │   ├── Blocked            the client was blocked by a counsellor
+    │   │   ├── Closed             ``start`` outside the team's opening hours
     │   │   └── OriginNotAllowed   the page's origin is not allowed for the team
     │   └── StateError             a legal frame at the wrong time
     │       ├── InvalidTransition  the lifecycle table has no such move
@@ -42,6 +43,7 @@ __all__ = [
     "Blocked",
     "CapReached",
     "ChatError",
+    "Closed",
     "Conflict",
     "Forbidden",
     "FrameError",
@@ -160,6 +162,13 @@ class ProofOfWorkRequired(PolicyError):
 
 class Blocked(PolicyError):
     code = "blocked"
+    http_status = 403
+
+
+class Closed(PolicyError):
+    """Outside the team's opening hours, and the team does not queue chats then."""
+
+    code = "closed"
     http_status = 403
 
 

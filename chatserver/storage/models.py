@@ -71,6 +71,8 @@ staff = Table(
     Column("role", String(20), nullable=False),  # counsellor, supervisor, admin
     Column("credential_hash", String(200), nullable=False),  # Argon2id of the derived credential
     Column("totp_secret", String(64), nullable=True),
+    # Set by self-enrolment, never accepted at sign-in; becomes totp_secret once confirmed.
+    Column("totp_pending", String(64), nullable=True),
     Column("cap", Integer, nullable=True),  # simultaneous chats; null = server default
     Column("created_at", BigInteger, nullable=False),
     Column("disabled_at", BigInteger, nullable=True, index=True),
@@ -300,4 +302,31 @@ stat_facts = Table(
     Column("waited_ms", BigInteger, nullable=True),  # start (or requeue) to accept
     Column("duration_ms", BigInteger, nullable=True),  # accept to end
     Column("transfers", Integer, nullable=False),
+)
+
+# Canned replies: team-wide text snippets written by supervisors and admins. Unlike client
+# content they are not end-to-end encrypted; the server stores them as plaintext on purpose.
+canned_replies = Table(
+    "canned_replies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("title", String(80), nullable=False),
+    Column("body", String(2000), nullable=False),
+    Column("lang", String(2), nullable=False),  # de, en
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+)
+
+# Opening hours: one row per team that set them (no row: always open). The validated JSON
+# of chatserver/hours.py (schedule, exceptions, time zone, closed message, emergency
+# contacts), written and read as a whole.
+opening_hours = Table(
+    "opening_hours",
+    metadata,
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("config", Text, nullable=False),
+    Column("updated_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("updated_at", BigInteger, nullable=False),
 )

@@ -23,10 +23,12 @@ from ..storage.db import Database, schema_is_current
 from ..storage.keystore import Keystore
 from ..storage.store import Store
 from ..storage.writer import MessageWriter
+from .canned_http import add_canned_routes
 from .client_ws import client_socket
 from .connection import CLOSE_GOING_AWAY, Connection
 from .console_http import add_console_routes
 from .console_ws import console_socket
+from .hours_http import add_hours_routes
 from .http import add_routes
 from .keys import (
     CLOCK,
@@ -45,6 +47,7 @@ from .members_http import add_member_routes
 from .retention_http import add_retention_routes
 from .security import same_origin_writes, security_headers
 from .teams_http import add_team_routes
+from .totp_http import add_totp_routes
 from .widget_http import add_widget_routes
 
 __all__ = ["SchemaOutdated", "create_app", "run"]
@@ -162,6 +165,9 @@ def create_app(
     add_retention_routes(app)
     add_widget_routes(app)
     add_console_routes(app)
+    add_hours_routes(app)
+    add_canned_routes(app)
+    add_totp_routes(app)
     app.router.add_get("/ws/client", client_socket)
     app.router.add_get("/ws/console", console_socket)
     return app

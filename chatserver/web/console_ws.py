@@ -3,7 +3,8 @@
 The session cookie is checked at the upgrade (and the Origin must be the server's own:
 that is the CSRF protection of a WebSocket), and again with the staff member's team
 memberships before every frame, so a disabled account, an ended session or a removed
-membership takes effect at the next frame.
+membership takes effect at the next frame. An account that has yet to set up two-factor
+sign-in (setting ``require_totp``) gets a ``forbidden`` error frame and the close 1008.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from aiohttp import web
 
 from .. import PROTOCOL_VERSION
 from ..protocol import frames as f
-from ..protocol.errors import Forbidden, Overloaded, SessionExpired, Unauthorized
+from ..protocol.errors import (
+    CLOSE_POLICY_VIOLATION,
+    Forbidden,
+    Overloaded,
+    SessionExpired,
+    Unauthorized,
+)
 from ..service import StaffContext, message_frame, staff_topic, team_topic
 from .http import current_staff
 from .keys import CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
@@ -24,7 +31,10 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     settings, service, hub, store = app[SETTINGS], app[SERVICE], app[HUB], app[STORE]
     if request.headers.get("Origin") != settings.origin:
         raise Forbidden("the console connects only from this server's own pages")
-    row, _token = await current_staff(request)
+    try:
+        row, _token = await current_staff(request)
+    except Forbidden as exc:  # signed in, but two-factor sign-in is not set up yet
+        return await _refuse(request, exc)
     if len(app[CONNECTIONS]) >= settings.max_connections:
         raise Overloaded("the server is full right now")
     staff = service.present.get(row.id) or StaffContext(
@@ -117,4 +127,13 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
         if staff.connections == 0:
             service.present.pop(staff.id, None)
             await service.announce_presence(staff, offline=True)
+    return ws
+
+
+async def _refuse(request: web.Request, exc: Forbidden) -> web.WebSocketResponse:
+    """Upgrade only to say why (a browser cannot read a refused upgrade), then close."""
+    ws, conn = open_socket(request, "console")
+    await ws.prepare(request)
+    conn.send_error(exc)
+    await conn.close(CLOSE_POLICY_VIOLATION, exc.message)
     return ws

@@ -22,7 +22,7 @@ from ..auth import (
     verify_credential,
     verify_totp,
 )
-from ..protocol.errors import MalformedFrame, RateLimited, Unauthorized
+from ..protocol.errors import Forbidden, MalformedFrame, RateLimited, Unauthorized
 from ..redis_hub import RedisHub
 from ..storage.store import StaffRow
 from .keys import CLOCK, DB, HUB, METRICS, SETTINGS, STORE, THROTTLE
@@ -37,17 +37,31 @@ def cookie_name(request: web.Request) -> str:
     return "__Host-chat_session" if request.app[SETTINGS].cookie_secure else "chat_session"
 
 
+#: What a signed-in account without two-factor sign-in may still reach when
+#: ``require_totp`` is on: enough to enrol it (and to unlock its keys, and to leave).
+ENROLMENT_PATHS = frozenset(
+    {"/api/me", "/api/me/identity", "/api/me/totp", "/api/me/totp/confirm", "/api/logout"}
+)
+TOTP_FIRST = "set up two-factor sign-in first"
+
+
 async def current_staff(request: web.Request) -> tuple[StaffRow, str]:
-    """The staff member behind the request's session cookie, and the session token."""
+    """The staff member behind the request's session cookie, and the session token.
+
+    With ``require_totp`` on, an account without TOTP gets ``forbidden`` everywhere but
+    :data:`ENROLMENT_PATHS` (the console socket included): this is the one gate."""
     token = request.cookies.get(cookie_name(request))
     if not token:
         raise Unauthorized("please sign in")
-    ttl = int(request.app[SETTINGS].session_hours * 3_600_000)
+    settings = request.app[SETTINGS]
+    ttl = int(settings.session_hours * 3_600_000)
     staff = await request.app[STORE].session_staff(
         hash_token(token), int(request.app[CLOCK]() * 1000), ttl
     )
     if staff is None:
         raise Unauthorized("your session has expired; please sign in again")
+    if settings.require_totp and not staff.totp_secret and request.path not in ENROLMENT_PATHS:
+        raise Forbidden(TOTP_FIRST)
     return staff, token
 
 
@@ -149,7 +163,13 @@ async def me(request: web.Request) -> web.Response:
     staff, token = await current_staff(request)
     teams = await request.app[STORE].staff_teams(staff.id)
     return web.json_response(
-        {"staff": _staff_json(staff), "teams": sorted(teams.values()), "csrf": csrf_token(token)}
+        {
+            "staff": _staff_json(staff),
+            "teams": sorted(teams.values()),
+            "csrf": csrf_token(token),
+            "totp": staff.totp_secret is not None,
+            "totp_required": request.app[SETTINGS].require_totp,
+        }
     )
 
 

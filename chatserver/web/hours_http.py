@@ -1,0 +1,88 @@
+"""HTTP endpoints of opening hours: the team's configuration for admins (and, to read, the
+team's supervisors), and a public status for the widget: open or closed now, until when,
+and outside hours the closed message with the emergency contacts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from ..hours import LANGUAGES, HoursError, load_hours, parse_hours, public_status, save_hours
+from ..protocol.errors import Forbidden, MalformedFrame
+from ..storage import models as m
+from ..storage.store import StaffRow
+from .http import check_csrf, current_staff, read_json
+from .keys import CLOCK, DB, STORE
+from .teams_http import team_of
+
+MAX_BODY = 64 * 1024
+#: The longest a status may be cached (browser or proxy): it is the same for everyone and
+#: names nobody, and ``start`` checks the hours again, so a short cache harms nobody and
+#: spares the server a burst of widget loads. It never outlives the next change.
+
+
+def _now(request: web.Request) -> int:
+    return int(request.app[CLOCK]() * 1000)
+
+
+async def _staff(request: web.Request, roles: tuple[str, ...], *, write: bool) -> StaffRow:
+    staff, token = await current_staff(request)
+    if write:
+        check_csrf(request, token)
+    if staff.role not in roles:
+        raise Forbidden(f"only {' and '.join(r + 's' for r in roles)} may do this")
+    return staff
+
+
+async def show_hours(request: web.Request) -> web.Response:
+    """The team's hours (``null`` when none are set: always open)."""
+    staff = await _staff(request, ("admin", "supervisor"), write=False)
+    team = await team_of(request)
+    if staff.role != "admin" and not await request.app[STORE].is_member(staff.id, team.id):
+        raise Forbidden("this team is not yours")
+    async with request.app[DB].read() as conn:
+        hours = await load_hours(conn, team.id)
+    return web.json_response({"team": team.slug, "hours": hours.to_json() if hours else None})
+
+
+async def change_hours(request: web.Request) -> web.Response:
+    """Replace the team's hours with the body (the JSON of :func:`parse_hours`)."""
+    admin = await _staff(request, ("admin",), write=True)
+    team = await team_of(request)
+    try:
+        hours = parse_hours(await read_json(request, MAX_BODY))
+    except HoursError as exc:
+        raise MalformedFrame(str(exc)) from None
+    async with request.app[DB].write() as conn:
+        await save_hours(conn, team.id, hours, admin.id, _now(request))
+    return web.json_response({"team": team.slug, "hours": hours.to_json()})
+
+
+async def team_status(request: web.Request) -> web.Response:
+    """Public, for the widget: ``?lang=de|en`` (default de)."""
+    lang = request.query.get("lang", "de")
+    if lang not in LANGUAGES:
+        raise MalformedFrame(f"lang is one of {', '.join(LANGUAGES)}")
+    team = await team_of(request)
+    async with request.app[DB].read() as conn:
+        hours = await load_hours(conn, team.id)
+        topics = (
+            await conn.execute(
+                select(m.topics.c.slug, m.topics.c.name)
+                .where(m.topics.c.team_id == team.id)
+                .order_by(m.topics.c.id)
+            )
+        ).all()
+    status = public_status(hours, _now(request), lang)
+    status["topics"] = [{"slug": t.slug, "name": t.name} for t in topics]
+    response = web.json_response(status)
+    # Never cached: a status in the browser's cache would tell someone at home that the
+    # chat was opened on this device (docs/widget.md). It is small and cheap to answer.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def add_hours_routes(app: web.Application) -> None:
+    app.router.add_get("/api/teams/{slug}/hours", show_hours)
+    app.router.add_put("/api/teams/{slug}/hours", change_hours)
+    app.router.add_get("/api/teams/{slug}/status", team_status)
