@@ -524,3 +524,97 @@ async def test_third_party_frame_without_storage_still_chats(world: World, chrom
     await page.get_by_role("button", name=TEXTS["en"]["launch"]).click()
     expected = TEXTS["en"]["agree"] if refused else TEXTS["en"]["continue"]
     await expect(frame.get_by_role("button", name=expected)).to_be_visible()
+
+
+async def _put_hours(world: World, hours: dict[str, Any]) -> None:
+    origin = world.server.url
+    credential = auth.derive_credential(PASSWORD, origin, "root")
+    cookie, csrf = await login(origin, "root", credential=credential, origin=origin)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.put(
+            f"{origin}/api/teams/alpha/hours",
+            json=hours,
+            headers={"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": origin},
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+
+
+NEVER_OPEN = {
+    "weekly": {},
+    "closed_message": {"de": "Heute nicht, komm morgen wieder.", "en": "Not today, come back."},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+async def test_outside_the_hours_the_closed_message_and_emergency_numbers(
+    world: World, chromium: Any, lang: str
+) -> None:
+    """Outside the team's hours the widget shows the admin's closed message and the
+    emergency contacts (Germany's by default) instead of a queue; nothing is started."""
+    from playwright.async_api import expect
+
+    await _put_hours(world, NEVER_OPEN)
+    page = await chromium.new_page()
+    await page.goto(world.embed(lang=lang))
+    await page.get_by_role("button", name=TEXTS[lang]["launch"]).click()
+    frame = page.frame_locator("iframe")
+    title = {"en": "We are not in the chat right now", "de": "Gerade ist niemand von uns im Chat"}
+    await expect(frame.get_by_role("heading", name=title[lang])).to_be_visible()
+    message = NEVER_OPEN["closed_message"][lang]  # type: ignore[index]
+    await expect(frame.get_by_text(message)).to_be_visible()
+    await expect(frame.get_by_role("link", name="116 111")).to_have_attribute("href", "tel:116111")
+    await expect(frame.get_by_role("link", name="112", exact=True)).to_have_attribute(
+        "href", "tel:112"
+    )
+    await expect(frame.get_by_role("button", name=TEXTS[lang]["agree"])).to_be_hidden()
+    assert await world.server.app[STORE].queue([await team_id(world, "alpha")]) == []
+
+
+async def test_hours_that_close_meanwhile_refuse_the_start_clearly(
+    world: World, chromium: Any
+) -> None:
+    """The page was opened while open; the hours end before the visitor agrees: `start` is
+    refused with `closed`, and the widget shows the closed message, not an error."""
+    from playwright.async_api import expect
+
+    page = await chromium.new_page()
+    await page.goto(world.embed())
+    await page.get_by_role("button", name=TEXTS["en"]["launch"]).click()
+    frame = page.frame_locator("iframe")
+    agree = frame.get_by_role("button", name=TEXTS["en"]["agree"])
+    await expect(agree).to_be_visible()
+    await _put_hours(world, NEVER_OPEN)
+    await agree.click()
+    await expect(frame.get_by_text("Not today, come back.")).to_be_visible()
+    assert await world.server.app[STORE].queue([await team_id(world, "alpha")]) == []
+    assert await frame_storage(page) is None
+
+
+async def test_the_visitor_may_choose_a_topic(world: World, chromium: Any) -> None:
+    """With several topics and none set by the snippet, the consent view offers them
+    (optional); the chosen one reaches the queue."""
+    from playwright.async_api import expect
+    from sqlalchemy import insert
+
+    from chatserver.storage import models as m
+
+    alpha = await team_id(world, "alpha")
+    async with world.server.db.write() as conn:
+        for slug, name in (("school", "School"), ("family", "Family")):
+            await conn.execute(
+                insert(m.topics).values(team_id=alpha, slug=slug, name=name, created_at=0)
+            )
+    desk = await world.counsellor()
+    await until(desk.peer, "queue")
+    page = await chromium.new_page()
+    await page.goto(world.embed())
+    await page.get_by_role("button", name=TEXTS["en"]["launch"]).click()
+    frame = page.frame_locator("iframe")
+    group = frame.get_by_role("group", name="What is it about? (optional)")
+    await group.get_by_label("Family").check()
+    await frame.get_by_role("button", name=TEXTS["en"]["agree"]).click()
+    queued = await until(desk.peer, "queued")
+    assert queued["item"]["topic"] == "family"
+    await expect(frame.locator("#status")).to_have_text(TEXTS["en"]["first"])

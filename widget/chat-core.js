@@ -283,6 +283,10 @@ export class Chat {
       this.state = 'gone';
       return this.emit('fatal', { code: f.code === 'blocked' ? 'blocked' : 'notFound' });
     }
+    if (f.code === 'closed') { // outside the team's hours: nothing was started
+      this.state = 'gone';
+      return this.emit('fatal', { code: 'closed' });
+    }
     this.emit('problem', { code: 'server', why: f.message });
   }
 

@@ -29,7 +29,7 @@ function say(e, key, vars) {
 
 function el(tag, cls, key, vars) {
   const e = document.createElement(tag);
-  e.className = cls;
+  if (cls) e.className = cls;
   if (key) say(e, key, vars);
   return e;
 }
@@ -39,7 +39,7 @@ function applyLanguage() {
   for (const e of document.querySelectorAll('[data-t]')) {
     e.textContent = t(lang, e.dataset.t, e.dataset.v ? JSON.parse(e.dataset.v) : undefined);
   }
-  $('log').setAttribute('aria-label', t(lang, 'log'));
+  $('feed').setAttribute('aria-label', t(lang, 'log'));
   $('consent').replaceChildren(...t(lang, 'consent').map((line) => {
     const li = el('li');
     li.textContent = line;
@@ -48,9 +48,9 @@ function applyLanguage() {
 }
 
 function view(name) {
-  for (const id of ['consent', 'continue', 'refused', 'chat']) $(`v-${id}`).hidden = id !== name;
-  const first = $(`v-${name}`).querySelector('button, textarea');
-  if (first) first.focus();
+  for (const id of ['consent', 'continue', 'closed', 'refused', 'chat']) $(`v-${id}`).hidden = id !== name;
+  const section = $(`v-${name}`);
+  (section.querySelector('button, textarea') || section).focus(); // the refusal has no control
 }
 
 function tellHost(msg) {
@@ -58,8 +58,9 @@ function tellHost(msg) {
 }
 
 function newChat() {
+  const chosen = document.querySelector('#topics input:checked')?.value;
   chat = new Chat({
-    store, transmit, emit, team, topic: params.get('topic'), pin: params.get('pin') || null,
+    store, transmit, emit, team, topic: params.get('topic') || chosen || null, pin: params.get('pin') || null,
     consent: CONSENT_VERSION, minEpoch: seenEpoch, fetchBundle,
   });
 }
@@ -139,7 +140,8 @@ function emit(event, data) {
       break;
     case 'state': {
       const key = { waiting: data.reason === 'transferred' ? 'transferred' : 'waiting', active: 'active',
-        deleted: 'deleted', abandoned: 'ended', closed: data.clean ? 'ended' : 'endedUnconfirmed' }[data.state];
+        deleted: 'deleted', abandoned: 'ended',
+        closed: data.reason === 'blocked' ? 'blocked' : data.clean ? 'ended' : 'endedUnconfirmed' }[data.state];
       if (key) say($('status'), key);
       const was = $('compose').hidden;
       finished(ended.has(data.state));
@@ -148,12 +150,16 @@ function emit(event, data) {
       break;
     }
     case 'problem': {
-      const li = el('li', 'problem', 'problem', { why: data.why || t(lang, data.code) });
-      li.setAttribute('role', 'alert');
+      // The alert is inside the item: a list holds only list items.
+      const li = el('li', 'problem');
+      const why = el('span', '', 'problem', { why: data.why || t(lang, data.code) });
+      why.setAttribute('role', 'alert');
+      li.append(why);
       log.append(li);
       break;
     }
     case 'fatal':
+      if (data.code === 'closed') return status().then(closedView);
       say($('status'), data.code);
       finished(true);
       break;
@@ -161,9 +167,11 @@ function emit(event, data) {
 }
 
 function finished(done) {
+  const held = $('compose').contains(document.activeElement) || document.activeElement === $('end');
   $('compose').hidden = done;
   $('end').hidden = done;
   $('again').hidden = !done;
+  if (held && done) $('again').focus(); // the focus is not lost with the hidden form
 }
 
 const waiters = [];
@@ -301,6 +309,65 @@ window.addEventListener('message', (event) => {
   else if (m.cc === 'open') document.querySelector('main section:not([hidden]) button, #text')?.focus();
 });
 
+// The team's hours, closed message, emergency contacts and topics (GET …/status).
+async function status() {
+  const response = await fetch(`/api/teams/${encodeURIComponent(team)}/status?lang=${lang}`, {
+    cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+  });
+  return response.ok ? response.json() : null;
+}
+
+// Outside the hours: the admin's message and whom to call now, instead of a queue.
+function closedView(s) {
+  chat = null;
+  store.wipe();
+  $('closed-text').textContent = s?.closed_message ?? '';
+  $('hours').hidden = !s?.hours_text;
+  if (s?.hours_text) say($('hours'), 'hours', { hours: s.hours_text });
+  $('emergency').replaceChildren(...(s?.emergency ?? []).map((c) => {
+    const li = el('li');
+    li.append(`${c.name}: `);
+    if (c.number) {
+      const a = el('a');
+      a.href = `tel:${c.number.replace(/[^0-9+]/g, '')}`;
+      a.textContent = c.number;
+      li.append(a, ' ');
+    }
+    if (c.link) {
+      const a = el('a');
+      a.href = c.link;
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      a.textContent = new URL(c.link).host;
+      li.append(a);
+    }
+    return li;
+  }));
+  view('closed');
+}
+
+function topicChoice(s) {
+  const topics = s?.topics ?? [];
+  if (params.get('topic') || topics.length < 2) return;
+  $('topics').append(...topics.map((topic) => {
+    const label = el('label');
+    const input = el('input');
+    input.type = 'radio';
+    input.name = 'topic';
+    input.value = topic.slug;
+    label.append(input, ` ${topic.name}`);
+    return label;
+  }));
+  $('topics').hidden = false;
+}
+
 applyLanguage();
-view(store.load()?.cid ? 'continue' : 'consent');
+if (store.load()?.cid) view('continue');
+else {
+  status().then((s) => {
+    if (s && !s.open && !s.queue_outside_hours) return closedView(s);
+    topicChoice(s);
+    view('consent');
+  }, () => view('consent'));
+}
 tellHost({ cc: 'ready' });

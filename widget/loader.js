@@ -107,8 +107,8 @@
     button.textContent = label();
     button.setAttribute('aria-expanded', 'false');
     css(button, { position: 'fixed', bottom: '1rem', zIndex: '2147483645', padding: '.75rem 1rem',
-      border: '0', borderRadius: '2rem', background: colour, color: ds.textColor || '#fff',
-      font: 'bold 1rem sans-serif', cursor: 'pointer' });
+      minHeight: '44px', border: '0', borderRadius: '2rem', background: colour,
+      color: ds.textColor || '#fff', font: 'bold 1rem sans-serif', cursor: 'pointer' });
     side(button, '1rem');
     button.addEventListener('click', open);
     d.body.appendChild(button);
