@@ -8,23 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from conftest import REPO, Server, until
+from conftest import Desk
 
-from chatserver import cli, e2e
-from chatserver.config import Settings
-from chatserver.demo import DemoInfo
-from chatserver.sdk import ClientPeer
-from chatserver.sdk_e2e import SecureClient
-from chatserver.web.app import create_app
-from chatserver.web.keys import DB, STORE
+from chatserver import cli
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,93 +24,56 @@ pytestmark = [
 ]
 
 
-@dataclass
-class Desk:
-    """A server set up by ``chatserver demo`` on its public origin."""
-
-    server: Server
-    demo: DemoInfo
-    sockets: list[Any] = field(default_factory=list)
-
-    def password(self, username: str) -> str:
-        return next(a.password for a in self.demo.accounts if a.username == username)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    async def secure_client(self) -> SecureClient:
-        """A client through the Python SDK, as the widget is (docs/e2e.md)."""
-        now = int(asyncio.get_running_loop().time() * 0) or _now_ms()
-        client = await SecureClient.connect(self.url, "demo", self.demo.pin, now)
-        self.server.peers.append(client.peer)
-        return client
+BLOCKED = "The counselling team has ended this conversation."
 
 
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
-
-
-def _socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@pytest.fixture
-async def desk(settings_factory: Callable[..., Settings]) -> AsyncIterator[Desk]:
-    sock = _socket()
-    origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = settings_factory(public_origin=origin)
-    demo = await _demo(settings)
-    app = create_app(settings)
-    runner = aiohttp.web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await aiohttp.web.SockSite(runner, sock).start()
-    world = Desk(Server(origin, settings, app, app[DB]), demo)
-    try:
-        yield world
-    finally:
-        for peer in world.server.peers:
-            await peer.close()
-        await runner.cleanup()
-
-
-async def _demo(settings: Settings) -> DemoInfo:
-    from chatserver.cli import _with_db
-
-    info: DemoInfo = await _with_db(settings, lambda db: cli.demo(db, settings))
-    return info
-
-
-async def sign_in(desk: Desk, browser: Any, username: str) -> Any:
-    """A console page of its own (own cookies and storage), signed in and unlocked."""
-    from playwright.async_api import expect
-
+async def console_page(browser: Any, username: str = "") -> Any:
     context = await browser.new_context(locale="en-GB")
     page = await context.new_page()
     page.on("pageerror", lambda e: print(f"{username} pageerror:", e))
-    page.on("console", lambda m: print(f"{username} console:", m.text))
-    await page.goto(desk.url + "/console")
-    form = page.locator("#signin")
-    await form.get_by_label("Username").fill(username)
-    await form.get_by_label("Password").fill(desk.password(username))
-    await form.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="On duty")).to_be_visible(timeout=30_000)
     return page
 
 
-async def open_widget(desk: Desk, browser: Any, text: str) -> Any:
-    """A client on the demo start page: opens the widget, agrees, writes ``text``."""
+SIGN_IN = {
+    "en": ("Username", "Password", "Sign in", "On duty"),
+    "de": ("Benutzername", "Passwort", "Anmelden", "Im Dienst"),
+}
+
+
+async def sign_in(
+    desk: Desk, browser: Any, username: str, page: Any = None, lang: str = "en"
+) -> Any:
+    """A console page of its own (own cookies and storage), signed in and unlocked."""
+    from playwright.async_api import expect
+
+    user, password, button, heading = SIGN_IN[lang]
+    page = page or await console_page(browser, username)
+    if not page.url.endswith("/console"):
+        await page.goto(desk.url + "/console")
+    form = page.locator("#signin")
+    await form.get_by_label(user).fill(username)
+    await form.get_by_label(password).fill(desk.password(username))
+    await form.get_by_role("button", name=button).click()
+    await expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=30_000)
+    return page
+
+
+async def open_widget(
+    desk: Desk, browser: Any, text: str, frames: list[str] | None = None, topic: str = ""
+) -> Any:
+    """A client on the demo start page: opens the widget, agrees, writes ``text``;
+    ``frames`` collects every frame its socket receives."""
     from playwright.async_api import expect
 
     context = await browser.new_context(locale="en-GB")
     page = await context.new_page()
+    if frames is not None:
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
     await page.goto(desk.url + "/")
     await page.get_by_role("button", name="Chat with a counsellor").click()
     frame = page.frame_locator("iframe")
+    if topic:
+        await frame.get_by_label(topic).check()
     await frame.get_by_role("button", name="I agree, start the chat").click()
     box = frame.get_by_label("Your message")
     await box.fill(text)
@@ -174,7 +128,7 @@ async def test_queue_accept_and_chat_end_to_end(desk: Desk, chromium: Any) -> No
 
     anna = await sign_in(desk, chromium, "demo")
     ben = await sign_in(desk, chromium, "demo2")
-    await expect(anna.locator("#shift li")).to_contain_text(["Second counsellor – Available"])
+    await expect(anna.locator("#shift li")).to_contain_text(["Second counsellor: Available"])
     client = await open_widget(desk, chromium, "I need to talk to someone")
     await expect(queue(anna)).to_have_count(1)
     await expect(queue(ben)).to_have_count(1)
@@ -193,3 +147,295 @@ async def test_queue_accept_and_chat_end_to_end(desk: Desk, chromium: Any) -> No
     stored = database_bytes(desk)
     for text in ("I need to talk", "What happened", "school was awful"):
         assert text.encode() not in stored
+
+
+async def test_transfer_with_a_handover_note(desk: Desk, chromium: Any) -> None:
+    """Anna notes and hands the chat to Ben with a note; Ben's console shows it arriving
+    with the history, the note and the handover; the client's chat goes on unbroken; no
+    note ever reaches the client's socket."""
+    from playwright.async_api import expect
+
+    anna = await sign_in(desk, chromium, "demo")
+    ben = await sign_in(desk, chromium, "demo2")
+    frames: list[str] = []
+    client = await open_widget(desk, chromium, "hello", frames)
+    await accept_first(anna)
+    await reply(anna, "Hi, I am Anna")
+    await anna.get_by_label("New note").fill("NOTE-1 seems scared of home")
+    await anna.get_by_role("button", name="Add note").click()
+    await expect(anna.locator("#notes li")).to_have_text(["YouNOTE-1 seems scared of home"])
+
+    await anna.get_by_role("button", name="Transfer (Alt+T)").click()
+    dialog = anna.get_by_role("dialog", name="Hand over this chat")
+    await dialog.get_by_label("To").select_option(label="Second counsellor (Available)")
+    await dialog.get_by_label("Handover note").fill("HANDOVER-2 talk about school")
+    await dialog.get_by_role("button", name="Confirm").click()
+    await expect(anna.get_by_role("tab")).to_have_count(0)
+
+    await expect(ben.get_by_role("tab")).to_have_count(1)
+    await expect(ben.locator("#handovers")).to_have_text(
+        "Handover note from Demo counsellor: HANDOVER-2 talk about school"
+    )
+    await expect(log(ben)).to_have_text(["Clienthello", "You · storedHi, I am Anna"])
+    await expect(ben.locator("#notes li")).to_have_text(
+        ["Demo counsellorNOTE-1 seems scared of home"]
+    )
+    await reply(ben, "Ben here, Anna told me")
+    frame = client.frame_locator("iframe")
+    await expect(frame.locator("#log li.team p").last).to_have_text("Ben here, Anna told me")
+    await widget_says(client, "ok thanks")
+    await expect(log(ben).last).to_have_text("Clientok thanks")
+    await expect(frame.locator("#log li.problem")).to_have_count(0)
+    # The client's socket carried messages, and never a note or a handover.
+    kinds = {json.loads(f)["type"] for f in frames}
+    assert "message" in kinds and "envelope" not in kinds and "envelopes" not in kinds
+    assert not [f for f in frames if "NOTE-1" in f or "HANDOVER" in f]
+    stored = database_bytes(desk)
+    assert b"NOTE-1" not in stored and b"HANDOVER-2" not in stored
+
+
+async def test_reload_brings_back_history_and_draft(desk: Desk, chromium: Any) -> None:
+    """A reload asks for the password again, then shows the history, the unsent draft and
+    what the client wrote meanwhile; the chat goes on (the console rekeys)."""
+    from playwright.async_api import expect
+
+    anna = await sign_in(desk, chromium, "demo")
+    client = await open_widget(desk, chromium, "first")
+    await accept_first(anna)
+    await reply(anna, "answer one")
+    await anna.get_by_label("Your reply").fill("half a sentence")
+    await expect(anna.get_by_label("Your reply")).to_have_value("half a sentence")
+    stored = await anna.evaluate("sessionStorage.getItem('cc-console-drafts')")
+    assert stored and "half" not in stored  # sealed under a key from the password
+    await anna.reload()
+    await widget_says(client, "are you still there?")
+    unlock = anna.locator("#unlock")
+    await unlock.get_by_label("Password").fill(desk.password("demo"))
+    await unlock.get_by_role("button", name="Unlock").click()
+    await expect(log(anna)).to_have_text(
+        ["Clientfirst", "You · readanswer one", "Clientare you still there?"]
+    )
+    await expect(anna.get_by_label("Your reply")).to_have_value("half a sentence")
+    await anna.get_by_label("Your reply").fill("yes, I am here")
+    await anna.get_by_label("Your reply").press("Enter")
+    frame = client.frame_locator("iframe")
+    await expect(frame.locator("#log li.team p").last).to_have_text("yes, I am here")
+    await expect(frame.locator("#log li.problem")).to_have_count(0)
+
+
+async def test_block_ends_the_chat_and_refuses_the_client(desk: Desk, chromium: Any) -> None:
+    """Block: the chat ends with a clear message in the widget, and the client's tab cannot
+    continue it; the block is audited with no address."""
+    from playwright.async_api import expect
+
+    anna = await sign_in(desk, chromium, "demo")
+    client = await open_widget(desk, chromium, "abuse")
+    await accept_first(anna)
+    await anna.get_by_role("button", name="Block (Alt+B)").click()
+    dialog = anna.get_by_role("dialog", name="Block this client")
+    await dialog.get_by_label("Block for").select_option("168")
+    await dialog.get_by_role("button", name="Confirm").click()
+    await expect(anna.locator("#chat-status")).to_have_text("This chat has ended.")
+    frame = client.frame_locator("iframe")
+    await expect(
+        frame.get_by_text("The counselling team has ended this conversation.")
+    ).to_be_visible()
+    await client.reload()
+    await client.get_by_role("button", name="Chat with a counsellor").click()
+    await frame.get_by_role("button", name="Continue").click()
+    await expect(
+        frame.get_by_text("The counselling team has ended this conversation.")
+    ).to_be_visible()
+    async with desk.server.db.read() as conn:
+        from sqlalchemy import select
+
+        from chatserver.storage import models as m
+
+        rows = (await conn.execute(select(m.audit.c.action, m.audit.c.detail))).all()
+    blocks = [r for r in rows if r.action == "client.blocked"]
+    assert len(blocks) == 1 and json.loads(blocks[0].detail) == {"hours": 168}
+
+
+async def test_accept_beyond_the_cap_is_refused(desk: Desk, chromium: Any) -> None:
+    from playwright.async_api import expect
+    from sqlalchemy import update
+
+    from chatserver.storage import models as m
+
+    async with desk.server.db.write() as conn:
+        await conn.execute(update(m.staff).where(m.staff.c.username == "demo").values(cap=1))
+    anna = await sign_in(desk, chromium, "demo")
+    await open_widget(desk, chromium, "one")
+    await accept_first(anna)
+    await expect(anna.get_by_role("tab")).to_have_count(1)
+    await open_widget(desk, chromium, "two")
+    await expect(queue(anna)).to_have_count(1)
+    await accept_first(anna)
+    await expect(anna.locator("#connection")).to_have_text(
+        "You have as many chats as you may hold at once (1). Close or hand over one first."
+    )
+    await expect(queue(anna)).to_have_count(1)
+
+
+async def test_an_accept_lost_to_a_colleague_is_said_plainly(desk: Desk, chromium: Any) -> None:
+    """Ben's console still shows the chat (its frames are held back) when Anna takes it;
+    Ben's accept is refused and the console says so."""
+    import re
+
+    from playwright.async_api import expect
+
+    anna = await sign_in(desk, chromium, "demo")
+    ben = await console_page(chromium, "demo2")
+    held: list[Any] = []
+    state: dict[str, Any] = {"paused": False, "route": None}
+    refused = asyncio.Event()
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+        state["route"] = ws
+
+        def from_server(message: Any) -> None:
+            if state["paused"]:
+                held.append(message)
+                if "already_taken" in str(message):
+                    refused.set()
+            else:
+                ws.send(message)
+
+        server.on_message(from_server)
+
+    await ben.route_web_socket(re.compile(r"/ws/console$"), route)
+    await sign_in(desk, chromium, "demo2", ben)
+    await open_widget(desk, chromium, "who takes me?")
+    await expect(queue(ben)).to_have_count(1)
+    state["paused"] = True
+    await accept_first(anna)
+    await expect(log(anna).first).to_have_text("Clientwho takes me?")
+    await accept_first(ben)
+    await asyncio.wait_for(refused.wait(), 10)
+    state["paused"] = False
+    for message in held:
+        state["route"].send(message)
+    await expect(ben.locator("#connection")).to_have_text(
+        "A colleague has accepted this chat already."
+    )
+    await expect(queue(ben)).to_have_count(0)
+
+
+async def test_wrong_password_or_code_is_refused_and_throttled(desk: Desk, chromium: Any) -> None:
+    from playwright.async_api import expect
+
+    await cli.user_add(
+        desk.server.db,
+        desk.server.settings,
+        "tessa",
+        "Tessa",
+        "counsellor",
+        ["demo"],
+        "a-good-password",
+        totp=True,
+    )
+    page = await console_page(chromium)
+    await page.goto(desk.url + "/console")
+    form = page.locator("#signin")
+    status = form.get_by_role("alert")
+    await form.get_by_label("Username").fill("tessa")
+    await form.get_by_label("Password").fill("a-good-password")
+    await form.get_by_label("Code from your authenticator app").fill("000000")
+    await form.get_by_role("button", name="Sign in").click()
+    await expect(status).to_have_text("Wrong username, password or code.")
+    await form.get_by_label("Username").fill("demo")
+    for attempt in range(5):
+        await form.get_by_label("Password").fill(f"wrong {attempt}")
+        await form.get_by_role("button", name="Sign in").click()
+        await expect(form.get_by_role("button", name="Sign in")).to_be_enabled()
+        await expect(status).to_have_text("Wrong username, password or code.")
+        await status.evaluate("e => e.textContent = ''")
+    await form.get_by_label("Password").fill(desk.password("demo"))
+    await form.get_by_role("button", name="Sign in").click()
+    await expect(status).to_have_text("Too many attempts. Wait a few minutes, then try again.")
+
+
+async def test_first_sign_in_enrols_totp(make_desk: Callable[..., Any], chromium: Any) -> None:
+    """With two-factor sign-in required, the first sign-in shows a QR code drawn in the
+    page (no request for it) and the key; the code from an authenticator enables it."""
+    import pyotp
+    from playwright.async_api import expect
+
+    desk: Desk = await make_desk(require_totp=True)
+    page = await console_page(chromium, "demo")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    await page.goto(desk.url + "/console")
+    form = page.locator("#signin")
+    await form.get_by_label("Username").fill("demo")
+    await form.get_by_label("Password").fill(desk.password("demo"))
+    await form.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Set up two-factor sign-in")).to_be_visible()
+    await expect(page.locator("#totp-qr svg path")).to_have_count(1)
+    secret = (await page.locator("#totp-secret").text_content() or "").replace(" ", "")
+    code = pyotp.TOTP(secret).now()
+    await page.locator("#totp").get_by_label("Code").fill(code)
+    await page.get_by_role("button", name="Confirm").click()
+    await expect(page.get_by_role("heading", name="On duty")).to_be_visible(timeout=30_000)
+    assert all(url.startswith(desk.url) for url in requests)
+    assert not [
+        url
+        for url in requests
+        if "otpauth" in url or ("qr" in url.lower()[-12:] and not url.endswith("qr.js"))
+    ]
+
+
+async def test_an_ended_session_is_said_clearly(desk: Desk, chromium: Any) -> None:
+    """The server ends the session (expiry, an admin, sign-out elsewhere): at the console's
+        next frame it says so and shows the sign-in form, its keys gone with the page (sealed
+    drafts stay for after the next sign-in)."""
+    from playwright.async_api import expect
+    from sqlalchemy import delete
+
+    from chatserver.storage import models as m
+
+    page = await sign_in(desk, chromium, "demo")
+    async with desk.server.db.write() as conn:
+        await conn.execute(delete(m.sessions))
+    await page.get_by_label("My status").select_option("busy")
+    form = page.locator("#signin")
+    await expect(form.get_by_role("alert")).to_have_text(
+        "Your session has ended. Please sign in again."
+    )
+    await expect(page.locator("#desk")).to_be_hidden()
+
+
+NOTICE_PROBE = """
+window.__notices = [];
+window.__tones = 0;
+// Headless Chromium shows no system notification: record what the console asks for.
+window.Notification = class {
+  constructor(title, options) { window.__notices.push([title, options.body]); }
+  static get permission() { return 'granted'; }
+  static requestPermission() { return Promise.resolve('granted'); }
+};
+const create = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () {
+  window.__tones += 1;
+  return create.call(this);
+};
+document.hasFocus = () => false;  // the counsellor is in another window
+"""
+
+
+async def test_a_new_client_is_announced(desk: Desk, chromium: Any) -> None:
+    """A tone, a desktop notice without any content (only the topic), and the count in
+    the title."""
+    from playwright.async_api import expect
+
+    page = await console_page(chromium, "demo")
+    await page.add_init_script(NOTICE_PROBE)
+    await sign_in(desk, chromium, "demo", page)
+    await page.get_by_role("button", name="Desktop notices").click()
+    await expect(page.locator("#announce")).to_have_text("Desktop notices are on.")
+    await open_widget(desk, chromium, "please help, this must not show")
+    await expect(page).to_have_title("(1) Duty console")
+    notices = await page.evaluate("window.__notices")
+    assert notices == [["Duty console", "Someone is waiting in the queue (No topic)."]]
+    assert await page.evaluate("window.__tones") == 1

@@ -273,6 +273,7 @@ function onFrame(f) {
       renderQueue();
       break;
     case 'presence':
+      if (f.staff === S.me.staff.id) break; // our own, as the team hears it
       if (f.status === 'offline') S.presence.delete(f.staff);
       else S.presence.set(f.staff, { name: f.name, status: f.status, chats: f.chats });
       renderShift();
@@ -381,7 +382,7 @@ function renderQueue() {
 }
 
 function topicName(item) {
-  const topic = item.topic ? item.topic.charAt(0).toUpperCase() + item.topic.slice(1) : '—';
+  const topic = item.topic ? item.topic.charAt(0).toUpperCase() + item.topic.slice(1) : t('noTopic');
   return S.me.teams.length > 1 ? `${topic} (${item.team})` : topic;
 }
 
@@ -393,7 +394,7 @@ function renderShift() {
     const dot = document.createElement('span');
     dot.className = `status-dot ${p.status}`;
     dot.setAttribute('aria-hidden', 'true');
-    li.append(dot, `${p.name} – ${t(p.status)}`);
+    li.append(dot, `${p.name}: ${t(p.status)}`);
     return li;
   }));
 }
@@ -465,7 +466,7 @@ $('availability').addEventListener('change', () => {
 function chatLabel(cid) {
   const chat = S.chats.get(cid);
   const i = S.order.indexOf(cid) + 1;
-  return t('chatTab', { n: i, topic: chat.held.topic ? topicName(chat.held) : '—' });
+  return t('chatTab', { n: i, topic: topicName(chat.held) });
 }
 
 function renderTabs() {
@@ -551,8 +552,9 @@ function appendMessage(m) {
   meta.className = 'meta';
   meta.textContent = m.sender === 'team' ? `${t('you')} · ${t(m.status ?? 'stored')}` : t('client');
   li.append(meta, text);
-  $('log').append(li);
-  li.scrollIntoView({ block: 'nearest' });
+  const log = $('log');
+  log.append(li);
+  log.scrollTop = log.scrollHeight; // the list scrolls, not the page
 }
 
 function renderNotes() {
