@@ -439,3 +439,142 @@ async def test_a_new_client_is_announced(desk: Desk, chromium: Any) -> None:
     notices = await page.evaluate("window.__notices")
     assert notices == [["Duty console", "Someone is waiting in the queue (No topic)."]]
     assert await page.evaluate("window.__tones") == 1
+
+
+async def test_several_chats_with_unread_counts_typing_and_drafts(
+    desk: Desk, chromium: Any
+) -> None:
+    """Two chats at once: the other tab counts new messages, the typing indicator shows
+    in its own chat, and each chat keeps its draft while switching (Alt+1, Alt+2)."""
+    from playwright.async_api import expect
+
+    anna = await sign_in(desk, chromium, "demo")
+    first = await open_widget(desk, chromium, "first client")
+    await accept_first(anna)
+    second = await open_widget(desk, chromium, "second client")
+    await accept_first(anna)
+    tabs = anna.get_by_role("tab")
+    await expect(tabs).to_have_count(2)
+    await expect(tabs.nth(1)).to_have_attribute("aria-selected", "true")
+    await anna.get_by_label("Your reply").fill("draft for the second")
+    await anna.keyboard.press("Alt+1")
+    await expect(log(anna)).to_have_text(["Clientfirst client"])
+    await expect(anna.get_by_label("Your reply")).to_have_value("")
+    await anna.get_by_label("Your reply").fill("draft for the first")
+    await widget_says(second, "are you there?")
+    await expect(tabs.nth(1)).to_contain_text("1 new")
+    await first.frame_locator("iframe").get_by_label("Your message").press_sequentially("typ")
+    await expect(anna.locator("#typing")).to_have_text("The client is typing…")
+    await anna.keyboard.press("Alt+2")
+    await expect(log(anna)).to_have_text(["Clientsecond client", "Clientare you there?"])
+    await expect(tabs.nth(1)).not_to_contain_text("new")
+    await expect(anna.get_by_label("Your reply")).to_have_value("draft for the second")
+    await anna.keyboard.press("Alt+1")
+    await expect(anna.get_by_label("Your reply")).to_have_value("draft for the first")
+
+
+async def test_canned_reply_inserted_with_the_shortcut(desk: Desk, chromium: Any) -> None:
+    """The team's canned replies (made by its admin) are found and inserted with Alt+R."""
+    import aiohttp
+    from playwright.async_api import expect
+
+    from chatserver import e2e
+    from chatserver.sdk import login
+
+    master = await asyncio.to_thread(e2e.derive_master, desk.password("admin"), desk.url, "admin")
+    cookie, csrf = await login(desk.url, "admin", credential=e2e.auth_credential(master))
+    headers = {"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": desk.url}
+    async with aiohttp.ClientSession(headers=headers) as http:
+        for title, body, lang in (
+            ("Begrüßung", "Hallo, schön, dass Du schreibst. Was beschäftigt Dich?", "de"),
+            ("Safety", "Are you safe right now?", "en"),
+        ):
+            reply_ = {"title": title, "body": body, "lang": lang}
+            async with http.post(f"{desk.url}/api/teams/demo/canned", json=reply_) as response:
+                assert response.status == 201, await response.text()
+    anna = await sign_in(desk, chromium, "demo")
+    await open_widget(desk, chromium, "hi")
+    await accept_first(anna)
+    await anna.get_by_label("Your reply").fill("Hi! ")
+    await anna.get_by_label("Your reply").press("Alt+R")
+    dialog = anna.get_by_role("dialog", name="Canned replies")
+    await expect(dialog.get_by_role("button")).to_have_count(3)  # two replies and Cancel
+    await dialog.get_by_label("Search").fill("safe")
+    await dialog.get_by_role("button", name="Safety Are you safe right now?").click()
+    await expect(dialog).to_be_hidden()
+    await expect(anna.get_by_label("Your reply")).to_have_value("Hi! Are you safe right now?")
+    await expect(anna.get_by_label("Your reply")).to_be_focused()
+
+
+async def test_back_to_the_queue_and_taken_over_by_a_colleague(desk: Desk, chromium: Any) -> None:
+    """Anna puts the chat back in the queue; Ben accepts it, reads the whole history in his
+    browser and answers; the client's chat goes on; the close category is stored."""
+    from playwright.async_api import expect
+    from sqlalchemy import select
+
+    from chatserver.storage import models as m
+
+    anna = await sign_in(desk, chromium, "demo")
+    ben = await sign_in(desk, chromium, "demo2")
+    client = await open_widget(desk, chromium, "hello")
+    await accept_first(anna)
+    await reply(anna, "one moment please")
+    await anna.get_by_role("button", name="Transfer (Alt+T)").click()
+    dialog = anna.get_by_role("dialog", name="Hand over this chat")
+    await dialog.get_by_label("To").select_option(label="Back to the queue")
+    await dialog.get_by_role("button", name="Confirm").click()
+    await expect(anna.get_by_role("tab")).to_have_count(0)
+    await expect(queue(ben)).to_have_count(1)
+    await accept_first(ben)
+    await expect(log(ben)).to_have_text(["Clienthello", "You · storedone moment please"])
+    await reply(ben, "I am Ben, I can help")
+    frame = client.frame_locator("iframe")
+    await expect(frame.locator("#log li.team p").last).to_have_text("I am Ben, I can help")
+    await ben.get_by_role("button", name="Close chat (Alt+C)").click()
+    closing = ben.get_by_role("dialog", name="Close this chat")
+    await closing.get_by_label("Category").select_option(label="Referral")
+    await closing.get_by_role("button", name="Confirm").click()
+    await expect(ben.locator("#chat-status")).to_have_text("This chat has ended.")
+    await expect(frame.get_by_text("The chat has ended.")).to_be_visible()
+    async with desk.server.db.read() as conn:
+        category = (await conn.execute(select(m.conversations.c.close_category))).scalar()
+    assert category == "referral"
+
+
+async def test_supervisors_and_admins_manage_canned_replies(desk: Desk, chromium: Any) -> None:
+    """An admin adds, edits and deletes a canned reply in the console; a counsellor has no
+    such section (and the server refuses counsellors anyway, tests/test_canned.py)."""
+    from a11y import assert_no_serious, axe_scan, require_axe
+    from playwright.async_api import expect
+
+    require_axe()
+    counsellor = await sign_in(desk, chromium, "demo")
+    await expect(counsellor.get_by_role("button", name="Manage canned replies")).to_be_hidden()
+    admin = await sign_in(desk, chromium, "admin")
+    await admin.get_by_role("button", name="Manage canned replies").click()
+    dialog = admin.get_by_role("dialog", name="Manage canned replies")
+    await expect(dialog.get_by_label("Title")).to_be_focused()
+    await dialog.get_by_label("Title").fill("Begrüßung")
+    await dialog.get_by_label("Text").fill("Hallo, schön, dass Du schreibst.")
+    await dialog.get_by_label("Language").select_option("de")
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog.get_by_role("alert")).to_have_text("Saved.")
+    await expect(dialog.locator("#mc-list li")).to_have_count(1)
+    assert_no_serious(await axe_scan(admin, frames=False), "manage canned replies")
+    await dialog.get_by_role("button", name="Edit: Begrüßung").click()
+    await dialog.get_by_label("Text").fill("Hallo, schön, dass Du da bist.")
+    await dialog.get_by_role("button", name="Save").click()
+    await expect(dialog.locator("#mc-list li")).to_contain_text(["Hallo, schön, dass Du da bist."])
+    # The counsellor's console finds the reply at once.
+    await open_widget(desk, chromium, "hi")
+    await accept_first(counsellor)
+    await expect(log(counsellor)).to_have_count(1)
+    await counsellor.get_by_label("Your reply").press("Alt+R")
+    picker = counsellor.get_by_role("dialog", name="Canned replies")
+    await expect(picker.locator("#canned-list li")).to_have_text(
+        ["BegrüßungHallo, schön, dass Du da bist."]
+    )
+    await picker.get_by_role("button", name="Cancel").click()
+    await dialog.get_by_role("button", name="Delete: Begrüßung").click()
+    await expect(dialog.get_by_role("alert")).to_have_text("Deleted.")
+    await expect(dialog.locator("#mc-list li")).to_have_count(0)

@@ -219,6 +219,7 @@ function startDesk() {
     me: { id: S.me.staff.id, sigPriv: k.sigPriv, sigPub: k.sigPub },
     teams: k.teams,
   });
+  $('manage').hidden = !['admin', 'supervisor'].includes(S.me.staff.role);
   $('safety').textContent = [...k.teams].map(([team, v]) => t('safety', { team, safety: v.safety })).join(' · ');
   show('desk');
   connect();
@@ -744,6 +745,76 @@ function insertText(text) {
 }
 
 $('canned-open').addEventListener('click', openCanned);
+
+// ----------------------------------------------------------------- managing canned replies
+// Admins and supervisors keep their teams' replies here (the server checks the role).
+const manage = { editing: null };
+
+async function manageList() {
+  const team = $('mc-team').value;
+  S.canned.delete(team);
+  const items = await cannedFor(team);
+  $('mc-list').replaceChildren(...items.map((c) => {
+    const li = document.createElement('li');
+    const title = document.createElement('strong');
+    title.textContent = `${c.title} (${c.lang})`;
+    const body = document.createElement('span');
+    body.className = 'body';
+    body.textContent = c.body;
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.className = 'secondary';
+    edit.textContent = t('edit');
+    edit.setAttribute('aria-label', `${t('edit')}: ${c.title}`);
+    edit.addEventListener('click', () => manageEdit(c));
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.className = 'danger';
+    remove.textContent = t('remove');
+    remove.setAttribute('aria-label', `${t('remove')}: ${c.title}`);
+    remove.addEventListener('click', async () => {
+      await api(`/api/canned/${c.id}`, { method: 'DELETE', csrf: S.me.csrf });
+      $('mc-status').textContent = t('cannedDeleted');
+      await manageList();
+    });
+    li.append(title, body, edit, ' ', remove);
+    return li;
+  }));
+}
+
+function manageEdit(c) {
+  manage.editing = c?.id ?? null;
+  $('mc-form-h').textContent = c ? `${t('edit')}: ${c.title}` : t('cannedNew');
+  $('mc-title').value = c?.title ?? '';
+  $('mc-body').value = c?.body ?? '';
+  $('mc-lang').value = c?.lang ?? S.lang;
+  $('mc-title').focus();
+}
+
+$('manage-canned').addEventListener('click', async () => {
+  $('mc-team').replaceChildren(...S.me.teams.map((team) => new Option(team, team)));
+  $('mc-status').textContent = '';
+  manageEdit(null);
+  $('manage-dialog').showModal();
+  $('mc-title').focus();
+  await manageList();
+});
+$('mc-team').addEventListener('change', manageList);
+$('mc-new').addEventListener('click', () => manageEdit(null));
+$('mc-close').addEventListener('click', () => $('manage-dialog').close());
+$('mc-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const body = { title: $('mc-title').value.trim(), body: $('mc-body').value.trim(), lang: $('mc-lang').value };
+  try {
+    if (manage.editing) await api(`/api/canned/${manage.editing}`, { method: 'PUT', body, csrf: S.me.csrf });
+    else await api(`/api/teams/${encodeURIComponent($('mc-team').value)}/canned`, { method: 'POST', body, csrf: S.me.csrf });
+    $('mc-status').textContent = t('cannedSaved');
+    manageEdit(null);
+    await manageList();
+  } catch (err) {
+    $('mc-status').textContent = err.message;
+  }
+});
 
 // ----------------------------------------------------------------- keyboard
 document.addEventListener('keydown', (event) => {
