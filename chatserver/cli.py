@@ -21,17 +21,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select
 
 from . import hours as oh
+from .accounts import Accounts, StaffChange, check_cap, check_role
 from .auth import derive_credential, hash_credential, new_totp_secret, normalise_username
-from .config import ConfigError, Settings, load_settings, origin_of
+from .config import ConfigError, Settings, load_settings
 from .demo import DemoInfo, demo_team_keys, state_path
+from .protocol.errors import ChatError
 from .storage import models as m
 from .storage.db import Database, migrate, schema_is_current
 from .storage.keystore import Keystore
 from .storage.store import audit_tx
 from .teamkeys import TeamKeys
+from .teams import Team, Teams, Topic
 
 __all__ = ["main"]
 
@@ -73,31 +76,39 @@ async def _team_id(conn: Any, slug: str) -> int:
 
 
 # --------------------------------------------------------------------------- teams
-SLUG = re.compile(r"[a-z0-9-]{1,40}")
 USERNAME = re.compile(r"[a-z0-9._-]{1,80}")
 
 
 async def team_add(db: Database, slug: str, name: str, topics: Sequence[str]) -> None:
-    for candidate in (slug, *(t.partition(":")[0] for t in topics)):
-        if not SLUG.fullmatch(candidate):
-            raise CommandError(f"'{candidate}' is not a slug (a-z, 0-9 and -, at most 40)")
-    async with db.write() as conn:
-        if (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).first():
-            raise CommandError(f"team '{slug}' exists already")
-        now = _now()
-        team_id = (
-            await conn.execute(
-                insert(m.teams).values(slug=slug, name=name, created_at=now).returning(m.teams.c.id)
-            )
-        ).scalar_one()
-        for topic in topics:
-            topic_slug, _, topic_name = topic.partition(":")
-            await conn.execute(
-                insert(m.topics).values(
-                    team_id=team_id, slug=topic_slug, name=topic_name or topic_slug, created_at=now
-                )
-            )
-        await audit_tx(conn, now, "cli", "team.created", slug, topics=len(topics))
+    """The same as ``POST /api/admin/teams`` (chatserver.teams), with topics."""
+    await Teams(db).create(slug, name, [_topic_arg(t) for t in topics], "cli", _now())
+
+
+def _topic_arg(value: str) -> tuple[str, str]:
+    """``slug:Name`` (or just ``slug``, named by its slug)."""
+    slug, _, name = value.partition(":")
+    return slug, name or slug
+
+
+async def team_change(
+    db: Database, slug: str, *, name: str | None = None, archived: bool | None = None
+) -> Team:
+    """``team rename`` and ``team archive``: the same as ``PATCH /api/admin/teams/SLUG``."""
+    return await Teams(db).change(slug, "cli", _now(), name=name, archived=archived)
+
+
+async def team_topics(
+    db: Database, slug: str, add: Sequence[str], rename: Sequence[str], remove: Sequence[str]
+) -> list[Topic]:
+    """The topic endpoints of ``/api/admin/teams/SLUG/topics``, in one transaction."""
+    return await Teams(db).edit_topics(
+        slug,
+        "cli",
+        _now(),
+        add=[_topic_arg(t) for t in add],
+        rename=[_topic_arg(t) for t in rename],
+        remove=remove,
+    )
 
 
 async def team_list(db: Database) -> list[dict[str, Any]]:
@@ -134,34 +145,8 @@ async def team_list(db: Database) -> list[dict[str, Any]]:
 async def team_origins(
     db: Database, slug: str, add: Sequence[str], remove: Sequence[str]
 ) -> list[str]:
-    async with db.write() as conn:
-        team_id = await _team_id(conn, slug)
-        for origin in add:
-            origin = origin_of(origin)
-            exists = (
-                await conn.execute(
-                    select(m.origins.c.id).where(
-                        m.origins.c.team_id == team_id, m.origins.c.origin == origin
-                    )
-                )
-            ).first()
-            if not exists:
-                await conn.execute(insert(m.origins).values(team_id=team_id, origin=origin))
-                await audit_tx(conn, _now(), "cli", "origin.added", slug, origin=origin)
-        for origin in remove:
-            origin = origin_of(origin)
-            await conn.execute(
-                delete(m.origins).where(
-                    m.origins.c.team_id == team_id, m.origins.c.origin == origin
-                )
-            )
-            await audit_tx(conn, _now(), "cli", "origin.removed", slug, origin=origin)
-        rows = await conn.execute(
-            select(m.origins.c.origin)
-            .where(m.origins.c.team_id == team_id)
-            .order_by(m.origins.c.origin)
-        )
-        return list(rows.scalars())
+    """Checked as ``PUT /api/admin/teams/SLUG/origins`` checks them (chatserver.teams)."""
+    return await Teams(db).change_origins(slug, add, remove, "cli", _now())
 
 
 async def destroy_epoch(db: Database, settings: Settings, slug: str, epoch: int) -> list[str]:
@@ -247,37 +232,32 @@ async def user_list(db: Database) -> list[dict[str, Any]]:
         return out
 
 
-async def _staff_id(conn: Any, username: str) -> str:
-    staff_id = (
-        await conn.execute(
-            select(m.staff.c.id).where(m.staff.c.username == normalise_username(username))
-        )
-    ).scalar()
-    if staff_id is None:
-        raise CommandError(f"there is no user '{username}'")
-    return str(staff_id)
-
-
 async def user_disable(db: Database, username: str) -> None:
     """Disable an account and end its sessions; it keeps no open console."""
-    async with db.write() as conn:
-        staff_id = await _staff_id(conn, username)
-        now = _now()
-        await conn.execute(update(m.staff).where(m.staff.c.id == staff_id).values(disabled_at=now))
-        await conn.execute(delete(m.sessions).where(m.sessions.c.staff_id == staff_id))
-        await audit_tx(conn, now, "cli", "staff.disabled", staff_id)
+    await user_change(db, username, StaffChange(disabled=True))
+
+
+async def user_change(db: Database, username: str, change: StaffChange) -> None:
+    """The same as ``PATCH /api/admin/staff/ID`` (chatserver.accounts)."""
+    accounts = Accounts(db)
+    await accounts.change(await accounts.id_of(username), change, "cli", _now())
 
 
 async def user_reset_2fa(db: Database, username: str) -> str:
+    """A new TOTP secret (``POST /api/admin/staff/ID/reset-2fa`` clears it instead)."""
     secret = new_totp_secret()
-    async with db.write() as conn:
-        staff_id = await _staff_id(conn, username)
-        await conn.execute(
-            update(m.staff).where(m.staff.c.id == staff_id).values(totp_secret=secret)
-        )
-        await conn.execute(delete(m.sessions).where(m.sessions.c.staff_id == staff_id))
-        await audit_tx(conn, _now(), "cli", "staff.totp_reset", staff_id)
+    accounts = Accounts(db)
+    await accounts.reset_totp(await accounts.id_of(username), "cli", _now(), secret)
     return secret
+
+
+def _cap(value: str) -> int | None:
+    if value == "default":
+        return None
+    try:
+        return check_cap(int(value))
+    except ValueError:
+        raise CommandError(f"'{value}' is not a number from 1 to 20 or 'default'") from None
 
 
 def _otpauth(secret: str, username: str, settings: Settings) -> str:
@@ -385,6 +365,12 @@ def _parser() -> argparse.ArgumentParser:
     dis.add_argument("username")
     r2 = user.add_parser("reset-2fa", help="new TOTP secret; ends the account's sessions")
     r2.add_argument("username")
+    role = user.add_parser("set-role", help="change an account's role")
+    role.add_argument("username")
+    role.add_argument("role", choices=("counsellor", "supervisor", "admin"))
+    cap = user.add_parser("set-cap", help="how many chats an account may hold at once")
+    cap.add_argument("username")
+    cap.add_argument("cap", help="1 to 20, or 'default' (the setting counsellor_cap)")
 
     team = sub.add_parser("team", help="teams").add_subparsers(dest="action", required=True)
     tadd = team.add_parser("add", help="create a team")
@@ -401,6 +387,17 @@ def _parser() -> argparse.ArgumentParser:
     org.add_argument("slug")
     org.add_argument("--add", action="append", default=[], metavar="ORIGIN")
     org.add_argument("--remove", action="append", default=[], metavar="ORIGIN")
+    ren = team.add_parser("rename", help="change a team's display name")
+    ren.add_argument("slug")
+    ren.add_argument("name")
+    arc = team.add_parser("archive", help="archive a team: it starts no new chats")
+    arc.add_argument("slug")
+    arc.add_argument("--undo", action="store_true", help="restore an archived team")
+    top = team.add_parser("topics", help="show or change a team's topics")
+    top.add_argument("slug")
+    top.add_argument("--add", action="append", default=[], metavar="SLUG:NAME")
+    top.add_argument("--rename", action="append", default=[], metavar="SLUG:NAME")
+    top.add_argument("--remove", action="append", default=[], metavar="SLUG")
 
     ret = sub.add_parser("retention", help="retention rules and sweeps").add_subparsers(
         dest="action", required=True
@@ -460,6 +457,12 @@ def _parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="the audit log").add_subparsers(dest="action", required=True)
     aud.add_parser("verify", help="check the hash chain of the audit log")
     aud.add_parser("export", help="print the audit log as CSV")
+
+    st = sub.add_parser("stats", help="a team's anonymous statistics per day")
+    st.add_argument("slug")
+    st.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="first day")
+    st.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="last day (default today)")
+    st.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     return p
 
 
@@ -567,6 +570,33 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
             secret = asyncio.run(_with_db(settings, lambda db: user_reset_2fa(db, args.username)))
             out(f"TOTP secret: {secret}")
             out(f"TOTP URI:    {_otpauth(secret, args.username, settings)}")
+        case "user", "set-role":
+            change = StaffChange(role=check_role(args.role))
+            asyncio.run(_with_db(settings, lambda db: user_change(db, args.username, change)))
+            out(f"{args.username} is now {args.role}")
+        case "user", "set-cap":
+            change = StaffChange(cap=_cap(args.cap), set_cap=True)
+            asyncio.run(_with_db(settings, lambda db: user_change(db, args.username, change)))
+            held = change.cap or f"{settings.counsellor_cap} (the default)"
+            out(f"{args.username} may hold {held} chats at once")
+        case "team", "rename":
+            asyncio.run(_with_db(settings, lambda db: team_change(db, args.slug, name=args.name)))
+            out(f"renamed {args.slug}: {args.name}")
+        case "team", "archive":
+            archived = not args.undo
+            asyncio.run(
+                _with_db(settings, lambda db: team_change(db, args.slug, archived=archived))
+            )
+            out(f"archived {args.slug}: no new chats" if archived else f"restored {args.slug}")
+        case "team", "topics":
+            topics = asyncio.run(
+                _with_db(
+                    settings,
+                    lambda db: team_topics(db, args.slug, args.add, args.rename, args.remove),
+                )
+            )
+            for topic in topics:
+                out(f"{topic.slug}\t{topic.name}")
         case "team", "add":
             asyncio.run(
                 _with_db(settings, lambda db: team_add(db, args.slug, args.name, args.topic))
@@ -577,6 +607,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
                 out(
                     f"{t['slug']}\t{t['name']}\ttopics={','.join(t['topics']) or '-'}"
                     f"\torigins={','.join(t['origins']) or '-'}"
+                    + ("\tarchived" if t["archived"] else "")
                 )
         case "team", "destroy-epoch":
             destroyed = asyncio.run(
@@ -596,6 +627,18 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
         case (("retention" | "hold" | "audit"), _):
             for line in asyncio.run(_with_db(settings, lambda db: _records(db, settings, args))):
                 out(line)
+        case "stats", _:
+            sys.stdout.write(asyncio.run(_with_db(settings, lambda db: _stats(db, args))))
+
+
+async def _stats(db: Database, args: argparse.Namespace) -> str:
+    from .stats import StatsError, command_output
+
+    try:
+        async with db.read() as conn:
+            return await command_output(conn, args.slug, args.first, args.last, args.csv, _now())
+    except StatsError as exc:
+        raise CommandError(str(exc)) from None
 
 
 async def _backup(settings: Settings, args: argparse.Namespace) -> str:
@@ -660,7 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
         _setup_logging(settings.log_level)
         run_command(args, settings)
-    except (CommandError, ConfigError) as exc:
+    except (CommandError, ConfigError, ChatError) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from retention.rules import Rules
@@ -156,6 +157,25 @@ def staff_topic(staff_id: str) -> str:
 
 def team_topic(team_id: int) -> str:
     return f"team:{team_id}"
+
+
+#: The waiting estimate looks at the team's last accepted conversations, within a week,
+#: and gives none with fewer than ESTIMATE_MIN_SAMPLES of them (docs/widget.md).
+ESTIMATE_SAMPLES = 20
+ESTIMATE_MIN_SAMPLES = 5
+ESTIMATE_WINDOW_MS = 7 * 86_400_000
+
+
+def waiting_estimate(waits_ms: Sequence[int], position: int, on_duty: int) -> int | None:
+    """Seconds a client at ``position`` may expect to wait, or None when we cannot say.
+
+    The median of the team's recent waits (start to first accept) is one client's turn;
+    ``position`` turns are shared by the counsellors available now. Nobody on duty, or
+    too few recent waits to go by: no number rather than a made-up one.
+    """
+    if on_duty < 1 or position < 1 or len(waits_ms) < ESTIMATE_MIN_SAMPLES:
+        return None
+    return round(statistics.median(waits_ms) * position / on_duty / 1000)
 
 
 @dataclass(slots=True)
@@ -302,6 +322,10 @@ class ChatService:
         """
         row = await self._conversation(conversation_id)
         transition(row.state, Event.DELETE, Actor.CLIENT)
+        # As for resume: while the block lasts, the record that led to it stays with the
+        # team; retention deletes it (docs/widget.md, "Deleting the chat").
+        if await self.store.is_blocked(row.token_hash, self.now_ms()):
+            raise Blocked("this conversation was ended by the counselling team")
         async with self.store.db.write() as conn:  # the anonymous statistics come first
             await record_stats(conn, [conversation_id], self.now_ms(), outcome="deleted")
         destroyed = await self.store.keystore.destroy([conversation_key_id(conversation_id)])
@@ -365,7 +389,8 @@ class ChatService:
                 row,
                 State.ACTIVE,
                 counsellor_id=staff.id,
-                accepted_at=now,
+                # The first accept stays: waiting time and duration count from it.
+                accepted_at=func.coalesce(m.conversations.c.accepted_at, now),
                 last_activity_at=now,
             )
             accepted: f.Message | None = None
@@ -650,6 +675,9 @@ class ChatService:
             .where(m.conversations.c.id == row.id)
             .values(state=new.value, **values)
         )
+        if new in (State.CLOSED, State.ABANDONED):
+            # The anonymous statistics as it ends, in the same transaction (chatserver.stats).
+            await record_stats(conn, [row.id], self.now_ms())
 
     async def _check_cap(self, conn: AsyncConnection, staff_id: str, cap: int) -> None:
         await conn.execute(select(m.staff.c.id).where(m.staff.c.id == staff_id).with_for_update())
@@ -696,11 +724,52 @@ class ChatService:
         )
 
     async def _announce_positions(self, team_id: int, want: str | None = None) -> int:
-        """Send every waiting client of the team its place; return ``want``'s place."""
+        """Send every waiting client of the team its place and estimate; return ``want``'s
+        place."""
         found = 0
-        for index, row in enumerate(await self.store.queue([team_id]), start=1):
+        queue = await self.store.queue([team_id])
+        waits = await self._recent_waits(team_id) if queue else []
+        on_duty = self._on_duty(team_id)
+        for index, row in enumerate(queue, start=1):
             if row.id == want:
                 found = index
             else:
-                await self._tell(conv_topic(row.id), f.Position(index))
+                estimate = waiting_estimate(waits, index, on_duty)
+                await self._tell(conv_topic(row.id), f.Position(index, estimate))
         return found
+
+    async def position_frame(self, row: Any) -> f.Position | None:
+        """A waiting client's place and estimate, sent after ``started`` and ``resumed``
+        (later changes come with every change of the queue)."""
+        if row.state is not State.WAITING:
+            return None
+        queue = await self.store.queue([row.team_id])
+        index = next((i for i, q in enumerate(queue, start=1) if q.id == row.id), 0)
+        if not index:
+            return None
+        waits = await self._recent_waits(row.team_id)
+        return f.Position(index, waiting_estimate(waits, index, self._on_duty(row.team_id)))
+
+    async def _recent_waits(self, team_id: int) -> list[int]:
+        """Start-to-first-accept times (ms) of the team's last accepted conversations."""
+        c = m.conversations.c
+        async with self.store.db.read() as conn:
+            rows = await conn.execute(
+                select(c.accepted_at - c.created_at)
+                .where(
+                    c.team_id == team_id,
+                    c.accepted_at.is_not(None),
+                    c.accepted_at >= self.now_ms() - ESTIMATE_WINDOW_MS,
+                )
+                .order_by(c.accepted_at.desc())
+                .limit(ESTIMATE_SAMPLES)
+            )
+            return [int(wait) for wait in rows.scalars()]
+
+    def _on_duty(self, team_id: int) -> int:
+        """Counsellors of the team available on this process's consoles now."""
+        return sum(
+            1
+            for staff in self.present.values()
+            if team_id in staff.teams and staff.status == "available" and staff.connections
+        )

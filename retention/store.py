@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatserver.hours import DEFAULT_TIMEZONE, load_hours
 from chatserver.protocol.lifecycle import State
 from chatserver.storage import models as m
 from chatserver.storage.store import audit_tx
@@ -31,6 +33,7 @@ __all__ = [
     "record_stats",
     "set_rule",
     "team_rules",
+    "team_zone",
 ]
 
 MINUTE = 60_000
@@ -162,15 +165,26 @@ async def active_holds(conn: AsyncConnection, now: int, team_ids: Sequence[int])
 
 
 # ------------------------------------------------------------------------------ statistics
-def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+def _day(ms: int, zone: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ms / 1000, zone).strftime("%Y-%m-%d")
+
+
+async def team_zone(conn: AsyncConnection, team_id: int) -> ZoneInfo:
+    """The time zone a team's days are counted in: its opening hours' zone, else the
+    default (Europe/Berlin)."""
+    hours = await load_hours(conn, team_id)
+    return ZoneInfo(hours.timezone if hours is not None else DEFAULT_TIMEZONE)
 
 
 async def record_stats(
     conn: AsyncConnection, conversation_ids: Sequence[str], now: int, outcome: str | None = None
 ) -> int:
     """Record the anonymous statistics of ended conversations that have none yet (no id
-    and no exact time go into them); returns how many were recorded."""
+    and no exact time go into them); returns how many were recorded.
+
+    A conversation counts on the day it started in its team's time zone (at the time of
+    recording); the waiting time runs from the start to the first accept, the duration
+    from the first accept to the end (``chatserver.stats`` reads these facts)."""
     c = m.conversations.c
     rows = (
         await conn.execute(
@@ -193,14 +207,17 @@ async def record_stats(
     ).all()
     if not rows:
         return 0
+    zones: dict[int, ZoneInfo] = {}
     facts = []
     for row in rows:
+        if row.team_id not in zones:
+            zones[row.team_id] = await team_zone(conn, row.team_id)
         ended = row.closed_at or row.last_activity_at
         accepted = row.accepted_at is not None
         facts.append(
             {
                 "team_id": row.team_id,
-                "day": _day(row.created_at),
+                "day": _day(row.created_at, zones[row.team_id]),
                 "topic": row.slug,
                 "outcome": outcome or row.state,
                 "close_category": row.close_category,

@@ -230,6 +230,7 @@ class Sweeper:
                             )
                         )
                     if ended:
+                        await record_stats(conn, [e.id for e in ended], now)
                         await audit_tx(
                             conn,
                             now,

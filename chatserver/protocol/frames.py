@@ -258,6 +258,7 @@ class Started(Frame):
     conversation: str
     token: str
     position: int
+    estimate_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +271,9 @@ class Resumed(Frame):
     team: str | None = None
     topic: str | None = None
     epoch: int | None = None
+    #: While the conversation waits: its place in the queue and the estimate.
+    position: int | None = None
+    estimate_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

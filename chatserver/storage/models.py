@@ -294,13 +294,14 @@ stat_facts = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
-    Column("day", String(10), nullable=False, index=True),  # YYYY-MM-DD (UTC) it started
+    # YYYY-MM-DD it started, in the team's time zone (retention.store.team_zone)
+    Column("day", String(10), nullable=False, index=True),
     Column("topic", String(40), nullable=True),
     Column("outcome", String(16), nullable=False),  # closed, abandoned, deleted
     Column("close_category", String(40), nullable=True),
     Column("accepted", Integer, nullable=False),  # 0 or 1
-    Column("waited_ms", BigInteger, nullable=True),  # start (or requeue) to accept
-    Column("duration_ms", BigInteger, nullable=True),  # accept to end
+    Column("waited_ms", BigInteger, nullable=True),  # start to first accept
+    Column("duration_ms", BigInteger, nullable=True),  # first accept to end
     Column("transfers", Integer, nullable=False),
 )
 

@@ -23,6 +23,7 @@ from ..storage.db import Database, schema_is_current
 from ..storage.keystore import Keystore
 from ..storage.store import Store
 from ..storage.writer import MessageWriter
+from .admin_http import add_admin_routes
 from .canned_http import add_canned_routes
 from .client_ws import client_socket
 from .connection import CLOSE_GOING_AWAY, Connection
@@ -46,6 +47,7 @@ from .keys import (
 from .members_http import add_member_routes
 from .retention_http import add_retention_routes
 from .security import same_origin_writes, security_headers
+from .stats_http import add_stats_routes
 from .teams_http import add_team_routes
 from .totp_http import add_totp_routes
 from .widget_http import add_widget_routes
@@ -163,11 +165,13 @@ def create_app(
     add_team_routes(app)
     add_member_routes(app)
     add_retention_routes(app)
+    add_stats_routes(app)
     add_widget_routes(app)
     add_console_routes(app)
     add_hours_routes(app)
     add_canned_routes(app)
     add_totp_routes(app)
+    add_admin_routes(app)
     app.router.add_get("/ws/client", client_socket)
     app.router.add_get("/ws/console", console_socket)
     return app

@@ -49,11 +49,14 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
                 row, token, position = await service.start(frame, origin)
                 bind(row.id)
                 await hub.flush()
-                conn.send(f.Started(row.id, token, position))
+                place = await service.position_frame(row)
+                estimate = place.estimate_seconds if place else None
+                conn.send(f.Started(row.id, token, position, estimate))
             case f.Resume():
                 if conn.conversation is not None:
                     raise InvalidTransition("this connection already has a conversation")
                 row, missed = await service.resume(frame)
+                place = await service.position_frame(row)
                 # Then subscribe, and read once more what was stored between the first read
                 # and the subscription (with several processes it takes a round trip to
                 # Redis); peers order by seq and drop duplicates.
@@ -70,6 +73,8 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
                         row.team,
                         row.topic,
                         row.epoch,
+                        place.position if place else None,
+                        place.estimate_seconds if place else None,
                     )
                 )
                 for message in missed:

@@ -1,0 +1,202 @@
+"""HTTP endpoints of the admin area: teams, their topics and allowed widget origins, and
+staff accounts (:mod:`chatserver.teams`, :mod:`chatserver.accounts`; the CLI calls the
+same functions).
+
+Who may: admins everything; supervisors read their own teams (the list, topics, origins);
+counsellors nothing. Every request needs a staff session, every write the CSRF token; the
+checks come in that order (401, 401, 403) and before anything is read or written, so a
+refused request changes nothing. Team memberships are not changed here: they follow the
+signed rosters (``members_http``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..accounts import Accounts, parse_change
+from ..protocol.errors import Forbidden, MalformedFrame
+from ..storage.store import StaffRow
+from ..teams import Teams
+from .http import check_csrf, current_staff, read_json
+from .keys import CLOCK, DB, STORE
+
+__all__ = ["add_admin_routes"]
+
+MAX_BODY = 32 * 1024
+
+
+def _now(request: web.Request) -> int:
+    return int(request.app[CLOCK]() * 1000)
+
+
+async def _admin(request: web.Request, *, write: bool = True) -> StaffRow:
+    staff, token = await current_staff(request)
+    if write:
+        check_csrf(request, token)
+    if staff.role != "admin":
+        raise Forbidden("only admins may do this")
+    return staff
+
+
+async def _reader(request: web.Request) -> StaffRow:
+    """An admin, or a supervisor of the team in the path (of any team without one)."""
+    staff, _ = await current_staff(request)
+    if staff.role == "admin":
+        return staff
+    if staff.role != "supervisor":
+        raise Forbidden("only admins and supervisors may see this")
+    slug = request.match_info.get("slug")
+    if slug is not None and slug not in (await request.app[STORE].staff_teams(staff.id)).values():
+        raise Forbidden("this team is not yours")
+    return staff
+
+
+async def _object(request: web.Request, example: str) -> dict[str, Any]:
+    body = await read_json(request, MAX_BODY)
+    if not isinstance(body, dict):
+        raise MalformedFrame(f"the body is {example}")
+    return body
+
+
+def _only(body: dict[str, Any], allowed: set[str], example: str) -> None:
+    if not body or not set(body) <= allowed:
+        raise MalformedFrame(f"the body is {example}")
+
+
+# --------------------------------------------------------------------------- teams
+async def list_teams(request: web.Request) -> web.Response:
+    """Admins: every team, archived ones included; supervisors: their teams."""
+    staff = await _reader(request)
+    only = None
+    if staff.role != "admin":
+        only = (await request.app[STORE].staff_teams(staff.id)).keys()
+    teams = await Teams(request.app[DB]).list_teams(only)
+    return web.json_response({"teams": [t.to_json() for t in teams]})
+
+
+async def create_team(request: web.Request) -> web.Response:
+    admin = await _admin(request)
+    example = '{"slug": ..., "name": ...}'
+    body = await _object(request, example)
+    if set(body) != {"slug", "name"}:
+        raise MalformedFrame(f"the body is {example}")
+    team = await Teams(request.app[DB]).create(
+        body["slug"], body["name"], [], admin.id, _now(request)
+    )
+    return web.json_response(team.to_json(), status=201)
+
+
+async def change_team(request: web.Request) -> web.Response:
+    admin = await _admin(request)
+    example = '{"name"?: ..., "archived"?: true|false}'
+    body = await _object(request, example)
+    _only(body, {"name", "archived"}, example)
+    if "archived" in body and not isinstance(body["archived"], bool):
+        raise MalformedFrame("archived: true or false")
+    if "name" in body and not isinstance(body["name"], str):
+        raise MalformedFrame("name: some text")
+    team = await Teams(request.app[DB]).change(
+        request.match_info["slug"],
+        admin.id,
+        _now(request),
+        name=body.get("name"),
+        archived=body.get("archived"),
+    )
+    return web.json_response(team.to_json())
+
+
+# --------------------------------------------------------------------------- topics
+async def list_topics(request: web.Request) -> web.Response:
+    await _reader(request)
+    team = await Teams(request.app[DB]).get(request.match_info["slug"])
+    return web.json_response({"team": team.slug, "topics": [t.to_json() for t in team.topics]})
+
+
+async def add_topic(request: web.Request) -> web.Response:
+    admin = await _admin(request)
+    example = '{"slug": ..., "name": ...}'
+    body = await _object(request, example)
+    if set(body) != {"slug", "name"}:
+        raise MalformedFrame(f"the body is {example}")
+    topic = await Teams(request.app[DB]).add_topic(
+        request.match_info["slug"], body["slug"], body["name"], admin.id, _now(request)
+    )
+    return web.json_response(topic.to_json(), status=201)
+
+
+async def change_topic(request: web.Request) -> web.Response:
+    """``PATCH {"name"}`` renames the topic; ``DELETE`` removes it (its conversations
+    stay, without a topic)."""
+    admin = await _admin(request)
+    teams = Teams(request.app[DB])
+    slug, topic = request.match_info["slug"], request.match_info["topic"]
+    if request.method == "DELETE":
+        await teams.remove_topic(slug, topic, admin.id, _now(request))
+        return web.json_response({"slug": topic, "deleted": True})
+    body = await _object(request, '{"name": ...}')
+    if set(body) != {"name"}:
+        raise MalformedFrame('the body is {"name": ...}')
+    renamed = await teams.rename_topic(slug, topic, body["name"], admin.id, _now(request))
+    return web.json_response(renamed.to_json())
+
+
+# --------------------------------------------------------------------------- origins
+async def list_origins(request: web.Request) -> web.Response:
+    await _reader(request)
+    team = await Teams(request.app[DB]).get(request.match_info["slug"])
+    return web.json_response({"team": team.slug, "origins": list(team.origins)})
+
+
+async def replace_origins(request: web.Request) -> web.Response:
+    admin = await _admin(request)
+    example = '{"origins": ["https://agency.example", ...]}'
+    body = await _object(request, example)
+    if set(body) != {"origins"} or not isinstance(body["origins"], list):
+        raise MalformedFrame(f"the body is {example}")
+    slug = request.match_info["slug"]
+    origins = await Teams(request.app[DB]).replace_origins(
+        slug, body["origins"], admin.id, _now(request)
+    )
+    return web.json_response({"team": slug, "origins": origins})
+
+
+# --------------------------------------------------------------------------- accounts
+async def list_staff(request: web.Request) -> web.Response:
+    await _admin(request, write=False)
+    accounts = await Accounts(request.app[DB]).list_accounts()
+    return web.json_response({"staff": [a.to_json() for a in accounts]})
+
+
+async def change_staff(request: web.Request) -> web.Response:
+    admin = await _admin(request)
+    change = parse_change(await read_json(request, MAX_BODY))
+    account = await Accounts(request.app[DB]).change(
+        request.match_info["id"], change, admin.id, _now(request)
+    )
+    return web.json_response(account.to_json())
+
+
+async def reset_totp(request: web.Request) -> web.Response:
+    """Clear the account's TOTP and end its sessions: its next sign-in enrols again."""
+    admin = await _admin(request)
+    accounts = Accounts(request.app[DB])
+    await accounts.reset_totp(request.match_info["id"], admin.id, _now(request))
+    return web.json_response((await accounts.get(request.match_info["id"])).to_json())
+
+
+def add_admin_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/admin/teams", list_teams)
+    r.add_post("/api/admin/teams", create_team)
+    r.add_patch("/api/admin/teams/{slug}", change_team)
+    r.add_get("/api/admin/teams/{slug}/topics", list_topics)
+    r.add_post("/api/admin/teams/{slug}/topics", add_topic)
+    r.add_patch("/api/admin/teams/{slug}/topics/{topic}", change_topic)
+    r.add_delete("/api/admin/teams/{slug}/topics/{topic}", change_topic)
+    r.add_get("/api/admin/teams/{slug}/origins", list_origins)
+    r.add_put("/api/admin/teams/{slug}/origins", replace_origins)
+    r.add_get("/api/admin/staff", list_staff)
+    r.add_patch("/api/admin/staff/{id}", change_staff)
+    r.add_post("/api/admin/staff/{id}/reset-2fa", reset_totp)
