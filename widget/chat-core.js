@@ -242,12 +242,14 @@ export class Chat {
           pub: e2e.b64encode(this.pub), bundle: this.wire, at: this.at, outbox: [], resent: false };
         this.save();
         this.setState('waiting');
-        this.emit('position', { position: f.position });
+        this.emit('position', { position: f.position, estimate: f.estimate_seconds ?? null });
         break;
       case 'resumed':
         if (!e2e.equalBytes(e2e.b64decode(f.client_key || ''), this.pub)) throw new Problem('bad_key');
         this.setState(f.state);
         this.target = f.last_seq;
+        if (f.position) this.emit('position', { position: f.position, estimate: f.estimate_seconds ?? null });
+        if (this.removing) this.transmit({ type: 'delete' });
         await this.drain();
         break;
       case 'message':
@@ -261,7 +263,7 @@ export class Chat {
         await this.drain();
         break;
       case 'position':
-        this.emit('position', { position: f.position, estimate: f.estimate_seconds });
+        this.emit('position', { position: f.position, estimate: f.estimate_seconds ?? null });
         break;
       case 'state':
         this.setState(f.state, f.reason);
@@ -277,6 +279,10 @@ export class Chat {
 
   async refused(f) {
     if (f.code === 'pow_required' && this.state === 'starting') return this.sendStart(f.pow);
+    if (f.answers === 'delete' && f.code !== 'not_found') {
+      this.removing = false;
+      return this.emit('delFailed');
+    }
     if (f.code === 'not_found' || f.code === 'blocked') {
       this.store.wipe();
       this.saved = null;
@@ -520,10 +526,19 @@ export class Chat {
     await this.end();
   }
 
+  // Self-delete: now, or as soon as the conversation is resumed. Only the server's
+  // `deleted` state wipes anything (docs/widget.md, "Deleting the chat").
+  remove() {
+    if (!this.saved) return;
+    this.removing = true;
+    this.transmit({ type: 'delete' });
+  }
+
   wipe() {
     this.leaving = true;
     this.store.wipe();
     clearTimeout(this.gapTimer);
     this.reset();
+    this.pkcs8 = this.wire = this.removing = null;
   }
 }

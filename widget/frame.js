@@ -1,7 +1,7 @@
 /* The chat page in the iframe (docs/widget.md): views, socket, quick exit, loader talk.
  * Settings come in the fragment (lang, pin, topic, host); text only via textContent. */
 import * as e2e from './e2e-core.js';
-import { CONSENT_VERSION, pickLanguage, t } from './i18n.js';
+import { CONSENT_VERSION, pickLanguage, t, waitWords } from './i18n.js';
 import { Chat, sessionStore, tabStorage } from './chat-core.js';
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +13,8 @@ let lang = pickLanguage(params.get('lang'), navigator.language);
 let chat = null;
 let ws = null;
 let retry = 1000;
+let retryTimer = null;
+let eraseTimer = null;
 let lastEscape = 0;
 let exiting = false;
 let typingSent = 0;
@@ -48,7 +50,7 @@ function applyLanguage() {
 }
 
 function view(name) {
-  for (const id of ['consent', 'continue', 'closed', 'refused', 'chat']) $(`v-${id}`).hidden = id !== name;
+  for (const id of ['consent', 'continue', 'closed', 'refused', 'chat', 'delete', 'deleted']) $(`v-${id}`).hidden = id !== name;
   const section = $(`v-${name}`);
   (section.querySelector('button, textarea') || section).focus(); // the refusal has no control
 }
@@ -83,6 +85,7 @@ function transmit(frame) {
 const socket = () => new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws/client`);
 
 function connect() {
+  clearTimeout(retryTimer);
   ws = socket();
   ws.onmessage = (event) => {
     const frame = JSON.parse(event.data);
@@ -96,7 +99,7 @@ function connect() {
     ws = null;
     if (!chat || exiting || ['closed', 'abandoned', 'deleted', 'gone'].includes(chat.state)) return;
     say($('status'), 'offline');
-    setTimeout(connect, retry);
+    retryTimer = setTimeout(connect, retry);
     retry = Math.min(retry * 2, 30000);
   };
 }
@@ -132,6 +135,9 @@ function emit(event, data) {
     }
     case 'position':
       say($('status'), 'position', { n: data.position });
+      // undefined: not said yet (`started`); null: the server cannot say.
+      $('wait').hidden = data.estimate === undefined;
+      if (data.estimate !== undefined) say($('wait'), ...waitWords(data.estimate));
       break;
     case 'typing':
       $('typing').hidden = !data.active;
@@ -139,8 +145,12 @@ function emit(event, data) {
       if (data.active) typingTimer = setTimeout(() => ($('typing').hidden = true), 8000);
       break;
     case 'state': {
+      if (data.state === 'deleted') return gone();
+      if (data.state !== 'waiting') $('wait').hidden = true;
+      if (data.reason === 'blocked') noDelete(); // docs/widget.md, "Deleting the chat"
+      else $('del').hidden = false;
       const key = { waiting: data.reason === 'transferred' ? 'transferred' : 'waiting', active: 'active',
-        deleted: 'deleted', abandoned: 'ended',
+        abandoned: 'ended',
         closed: data.reason === 'blocked' ? 'blocked' : data.clean ? 'ended' : 'endedUnconfirmed' }[data.state];
       if (key) say($('status'), key);
       const was = $('compose').hidden;
@@ -160,8 +170,14 @@ function emit(event, data) {
     }
     case 'fatal':
       if (data.code === 'closed') return status().then(closedView);
+      if (eraseTimer && data.code === 'notFound') return gone(); // deleted already
       say($('status'), data.code);
+      $('wait').hidden = true;
+      noDelete();
       finished(true);
+      break;
+    case 'delFailed':
+      unerase();
       break;
   }
 }
@@ -178,6 +194,7 @@ const waiters = [];
 
 function chatView() {
   view('chat');
+  $('wait').hidden = $('del').hidden = true;
   say($('status'), 'checking');
   finished(true);
   $('again').hidden = true;
@@ -261,6 +278,49 @@ async function quickExit() {
   tellHost({ cc: 'exit' });
 }
 
+// Self-delete, confirmed: the server deletes now; only its `deleted` wipes and shows it.
+function erase() {
+  if (!chat?.saved) return;
+  $('erase').disabled = true;
+  $('del-error').hidden = true;
+  chat.remove();
+  if (!ws) connect(); // an ended chat does not reconnect by itself; `resumed` sends it
+  eraseTimer = setTimeout(unerase, 10000);
+}
+
+function unerase() {
+  clearTimeout(eraseTimer);
+  eraseTimer = null;
+  if (chat) chat.removing = false;
+  $('erase').disabled = false;
+  $('del-error').hidden = false;
+  $('erase').focus();
+}
+
+// Nothing to delete (blocked, gone): no control, and back from its confirmation.
+function noDelete() {
+  $('del').hidden = true;
+  clearTimeout(eraseTimer);
+  eraseTimer = null;
+  if (!$('v-delete').hidden) view('chat');
+}
+
+// Deleted on the server: forget every key and text, and show only that it is gone.
+function gone() {
+  clearTimeout(eraseTimer);
+  eraseTimer = null;
+  const c = chat;
+  chat = null; // first: the socket's close does not reconnect
+  c?.wipe();
+  store.wipe();
+  ws?.close();
+  $('log').replaceChildren();
+  shown.clear();
+  $('erase').disabled = false;
+  view('deleted');
+  $('v-deleted').focus();
+}
+
 function typing() {
   const now = Date.now();
   if (now - typingSent > 3000) {
@@ -289,6 +349,16 @@ $('agree').addEventListener('click', begin);
 $('yes').addEventListener('click', resume);
 $('no').addEventListener('click', decline);
 $('again').addEventListener('click', fresh);
+$('new').addEventListener('click', fresh);
+$('del').addEventListener('click', () => {
+  $('del-error').hidden = true;
+  view('delete');
+});
+$('keep').addEventListener('click', () => {
+  view('chat');
+  $('del').focus();
+});
+$('erase').addEventListener('click', erase);
 $('end').addEventListener('click', () => chat?.end());
 $('exit').addEventListener('click', quickExit);
 $('min').addEventListener('click', () => tellHost({ cc: 'close' }));

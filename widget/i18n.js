@@ -33,6 +33,16 @@ const en = {
   ended: 'The chat has ended.',
   endedUnconfirmed: 'The chat has ended without confirmation: the last messages may be missing.',
   deleted: 'The conversation has been deleted.',
+  wait: 'Waiting time: about {n} minutes.',
+  waitMinute: 'Waiting time: about a minute.',
+  waitHour: 'Waiting time: an hour or more.',
+  waitUnknown: 'We cannot say how long it will take right now.',
+  del: 'Delete this chat',
+  delTitle: 'Delete this chat?',
+  delText: 'The conversation is deleted on the server now: all messages, the team’s notes and the keys. Nobody can restore it, not even the team.',
+  delYes: 'Yes, delete it',
+  delNo: 'No, keep it',
+  delFailed: 'The chat could not be deleted. Check your connection and try again.',
   offline: 'Connection lost. Reconnecting…',
   label: 'Your message',
   send: 'Send',
@@ -98,6 +108,16 @@ const de = {
   ended: 'Der Chat ist beendet.',
   endedUnconfirmed: 'Der Chat wurde ohne Bestätigung beendet: Die letzten Nachrichten fehlen vielleicht.',
   deleted: 'Das Gespräch wurde gelöscht.',
+  wait: 'Wartezeit: etwa {n} Minuten.',
+  waitMinute: 'Wartezeit: etwa eine Minute.',
+  waitHour: 'Wartezeit: eine Stunde oder länger.',
+  waitUnknown: 'Wie lange es dauert, können wir gerade nicht sagen.',
+  del: 'Diesen Chat löschen',
+  delTitle: 'Diesen Chat löschen?',
+  delText: 'Das Gespräch wird jetzt auf dem Server gelöscht: alle Nachrichten, die Notizen des Teams und die Schlüssel. Niemand kann es wiederherstellen, auch das Team nicht.',
+  delYes: 'Ja, löschen',
+  delNo: 'Nein, behalten',
+  delFailed: 'Der Chat konnte nicht gelöscht werden. Prüfe Deine Verbindung und versuche es noch einmal.',
   offline: 'Verbindung unterbrochen. Neuer Versuch…',
   label: 'Deine Nachricht',
   send: 'Senden',
@@ -152,6 +172,14 @@ export const CATALOGUES = { en, de };
 export function pickLanguage(wanted, browser = '') {
   const l = String(wanted || browser).slice(0, 2).toLowerCase();
   return l in CATALOGUES ? l : 'en';
+}
+
+// A waiting estimate in words, rounded, never more precise than it is: [key, vars].
+export function waitWords(seconds) {
+  if (seconds == null) return ['waitUnknown'];
+  const m = seconds / 60;
+  const n = m < 10 ? Math.round(m) : Math.round(m / 5) * 5;
+  return n < 2 ? ['waitMinute'] : n < 60 ? ['wait', { n }] : ['waitHour'];
 }
 
 // Text `key` of `lang`, `{name}` placeholders filled; English when missing.

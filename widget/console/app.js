@@ -1,6 +1,8 @@
 /* The duty console page: sign-in, unlock, queue, chats, notes, transfer, close, block,
  * notices. The end-to-end part is desk.js; this module only shows and asks. Every text
  * from a client or colleague goes into the page with textContent, never as markup. */
+import * as e2e from '/widget/e2e-core.js';
+import * as staff from '/widget/e2e-staff.js';
 import { CATEGORIES, language, translator } from './i18n.js';
 import { Desk, Drafts, Refused, api, currentStaff, derive, deviceSecret, login, parseSecret, rememberSecret, trustPin, unlock } from './desk.js';
 
@@ -59,7 +61,7 @@ $('lang').addEventListener('click', () => {
 });
 
 function show(section) {
-  for (const id of ['signin', 'unlock', 'totp', 'pinwarn', 'desk']) $(id).hidden = id !== section;
+  for (const id of ['signin', 'invite', 'unlock', 'totp', 'pinwarn', 'desk']) $(id).hidden = id !== section;
   $('tools').hidden = section !== 'desk';
   const first = $(section).querySelector('input:not([type=hidden]), button');
   if (first && section !== 'desk') first.focus();
@@ -76,6 +78,8 @@ function announce(text) {
 // ----------------------------------------------------------------- sign-in
 async function boot() {
   applyLanguage();
+  const link = new URLSearchParams(location.hash.slice(1));
+  if (link.has('invite')) return invitePage(link);
   const notice = sessionStorage.getItem(NOTICE);
   sessionStorage.removeItem(NOTICE);
   S.me = await currentStaff();
@@ -209,6 +213,90 @@ function resetPage(notice) {
 }
 
 for (const id of ['signout', 'unlock-signout', 'pin-signout']) $(id).addEventListener('click', () => signOut());
+
+// ----------------------------------------------------------------- invitation
+// The link an admin hands over off the server: /console#invite=ID&secret=S[&pin=P]. The
+// fragment never reaches a server; it is taken off the address bar at once.
+async function invitePage(link) {
+  history.replaceState(null, '', '/console');
+  const id = link.get('invite') ?? '';
+  let secret;
+  try {
+    const text = link.get('secret').replace(/-/g, '+').replace(/_/g, '/');
+    secret = e2e.b64decode(text + '='.repeat((4 - (text.length % 4)) % 4));
+  } catch {
+    secret = null;
+  }
+  show('invite');
+  const status = $('invite-status');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id) || secret?.length !== 32) {
+    $('invite-form').hidden = true;
+    $('invite-text').textContent = t('inviteBroken');
+    return;
+  }
+  let invite;
+  try {
+    invite = await api(`/api/invites/${id}`);
+  } catch (err) {
+    $('invite-form').hidden = true;
+    $('invite-text').textContent = err.message;
+    return;
+  }
+  if (invite.state !== 'open') {
+    $('invite-form').hidden = true;
+    $('invite-text').textContent = t('inviteGone', { state: invite.state });
+    return;
+  }
+  $('invite-text').textContent = t('inviteText', { team: invite.team, role: invite.role });
+  $('iv-user').focus();
+  $('invite-form').onsubmit = async (event) => {
+    event.preventDefault();
+    const username = staff.normaliseUsername($('iv-user').value);
+    const password = $('iv-pass').value;
+    if (password.length < 12) return (status.textContent = t('passwordShort'));
+    if (password !== $('iv-pass2').value) return (status.textContent = t('passwordsDiffer'));
+    const button = $('invite-form').querySelector('button[type=submit]');
+    button.disabled = true;
+    status.textContent = '';
+    $('connection').textContent = t('working');
+    try {
+      // Keys, account secret key and credential are made here; the server gets public
+      // keys, the wrapped identity and a MAC under the invite secret (docs/e2e.md).
+      const dh = await e2e.generateEcdh();
+      const sig = await e2e.generateEcdsa();
+      const accountSecret = e2e.randomBytes(16);
+      const m = await staff.deriveMaster(password, location.origin, username);
+      const dhPub = await e2e.publicBytes(dh);
+      const sigPub = await e2e.publicBytes(sig);
+      const body = {
+        username,
+        name: $('iv-name').value.trim(),
+        credential: await staff.authCredential(m, accountSecret),
+        dh_pub: e2e.b64encode(dhPub),
+        sig_pub: e2e.b64encode(sigPub),
+        wrapped: e2e.b64encode(await staff.wrapIdentity({ wrap: await staff.wrapKey(m, accountSecret), origin: location.origin, username, dhPriv: dh.privateKey, sigPriv: sig.privateKey })),
+        mac: e2e.b64encode(await staff.enrolMac(secret, { team: invite.team, inviteId: id, username, dhPub, sigPub })),
+      };
+      await api(`/api/invites/${id}/enrol`, { method: 'POST', body });
+      rememberSecret(username, accountSecret);
+      if (link.get('pin')) trustPin(invite.team, link.get('pin'));
+      $('iv-pass').value = $('iv-pass2').value = '';
+      $('invite-form').hidden = true;
+      $('rc-user').textContent = username;
+      $('rc-team').textContent = invite.team;
+      $('rc-secret').textContent = e2e.b64encode(accountSecret).replace(/(.{4})/g, '$1 ').trim();
+      $('recovery').hidden = false;
+      $('rc-print').focus();
+    } catch (err) {
+      status.textContent = err.message;
+    } finally {
+      button.disabled = false;
+      $('connection').textContent = '';
+    }
+  };
+}
+
+$('rc-print').addEventListener('click', () => window.print());
 
 // ----------------------------------------------------------------- the socket
 function startDesk() {
