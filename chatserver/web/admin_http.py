@@ -19,16 +19,12 @@ from ..accounts import Accounts, parse_change
 from ..protocol.errors import Forbidden, MalformedFrame
 from ..storage.store import StaffRow
 from ..teams import Teams
-from .http import check_csrf, current_staff, read_json
-from .keys import CLOCK, DB, STORE
+from .http import check_csrf, current_staff, now_ms, read_json
+from .keys import DB, STORE
 
 __all__ = ["add_admin_routes"]
 
 MAX_BODY = 32 * 1024
-
-
-def _now(request: web.Request) -> int:
-    return int(request.app[CLOCK]() * 1000)
 
 
 async def _admin(request: web.Request, *, write: bool = True) -> StaffRow:
@@ -83,7 +79,7 @@ async def create_team(request: web.Request) -> web.Response:
     if set(body) != {"slug", "name"}:
         raise MalformedFrame(f"the body is {example}")
     team = await Teams(request.app[DB]).create(
-        body["slug"], body["name"], [], admin.id, _now(request)
+        body["slug"], body["name"], [], admin.id, now_ms(request)
     )
     return web.json_response(team.to_json(), status=201)
 
@@ -100,7 +96,7 @@ async def change_team(request: web.Request) -> web.Response:
     team = await Teams(request.app[DB]).change(
         request.match_info["slug"],
         admin.id,
-        _now(request),
+        now_ms(request),
         name=body.get("name"),
         archived=body.get("archived"),
     )
@@ -121,7 +117,7 @@ async def add_topic(request: web.Request) -> web.Response:
     if set(body) != {"slug", "name"}:
         raise MalformedFrame(f"the body is {example}")
     topic = await Teams(request.app[DB]).add_topic(
-        request.match_info["slug"], body["slug"], body["name"], admin.id, _now(request)
+        request.match_info["slug"], body["slug"], body["name"], admin.id, now_ms(request)
     )
     return web.json_response(topic.to_json(), status=201)
 
@@ -133,12 +129,12 @@ async def change_topic(request: web.Request) -> web.Response:
     teams = Teams(request.app[DB])
     slug, topic = request.match_info["slug"], request.match_info["topic"]
     if request.method == "DELETE":
-        await teams.remove_topic(slug, topic, admin.id, _now(request))
+        await teams.remove_topic(slug, topic, admin.id, now_ms(request))
         return web.json_response({"slug": topic, "deleted": True})
     body = await _object(request, '{"name": ...}')
     if set(body) != {"name"}:
         raise MalformedFrame('the body is {"name": ...}')
-    renamed = await teams.rename_topic(slug, topic, body["name"], admin.id, _now(request))
+    renamed = await teams.rename_topic(slug, topic, body["name"], admin.id, now_ms(request))
     return web.json_response(renamed.to_json())
 
 
@@ -157,7 +153,7 @@ async def replace_origins(request: web.Request) -> web.Response:
         raise MalformedFrame(f"the body is {example}")
     slug = request.match_info["slug"]
     origins = await Teams(request.app[DB]).replace_origins(
-        slug, body["origins"], admin.id, _now(request)
+        slug, body["origins"], admin.id, now_ms(request)
     )
     return web.json_response({"team": slug, "origins": origins})
 
@@ -173,7 +169,7 @@ async def change_staff(request: web.Request) -> web.Response:
     admin = await _admin(request)
     change = parse_change(await read_json(request, MAX_BODY))
     account = await Accounts(request.app[DB]).change(
-        request.match_info["id"], change, admin.id, _now(request)
+        request.match_info["id"], change, admin.id, now_ms(request)
     )
     return web.json_response(account.to_json())
 
@@ -182,7 +178,7 @@ async def reset_totp(request: web.Request) -> web.Response:
     """Clear the account's TOTP and end its sessions: its next sign-in enrols again."""
     admin = await _admin(request)
     accounts = Accounts(request.app[DB])
-    await accounts.reset_totp(request.match_info["id"], admin.id, _now(request))
+    await accounts.reset_totp(request.match_info["id"], admin.id, now_ms(request))
     return web.json_response((await accounts.get(request.match_info["id"])).to_json())
 
 

@@ -9,21 +9,12 @@ from aiohttp import web
 from ..canned import CannedReplies, parse
 from ..protocol.errors import Forbidden, NotFound
 from ..storage.store import StaffRow
-from .http import check_csrf, current_staff, read_json
-from .keys import CLOCK, DB, STORE
+from .http import check_csrf, check_team_access, current_staff, now_ms, read_json
+from .keys import DB
 from .teams_http import team_of
 
 MAX_BODY = 16 * 1024
 MANAGERS = ("admin", "supervisor")
-
-
-def _now(request: web.Request) -> int:
-    return int(request.app[CLOCK]() * 1000)
-
-
-async def _member(request: web.Request, staff: StaffRow, team_id: int) -> None:
-    if staff.role != "admin" and not await request.app[STORE].is_member(staff.id, team_id):
-        raise Forbidden("this team is not yours")
 
 
 async def _manager(request: web.Request) -> StaffRow:
@@ -44,7 +35,7 @@ def _reply_id(request: web.Request) -> int:
 async def list_replies(request: web.Request) -> web.Response:
     staff, _ = await current_staff(request)
     team = await team_of(request)
-    await _member(request, staff, team.id)
+    await check_team_access(request, staff, team.id)
     replies = await CannedReplies(request.app[DB]).list(team.id)
     return web.json_response({"team": team.slug, "replies": [r.to_json() for r in replies]})
 
@@ -52,9 +43,9 @@ async def list_replies(request: web.Request) -> web.Response:
 async def create_reply(request: web.Request) -> web.Response:
     staff = await _manager(request)
     team = await team_of(request)
-    await _member(request, staff, team.id)
+    await check_team_access(request, staff, team.id)
     draft = parse(await read_json(request, MAX_BODY))
-    reply = await CannedReplies(request.app[DB]).create(team.id, draft, staff.id, _now(request))
+    reply = await CannedReplies(request.app[DB]).create(team.id, draft, staff.id, now_ms(request))
     return web.json_response(reply.to_json(), status=201)
 
 
@@ -63,12 +54,12 @@ async def change_reply(request: web.Request) -> web.Response:
     staff = await _manager(request)
     replies = CannedReplies(request.app[DB])
     reply_id = _reply_id(request)
-    await _member(request, staff, (await replies.get(reply_id)).team_id)
+    await check_team_access(request, staff, (await replies.get(reply_id)).team_id)
     if request.method == "DELETE":
-        await replies.delete(reply_id, staff.id, _now(request))
+        await replies.delete(reply_id, staff.id, now_ms(request))
         return web.json_response({"id": reply_id, "deleted": True})
     draft = parse(await read_json(request, MAX_BODY))
-    reply = await replies.update(reply_id, draft, staff.id, _now(request))
+    reply = await replies.update(reply_id, draft, staff.id, now_ms(request))
     return web.json_response(reply.to_json())
 
 

@@ -18,12 +18,11 @@ from aiohttp import web
 
 from ..protocol.errors import NotFound
 from .keys import SETTINGS
-from .widget_http import widget_dir
+from .widget_http import file_response, widget_dir
 
 __all__ = ["add_console_routes", "console_csp"]
 
 _FILE = re.compile(r"[a-z0-9-]{1,40}\.(js|css)")
-_TYPES = {"js": "text/javascript", "css": "text/css", "html": "text/html"}
 
 
 def console_csp(own_origin: str) -> str:
@@ -36,15 +35,9 @@ def console_csp(own_origin: str) -> str:
 
 
 def _file(request: web.Request, name: str) -> web.Response:
-    path = widget_dir(request.app[SETTINGS].static_dir) / "console" / name
-    try:
-        body = path.read_bytes()
-    except OSError:
-        raise NotFound("there is no such console file") from None
-    response = web.Response(body=body, content_type=_TYPES[name.rsplit(".", 1)[1]])
-    response.charset = "utf-8"
+    folder = widget_dir(request.app[SETTINGS].static_dir) / "console"
+    response = file_response(folder / name, "console")
     response.headers["Cache-Control"] = "no-store"
-    response.enable_compression()
     return response
 
 

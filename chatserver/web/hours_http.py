@@ -8,11 +8,10 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ..hours import LANGUAGES, HoursError, load_hours, parse_hours, public_status, save_hours
-from ..protocol.errors import Forbidden, MalformedFrame
+from ..protocol.errors import MalformedFrame
 from ..storage import models as m
-from ..storage.store import StaffRow
-from .http import check_csrf, current_staff, read_json
-from .keys import CLOCK, DB, STORE
+from .http import check_team_access, now_ms, read_json, staff_in_role
+from .keys import DB
 from .teams_http import team_of
 
 MAX_BODY = 64 * 1024
@@ -21,25 +20,11 @@ MAX_BODY = 64 * 1024
 #: spares the server a burst of widget loads. It never outlives the next change.
 
 
-def _now(request: web.Request) -> int:
-    return int(request.app[CLOCK]() * 1000)
-
-
-async def _staff(request: web.Request, roles: tuple[str, ...], *, write: bool) -> StaffRow:
-    staff, token = await current_staff(request)
-    if write:
-        check_csrf(request, token)
-    if staff.role not in roles:
-        raise Forbidden(f"only {' and '.join(r + 's' for r in roles)} may do this")
-    return staff
-
-
 async def show_hours(request: web.Request) -> web.Response:
     """The team's hours (``null`` when none are set: always open)."""
-    staff = await _staff(request, ("admin", "supervisor"), write=False)
+    staff = await staff_in_role(request, ("admin", "supervisor"), write=False)
     team = await team_of(request)
-    if staff.role != "admin" and not await request.app[STORE].is_member(staff.id, team.id):
-        raise Forbidden("this team is not yours")
+    await check_team_access(request, staff, team.id)
     async with request.app[DB].read() as conn:
         hours = await load_hours(conn, team.id)
     return web.json_response({"team": team.slug, "hours": hours.to_json() if hours else None})
@@ -47,14 +32,14 @@ async def show_hours(request: web.Request) -> web.Response:
 
 async def change_hours(request: web.Request) -> web.Response:
     """Replace the team's hours with the body (the JSON of :func:`parse_hours`)."""
-    admin = await _staff(request, ("admin",), write=True)
+    admin = await staff_in_role(request, ("admin",), write=True)
     team = await team_of(request)
     try:
         hours = parse_hours(await read_json(request, MAX_BODY))
     except HoursError as exc:
         raise MalformedFrame(str(exc)) from None
     async with request.app[DB].write() as conn:
-        await save_hours(conn, team.id, hours, admin.id, _now(request))
+        await save_hours(conn, team.id, hours, admin.id, now_ms(request))
     return web.json_response({"team": team.slug, "hours": hours.to_json()})
 
 
@@ -73,7 +58,7 @@ async def team_status(request: web.Request) -> web.Response:
                 .order_by(m.topics.c.id)
             )
         ).all()
-    status = public_status(hours, _now(request), lang)
+    status = public_status(hours, now_ms(request), lang)
     status["topics"] = [{"slug": t.slug, "name": t.name} for t in topics]
     response = web.json_response(status)
     # Never cached: a status in the browser's cache would tell someone at home that the

@@ -45,6 +45,28 @@ ENROLMENT_PATHS = frozenset(
 TOTP_FIRST = "set up two-factor sign-in first"
 
 
+def now_ms(request: web.Request) -> int:
+    """The server's clock (a dependency: tests inject one) in unix milliseconds."""
+    return int(request.app[CLOCK]() * 1000)
+
+
+async def staff_in_role(request: web.Request, roles: tuple[str, ...], *, write: bool) -> StaffRow:
+    """The signed-in staff member when their role is one of ``roles`` (with the CSRF token
+    checked for a write), else ``forbidden``."""
+    staff, token = await current_staff(request)
+    if write:
+        check_csrf(request, token)
+    if staff.role not in roles:
+        raise Forbidden(f"only {' and '.join(r + 's' for r in roles)} may do this")
+    return staff
+
+
+async def check_team_access(request: web.Request, staff: StaffRow, team_id: int) -> None:
+    """Admins reach every team; everyone else only the teams they are members of."""
+    if staff.role != "admin" and not await request.app[STORE].is_member(staff.id, team_id):
+        raise Forbidden("this team is not yours")
+
+
 async def current_staff(request: web.Request) -> tuple[StaffRow, str]:
     """The staff member behind the request's session cookie, and the session token.
 

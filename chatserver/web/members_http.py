@@ -16,15 +16,11 @@ from ..members import Members
 from ..protocol.errors import Forbidden, MalformedFrame
 from ..storage.store import StaffRow
 from ..teamkeys import TeamKeys
-from .http import check_csrf, current_staff, read_json
-from .keys import CLOCK, DB, KEYSTORE, SERVICE, SETTINGS, STORE
+from .http import check_csrf, current_staff, now_ms, read_json
+from .keys import DB, KEYSTORE, SERVICE, SETTINGS, STORE
 from .teams_http import team_of
 
 MAX_BODY = 1024 * 1024
-
-
-def _now(request: web.Request) -> int:
-    return int(request.app[CLOCK]() * 1000)
 
 
 async def _json(request: web.Request) -> Any:
@@ -54,19 +50,21 @@ async def create_invite(request: web.Request) -> web.Response:
     if isinstance(hours, bool) or not isinstance(hours, int):
         raise MalformedFrame("hours is an integer")
     members = Members(request.app[DB])
-    invite = await members.invite(team.id, body["role"], admin.id, _now(request), hours)
-    return web.json_response(await members.invite_state(invite, _now(request)), status=201)
+    invite = await members.invite(team.id, body["role"], admin.id, now_ms(request), hours)
+    return web.json_response(await members.invite_state(invite, now_ms(request)), status=201)
 
 
 async def show_invite(request: web.Request) -> web.Response:
-    state = await Members(request.app[DB]).invite_state(request.match_info["invite"], _now(request))
+    state = await Members(request.app[DB]).invite_state(
+        request.match_info["invite"], now_ms(request)
+    )
     return web.json_response(state)
 
 
 async def enrol(request: web.Request) -> web.Response:
     _same_origin(request)
     staff_id = await Members(request.app[DB]).enrol(
-        request.match_info["invite"], await _json(request), _now(request)
+        request.match_info["invite"], await _json(request), now_ms(request)
     )
     return web.json_response({"staff": staff_id, "state": "enrolled"}, status=201)
 
@@ -116,7 +114,7 @@ async def approve(request: web.Request) -> web.Response:
         team.slug,
         body["roster"],
         admin.id,
-        _now(request),
+        now_ms(request),
     )
     return web.json_response({"roster_version": version})
 
@@ -128,7 +126,7 @@ async def upload_roster(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or set(body) != {"roster"}:
         raise MalformedFrame('the body is {"roster": {...}}')
     version, removed = await Members(request.app[DB]).upload_roster(
-        team.id, team.slug, body["roster"], admin.id, _now(request)
+        team.id, team.slug, body["roster"], admin.id, now_ms(request)
     )
     for staff_id in removed:
         await request.app[SERVICE].member_removed(staff_id, team.id, admin.id)
@@ -156,7 +154,7 @@ async def upload_team_keys(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or set(body) != {"envelopes"}:
         raise MalformedFrame('the body is {"envelopes": [...]}')
     added = await TeamKeys(request.app[DB], request.app[KEYSTORE]).upload(
-        team.id, team.slug, body["envelopes"], admin.id, _now(request)
+        team.id, team.slug, body["envelopes"], admin.id, now_ms(request)
     )
     return web.json_response({"added": added}, status=201 if added else 200)
 
@@ -167,7 +165,7 @@ async def my_team_keys(request: web.Request) -> web.Response:
     if team.id not in await request.app[STORE].staff_teams(staff.id):
         raise Forbidden("members of the team only")
     keys = await TeamKeys(request.app[DB], request.app[KEYSTORE]).for_member(
-        staff.id, team.id, _now(request)
+        staff.id, team.id, now_ms(request)
     )
     return web.json_response(
         [{"epoch": k.epoch, "author": k.author, "body": _b64(k.body)} for k in keys]

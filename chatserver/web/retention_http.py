@@ -14,11 +14,10 @@ from retention.preview import preview
 from retention.rules import CATEGORIES, RuleError, format_minutes, parse_duration
 from retention.store import active_holds, change_hold, place_hold, set_rule, team_rules
 
-from ..protocol.errors import Forbidden, MalformedFrame, NotFound
+from ..protocol.errors import MalformedFrame, NotFound
 from ..storage import models as m
-from ..storage.store import StaffRow
-from .http import check_csrf, current_staff, read_json
-from .keys import CLOCK, DB, SERVICE, STORE
+from .http import check_team_access, now_ms, read_json, staff_in_role
+from .keys import DB, SERVICE, STORE
 from .teams_http import team_of
 
 MAX_BODY = 16 * 1024
@@ -26,29 +25,11 @@ DAY_MS = 86_400_000
 MAX_HOLD_DAYS = 3650
 
 
-def _now(request: web.Request) -> int:
-    return int(request.app[CLOCK]() * 1000)
-
-
 async def _body(request: web.Request) -> dict[str, Any]:
     body = await read_json(request, MAX_BODY)
     if not isinstance(body, dict):
         raise MalformedFrame("the body must be a JSON object")
     return body
-
-
-async def _staff(request: web.Request, roles: tuple[str, ...], *, write: bool) -> StaffRow:
-    staff, token = await current_staff(request)
-    if write:
-        check_csrf(request, token)
-    if staff.role not in roles:
-        raise Forbidden(f"only {' and '.join(r + 's' for r in roles)} may do this")
-    return staff
-
-
-async def _member(request: web.Request, staff: StaffRow, team_id: int) -> None:
-    if staff.role != "admin" and not await request.app[STORE].is_member(staff.id, team_id):
-        raise Forbidden("this team is not yours")
 
 
 def _minutes(value: Any, category: str) -> int | None:
@@ -83,9 +64,9 @@ def _rules_json(request: web.Request, own: dict[str, int]) -> list[dict[str, Any
 
 # ------------------------------------------------------------------------------ rules
 async def show_rules(request: web.Request) -> web.Response:
-    staff = await _staff(request, ("admin", "supervisor"), write=False)
+    staff = await staff_in_role(request, ("admin", "supervisor"), write=False)
     team = await team_of(request)
-    await _member(request, staff, team.id)
+    await check_team_access(request, staff, team.id)
     async with request.app[DB].read() as conn:
         own = await team_rules(conn, team.id)
     return web.json_response({"team": team.slug, "rules": _rules_json(request, own)})
@@ -93,7 +74,7 @@ async def show_rules(request: web.Request) -> web.Response:
 
 async def change_rules(request: web.Request) -> web.Response:
     """``{"messages": "24h", "metadata": null}``: set or reset (null) team rules."""
-    admin = await _staff(request, ("admin",), write=True)
+    admin = await staff_in_role(request, ("admin",), write=True)
     team = await team_of(request)
     body = await _body(request)
     changes = {name: _minutes(value, name) for name, value in body.items()}
@@ -103,7 +84,7 @@ async def change_rules(request: web.Request) -> web.Response:
     try:
         async with request.app[DB].write() as conn:
             for category, minutes in changes.items():
-                await set_rule(conn, rules, team.id, category, minutes, admin.id, _now(request))
+                await set_rule(conn, rules, team.id, category, minutes, admin.id, now_ms(request))
             own = await team_rules(conn, team.id)
     except RuleError as exc:
         raise MalformedFrame(str(exc)) from None
@@ -113,9 +94,9 @@ async def change_rules(request: web.Request) -> web.Response:
 async def preview_rules(request: web.Request) -> web.Response:
     """What the rules in force, and with ``{"changes": {...}}`` the proposed ones, would
     delete now and within ``days`` (default 7)."""
-    staff = await _staff(request, ("admin",), write=True)
+    staff = await staff_in_role(request, ("admin",), write=True)
     team = await team_of(request)
-    await _member(request, staff, team.id)
+    await check_team_access(request, staff, team.id)
     body = await _body(request)
     raw = body.get("changes", {})
     days = body.get("days", 7)
@@ -131,7 +112,7 @@ async def preview_rules(request: web.Request) -> web.Response:
                 rules.check(name, minutes)
     except RuleError as exc:
         raise MalformedFrame(str(exc)) from None
-    now = _now(request)
+    now = now_ms(request)
     kwargs: dict[str, Any] = {"teams": [team.slug], "days": days}
     current = await preview(request.app[DB], rules, now, **kwargs)
     async with request.app[DB].read() as conn:
@@ -164,11 +145,11 @@ async def preview_rules(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------------------------------ holds
 async def list_holds(request: web.Request) -> web.Response:
-    staff = await _staff(request, ("admin", "supervisor"), write=False)
+    staff = await staff_in_role(request, ("admin", "supervisor"), write=False)
     team = await team_of(request)
-    await _member(request, staff, team.id)
+    await check_team_access(request, staff, team.id)
     async with request.app[DB].read() as conn:
-        holds = await active_holds(conn, _now(request), [team.id])
+        holds = await active_holds(conn, now_ms(request), [team.id])
     return web.json_response(
         [
             {
@@ -192,16 +173,16 @@ def _days(body: dict[str, Any]) -> int:
 
 
 async def create_hold(request: web.Request) -> web.Response:
-    staff = await _staff(request, ("admin", "supervisor"), write=True)
+    staff = await staff_in_role(request, ("admin", "supervisor"), write=True)
     conversation = await request.app[STORE].conversation(request.match_info["conversation"])
     if conversation is None:
         raise NotFound("there is no such conversation (any more)")
-    await _member(request, staff, conversation.team_id)
+    await check_team_access(request, staff, conversation.team_id)
     body = await _body(request)
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
         raise MalformedFrame("a hold needs a reason (at most 500 characters)")
-    now = _now(request)
+    now = now_ms(request)
     async with request.app[DB].write() as conn:
         hold_id = await place_hold(
             conn, conversation.id, reason, now + _days(body) * DAY_MS, staff.id, now
@@ -224,12 +205,12 @@ async def _hold_team(request: web.Request, hold_id: int) -> int:
 
 async def update_hold(request: web.Request) -> web.Response:
     """``PATCH {"days": N}`` extends to N days from now; ``DELETE`` releases."""
-    staff = await _staff(request, ("admin", "supervisor"), write=True)
+    staff = await staff_in_role(request, ("admin", "supervisor"), write=True)
     if not request.match_info["id"].isdigit():
         raise NotFound("there is no such hold")
     hold_id = int(request.match_info["id"])
-    await _member(request, staff, await _hold_team(request, hold_id))
-    now = _now(request)
+    await check_team_access(request, staff, await _hold_team(request, hold_id))
+    now = now_ms(request)
     expires = None if request.method == "DELETE" else now + _days(await _body(request)) * DAY_MS
     try:
         async with request.app[DB].write() as conn:
@@ -243,7 +224,7 @@ async def update_hold(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------------------------------ reports
 async def sweep_reports(request: web.Request) -> web.Response:
-    await _staff(request, ("admin",), write=False)
+    await staff_in_role(request, ("admin",), write=False)
     a = m.audit.c
     async with request.app[DB].read() as conn:
         rows = (

@@ -9,8 +9,8 @@ from aiohttp import web
 from ..protocol.errors import Forbidden, MalformedFrame
 from ..stats import METRICS, Report, StatsError, team_report
 from ..storage.store import StaffRow
-from .http import current_staff
-from .keys import CLOCK, DB, STORE
+from .http import check_team_access, current_staff, now_ms
+from .keys import DB
 from .teams_http import team_of
 
 ROLES = ("admin", "supervisor")
@@ -27,9 +27,8 @@ async def _report(request: web.Request) -> Report:
     """The report the query asks for (``from``, ``to``), after the role and team checks."""
     staff = await _reader(request)
     team = await team_of(request)
-    if staff.role != "admin" and not await request.app[STORE].is_member(staff.id, team.id):
-        raise Forbidden("this team is not yours")
-    now = int(request.app[CLOCK]() * 1000)
+    await check_team_access(request, staff, team.id)
+    now = now_ms(request)
     try:
         async with request.app[DB].read() as conn:
             return await team_report(

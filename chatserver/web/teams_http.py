@@ -8,8 +8,8 @@ from aiohttp import web
 from ..epochs import Epochs
 from ..protocol.errors import Forbidden, MalformedFrame, NotFound
 from ..storage.store import TeamRow
-from .http import check_csrf, current_staff, read_json
-from .keys import CLOCK, DB, SETTINGS, STORE
+from .http import check_csrf, current_staff, now_ms, read_json
+from .keys import DB, SETTINGS, STORE
 
 MAX_UPLOAD = 512 * 1024
 
@@ -21,10 +21,6 @@ async def team_of(request: web.Request) -> TeamRow:
     return team
 
 
-def _now(request: web.Request) -> int:
-    return int(request.app[CLOCK]() * 1000)
-
-
 async def current_bundle(request: web.Request) -> web.Response:
     """What the widget checks against its pin before it encrypts anything: the current
     epoch's bundle, or with ``?epoch=N`` that epoch's (a rekey names the new epoch)."""
@@ -32,7 +28,7 @@ async def current_bundle(request: web.Request) -> web.Response:
     epochs = Epochs(request.app[DB])
     wanted = request.query.get("epoch")
     if wanted is None:
-        info = await epochs.current(team.id, _now(request))
+        info = await epochs.current(team.id, now_ms(request))
     elif wanted.isascii() and wanted.isdigit() and len(wanted) <= 10:
         info = await epochs.get(team.id, int(wanted))
     else:
@@ -50,7 +46,7 @@ async def upload_bundles(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or set(body) != {"bundles"}:
         raise MalformedFrame('the body is {"bundles": [...]}')
     added = await Epochs(request.app[DB]).upload(
-        team.id, team.slug, body["bundles"], staff.id, _now(request)
+        team.id, team.slug, body["bundles"], staff.id, now_ms(request)
     )
     return web.json_response({"added": added}, status=201 if added else 200)
 
@@ -61,7 +57,7 @@ async def epoch_status(request: web.Request) -> web.Response:
     if staff.role not in ("admin", "supervisor"):
         raise Forbidden("admins and supervisors only")
     team = await team_of(request)
-    now = _now(request)
+    now = now_ms(request)
     until = await Epochs(request.app[DB]).covered_until(team.id, now)
     days = 0.0 if until is None else (until - now) / 86_400_000
     warn = days < request.app[SETTINGS].epoch_warning_days

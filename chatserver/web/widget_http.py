@@ -29,7 +29,14 @@ from aiohttp import web
 from ..protocol.errors import NotFound
 from .keys import SETTINGS, STORE
 
-__all__ = ["add_widget_routes", "embed_snippet", "frame_csp", "loader_integrity", "widget_dir"]
+__all__ = [
+    "add_widget_routes",
+    "embed_snippet",
+    "file_response",
+    "frame_csp",
+    "loader_integrity",
+    "widget_dir",
+]
 
 _FILE = re.compile(r"[a-z0-9-]{1,40}\.(js|css)")
 
@@ -82,16 +89,20 @@ def frame_csp(own_origin: str, ancestors: list[str]) -> str:
     )
 
 
-def _file(request: web.Request, name: str) -> web.Response:
-    path = widget_dir(request.app[SETTINGS].static_dir) / name
+def file_response(path: Path, what: str) -> web.Response:
+    """A widget or console file (js, css, html), compressed when the browser accepts it."""
     try:
         body = path.read_bytes()
     except OSError:
-        raise NotFound("there is no such widget file") from None
-    response = web.Response(body=body, content_type=_TYPES[name.rsplit(".", 1)[1]])
+        raise NotFound(f"there is no such {what} file") from None
+    response = web.Response(body=body, content_type=_TYPES[path.suffix.lstrip(".")])
     response.charset = "utf-8"
     response.enable_compression()
     return response
+
+
+def _file(request: web.Request, name: str) -> web.Response:
+    return file_response(widget_dir(request.app[SETTINGS].static_dir) / name, "widget")
 
 
 async def loader(request: web.Request) -> web.Response:
