@@ -578,3 +578,21 @@ async def test_supervisors_and_admins_manage_canned_replies(desk: Desk, chromium
     await dialog.get_by_role("button", name="Delete: Begrüßung").click()
     await expect(dialog.get_by_role("alert")).to_have_text("Deleted.")
     await expect(dialog.locator("#mc-list li")).to_have_count(0)
+
+
+async def test_status_for_colleagues_and_sign_out(desk: Desk, chromium: Any) -> None:
+    """Ben's status reaches Anna's shift view; signing out ends the session on the server
+    and wipes the page and its sealed drafts."""
+    from playwright.async_api import expect
+
+    anna = await sign_in(desk, chromium, "demo")
+    ben = await sign_in(desk, chromium, "demo2")
+    await expect(anna.locator("#shift li")).to_have_text(["Second counsellor: Available"])
+    await ben.get_by_label("My status").select_option("away")
+    await expect(anna.locator("#shift li")).to_have_text(["Second counsellor: Away"])
+    await ben.get_by_role("button", name="Sign out").click()
+    await expect(anna.locator("#shift li")).to_have_count(0)
+    await expect(ben.locator("#signin")).to_be_visible()
+    assert await ben.evaluate("sessionStorage.length") == 0
+    status = await ben.evaluate("fetch('/api/me').then((r) => r.status)")
+    assert status == 401
