@@ -215,8 +215,10 @@ class ChatService:
         needed = self.pow.difficulty(now, queued, self.settings.max_queued)
         return self.pow.issue(now, needed) if needed else None
 
-    async def start(self, frame: f.Start, origin: str | None) -> tuple[ConversationRow, str, int]:
-        """Open a conversation in the team's queue: (row, resume token, queue position)."""
+    async def start(
+        self, frame: f.Start, origin: str | None
+    ) -> tuple[ConversationRow, str, f.Position]:
+        """Open a conversation in the team's queue: (row, resume token, its place)."""
         team = await self.store.team_by_slug(frame.team)
         if team is None or team.archived_at is not None:
             raise NotFound(f"there is no team '{frame.team}'")
@@ -271,8 +273,9 @@ class ChatService:
         self.pow.record_start(now)
         self.metrics.inc("chat_conversations_started_total", "Conversations started.")
         await self._tell(team_topic(team.id), f.Queued(self._queue_item(row)))
-        position = await self._announce_positions(team.id, row.id)
-        return row, token, position
+        place = await self._announce_positions(team.id, row.id)
+        assert place is not None  # it was just queued
+        return row, token, place
 
     async def resume(self, frame: f.Resume) -> tuple[ConversationRow, list[MessageRow]]:
         token_hash = hash_token(frame.token)
@@ -723,24 +726,24 @@ class ChatService:
             row.id, row.team, row.topic, row.queued_at or row.created_at, epoch=row.epoch
         )
 
-    async def _announce_positions(self, team_id: int, want: str | None = None) -> int:
-        """Send every waiting client of the team its place and estimate; return ``want``'s
-        place."""
-        found = 0
+    async def _announce_positions(self, team_id: int, want: str | None = None) -> f.Position | None:
+        """Send every waiting client of the team its place and estimate; ``want``'s is
+        returned instead (it goes out with ``started``)."""
+        found = None
         queue = await self.store.queue([team_id])
         waits = await self._recent_waits(team_id) if queue else []
         on_duty = self._on_duty(team_id)
         for index, row in enumerate(queue, start=1):
+            place = f.Position(index, waiting_estimate(waits, index, on_duty))
             if row.id == want:
-                found = index
+                found = place
             else:
-                estimate = waiting_estimate(waits, index, on_duty)
-                await self._tell(conv_topic(row.id), f.Position(index, estimate))
+                await self._tell(conv_topic(row.id), place)
         return found
 
     async def position_frame(self, row: Any) -> f.Position | None:
-        """A waiting client's place and estimate, sent after ``started`` and ``resumed``
-        (later changes come with every change of the queue)."""
+        """A waiting client's place and estimate, sent with ``resumed`` (later changes come
+        with every change of the queue)."""
         if row.state is not State.WAITING:
             return None
         queue = await self.store.queue([row.team_id])

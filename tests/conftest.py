@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from sqlalchemy import select, text
@@ -179,6 +180,37 @@ class Server:
 
     async def team(self, slug: str, topics: list[str] | None = None) -> None:
         await cli.team_add(self.db, slug, slug.title(), topics or [])
+
+
+@dataclass
+class Caller:
+    """One signed-in staff member (or nobody) making requests with no cookie jar."""
+
+    server: Server
+    cookie: str | None = None
+    csrf: str | None = None
+
+    async def __call__(
+        self, method: str, path: str, body: Any = None, *, csrf: bool = True, raw: bytes = b""
+    ) -> tuple[int, Any]:
+        headers = {"Origin": ORIGIN}
+        if self.cookie is not None:
+            headers["Cookie"] = self.cookie
+        if csrf and self.csrf is not None:
+            headers["X-CSRF-Token"] = self.csrf
+        kw: dict[str, Any] = {"data": raw} if raw else {"json": body}
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+            http.request(method, self.server.url + path, headers=headers, **kw) as r,
+        ):
+            return r.status, await r.json()
+
+
+async def caller(server: Server, username: str | None) -> Caller:
+    if username is None:
+        return Caller(server)
+    cookie, csrf = await login(server.url, username, credential=credential(username), origin=ORIGIN)
+    return Caller(server, cookie, csrf)
 
 
 async def until(peer: Any, type_: str, **match: Any) -> dict[str, Any]:

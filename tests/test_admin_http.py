@@ -12,43 +12,13 @@ from typing import Any
 import aiohttp
 import pyotp
 import pytest
-from conftest import ORIGIN, Server, client_key, credential, dump
+from conftest import ORIGIN, Caller, Server, caller, client_key, credential, dump
 from sqlalchemy import insert, select, update
 
 from chatserver.protocol.errors import MalformedFrame
 from chatserver.sdk import ChatRefused, login
 from chatserver.storage import models as m
 from chatserver.teams import widget_origin
-
-
-@dataclass
-class Caller:
-    """One signed-in staff member (or nobody) making requests with no cookie jar."""
-
-    server: Server
-    cookie: str | None = None
-    csrf: str | None = None
-
-    async def __call__(
-        self, method: str, path: str, body: Any = None, *, csrf: bool = True
-    ) -> tuple[int, Any]:
-        headers = {"Origin": ORIGIN}
-        if self.cookie is not None:
-            headers["Cookie"] = self.cookie
-        if csrf and self.csrf is not None:
-            headers["X-CSRF-Token"] = self.csrf
-        async with (
-            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
-            http.request(method, self.server.url + path, headers=headers, json=body) as r,
-        ):
-            return r.status, await r.json()
-
-
-async def caller(server: Server, username: str | None) -> Caller:
-    if username is None:
-        return Caller(server)
-    cookie, csrf = await login(server.url, username, credential=credential(username), origin=ORIGIN)
-    return Caller(server, cookie, csrf)
 
 
 @dataclass

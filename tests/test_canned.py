@@ -5,50 +5,17 @@ every refusal changes nothing; every change is audited without the text."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import ORIGIN, Server, credential, dump
+from conftest import Caller, Server, caller, dump
 from sqlalchemy import delete, select
 
 from chatserver.audit import verify_chain
-from chatserver.sdk import login
 from chatserver.storage import models as m
 
 DU = "Hallo, schön, dass Du schreibst. Magst Du erzählen, was Dich beschäftigt?"
-
-
-@dataclass
-class Caller:
-    """One signed-in staff member (or nobody) making requests with no cookie jar."""
-
-    server: Server
-    cookie: str | None = None
-    csrf: str | None = None
-
-    async def __call__(
-        self, method: str, path: str, body: Any = None, *, csrf: bool = True, raw: bytes = b""
-    ) -> tuple[int, Any]:
-        headers = {"Origin": ORIGIN}
-        if self.cookie is not None:
-            headers["Cookie"] = self.cookie
-        if csrf and self.csrf is not None:
-            headers["X-CSRF-Token"] = self.csrf
-        kw: dict[str, Any] = {"data": raw} if raw else {"json": body}
-        async with (
-            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
-            http.request(method, self.server.url + path, headers=headers, **kw) as r,
-        ):
-            return r.status, await r.json()
-
-
-async def caller(server: Server, username: str | None) -> Caller:
-    if username is None:
-        return Caller(server)
-    cookie, csrf = await login(server.url, username, credential=credential(username), origin=ORIGIN)
-    return Caller(server, cookie, csrf)
 
 
 @pytest.fixture

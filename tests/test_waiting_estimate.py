@@ -13,7 +13,7 @@ import pytest
 from conftest import FakeClock, Server, client_key, until
 from sqlalchemy import update
 from test_e2e_js import node
-from test_widget import TEXTS, World, world
+from test_widget import TEXTS, World, open_chat, world
 
 from chatserver.sdk import ClientPeer, ConsolePeer
 from chatserver.service import ESTIMATE_MIN_SAMPLES, waiting_estimate
@@ -231,11 +231,8 @@ async def world_page(world: World, chromium: Any, lang: str) -> Any:
     """The agency's page with the chat opened, the consent given and one message queued."""
     from playwright.async_api import expect
 
-    page = await chromium.new_page()
-    await page.goto(world.embed(lang=lang))
-    await page.get_by_role("button", name=TEXTS[lang]["launch"]).click()
+    page = await open_chat(world, chromium, lang)
     frame = page.frame_locator("iframe")
-    await frame.get_by_role("button", name=TEXTS[lang]["agree"]).click()
     box = frame.get_by_label(TEXTS[lang]["label"])
     await box.fill("hello")
     await box.press("Enter")

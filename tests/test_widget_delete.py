@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from a11y import assert_no_serious, axe_scan, require_axe
 from conftest import Server, client_key, dump, until
-from test_widget import TEXTS, World, frame_storage, world
+from test_widget import TEXTS, World, frame_storage, open_chat, world
 
 from chatserver.sdk import ChatRefused
 from chatserver.storage.keystore import conversation_key_id
@@ -55,13 +55,8 @@ async def chat_page(world: World, chromium: Any, lang: str) -> Any:
     """The agency's page, the chat opened, the consent given and a first message stored."""
     from playwright.async_api import expect
 
-    page = await chromium.new_page()
-    page.on("console", lambda m: print("console:", m.text))
-    page.on("pageerror", lambda e: print("pageerror:", e))
-    await page.goto(world.embed(lang=lang))
-    await page.get_by_role("button", name=TEXTS[lang]["launch"]).click()
+    page = await open_chat(world, chromium, lang)
     frame = page.frame_locator("iframe")
-    await frame.get_by_role("button", name=TEXTS[lang]["agree"]).click()
     box = frame.get_by_label(TEXTS[lang]["label"])
     await box.fill("please help")
     await box.press("Enter")

@@ -46,17 +46,15 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
             case f.Start():
                 if conn.conversation is not None:
                     raise InvalidTransition("this connection already has a conversation")
-                row, token, position = await service.start(frame, origin)
+                row, token, place = await service.start(frame, origin)
                 bind(row.id)
                 await hub.flush()
-                place = await service.position_frame(row)
-                estimate = place.estimate_seconds if place else None
-                conn.send(f.Started(row.id, token, position, estimate))
+                conn.send(f.Started(row.id, token, place.position, place.estimate_seconds))
             case f.Resume():
                 if conn.conversation is not None:
                     raise InvalidTransition("this connection already has a conversation")
                 row, missed = await service.resume(frame)
-                place = await service.position_frame(row)
+                waiting = await service.position_frame(row)
                 # Then subscribe, and read once more what was stored between the first read
                 # and the subscription (with several processes it takes a round trip to
                 # Redis); peers order by seq and drop duplicates.
@@ -73,8 +71,8 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
                         row.team,
                         row.topic,
                         row.epoch,
-                        place.position if place else None,
-                        place.estimate_seconds if place else None,
+                        waiting.position if waiting else None,
+                        waiting.estimate_seconds if waiting else None,
                     )
                 )
                 for message in missed:
