@@ -421,7 +421,9 @@ def _parser() -> argparse.ArgumentParser:
 
     hold = sub.add_parser("hold", help="legal holds").add_subparsers(dest="action", required=True)
     hp = hold.add_parser("place", help="hold a conversation: never deleted while it lasts")
-    hp.add_argument("conversation")
+    hp.add_argument(
+        "conversation", help='its id (write "--" before an id from older data that begins with "-")'
+    )
     hp.add_argument("--reason", required=True)
     hp.add_argument("--days", type=int, required=True)
     he = hold.add_parser("extend", help="let a hold last DAYS from now")

@@ -56,6 +56,15 @@ __all__ = ["ChatService", "StaffContext"]
 log = logging.getLogger("chatserver.service")
 
 
+def new_conversation_id() -> str:
+    """A random conversation id (128 bits, base64url) that never begins with "-": operators
+    type ids as command-line arguments, where a leading dash would read as an option."""
+    while True:
+        candidate = secrets.token_urlsafe(16)
+        if not candidate.startswith("-"):
+            return candidate
+
+
 @dataclass(slots=True)
 class StaffContext:
     """An authenticated staff member on a console connection."""
@@ -245,7 +254,7 @@ class ChatService:
             )
         transition(State.NEW, Event.START, Actor.CLIENT)
         conversation_id, token, now_ms = (
-            secrets.token_urlsafe(16),
+            new_conversation_id(),
             secrets.token_urlsafe(32),
             int(now * 1000),
         )

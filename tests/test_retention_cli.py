@@ -9,6 +9,7 @@ from conftest import Server, client_key
 from sqlalchemy import update
 from test_cli import chatserver, ok, refused
 
+from chatserver import service
 from chatserver.storage import models as m
 from chatserver.web.keys import DB
 
@@ -56,7 +57,10 @@ async def test_rules_preview_run_and_holds(make_server: Any, tmp_path: Any) -> N
     assert "alpha\tmessages\t0m\t1\t1" in proposed
 
     placed = ok(
-        chatserver(url, tmp_path, "hold", "place", conv, "--reason", "court order", "--days", "3")
+        # "--" ends the options, as the help says for ids from older data that begin with "-"
+        chatserver(
+            url, tmp_path, "hold", "place", "--reason", "court order", "--days", "3", "--", conv
+        )
     )
     hold_id = placed.split()[1]
     assert conv in ok(chatserver(url, tmp_path, "hold", "list"))
@@ -88,3 +92,11 @@ async def test_audit_verify_detects_a_changed_entry(make_server: Any, tmp_path: 
         )
     message = refused(chatserver(url, tmp_path, "audit", "verify"), "audit log broken")
     assert "changed" in message
+
+
+def test_conversation_ids_never_begin_with_a_dash(monkeypatch: Any) -> None:
+    """Operators type conversation ids as arguments; one beginning with "-" would read as an
+    option, so a random id that does is drawn again."""
+    drawn = iter(["-Ibdc2aAKbt8FR9tj0HZiQ", "Ibdc2aAKbt8FR9tj0HZiQ"])
+    monkeypatch.setattr(service.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert service.new_conversation_id() == "Ibdc2aAKbt8FR9tj0HZiQ"
