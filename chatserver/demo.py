@@ -33,6 +33,7 @@ from .e2e.primitives import PrivateKey
 from .epochs import Epochs
 from .members import Members
 from .protocol.errors import NotFound
+from .rootkeys import RootKeys
 from .storage import models as m
 from .storage.db import Database
 from .storage.keystore import Keystore
@@ -144,6 +145,7 @@ async def demo_team_keys(
     ]
     await _roster(db, team_id, root, members, admin_id, now)
     await _epochs(db, keystore, team_id, state, members, admin_id, now)
+    await _root_key(db, keystore, team_id, root, state["accounts"]["admin"], members, now)
     _save(path, state)
     r_pub = e2e.public_bytes(root)
     return DemoInfo(
@@ -292,3 +294,36 @@ async def _epochs(
     missing = [e for e in envelopes if (e["recipient"], e["epoch"]) not in have]
     if missing:
         await keys.upload(team_id, TEAM, missing, admin_id, now)
+
+
+async def _root_key(
+    db: Database,
+    keystore: Keystore,
+    team_id: int,
+    root: PrivateKey,
+    admin: dict[str, Any],
+    members: list[e2e.Member],
+    now: int,
+) -> None:
+    """The root key wrapped to the demo admin, as the admin area keeps it, so the admin
+    area (``/admin``) opens the demo team in the browser like any other."""
+    store = RootKeys(db, keystore)
+    sig_pub = next(x.sig_pub for x in members if x.id == admin["id"])
+    with contextlib.suppress(NotFound, e2e.E2EError):
+        _, body = await store.for_admin(admin["id"], team_id)
+        env, payload = e2e.open_envelope(_key(admin["dh"]), body, sig_pub)
+        if env.purpose == "root_key" and e2e.public_bytes(e2e.load_pkcs8(payload)) == (
+            e2e.public_bytes(root)
+        ):
+            return
+    sealed = e2e.seal_envelope(
+        _key(admin["sig"]),
+        e2e.public_bytes(_key(admin["dh"])),
+        "root_key",
+        "",
+        0,
+        e2e.pkcs8(root),
+    )
+    await store.upload(
+        team_id, TEAM, [{"recipient": admin["id"], "body": _b64(sealed)}], admin["id"], now
+    )

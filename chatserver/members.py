@@ -293,6 +293,7 @@ class Members:
             set() if latest is None else {x["id"] for x in json.loads(latest.roster)["members"]}
         )
         removed = sorted(before - set(info.members))
+        await self._add_named(conn, team_id, info, admin, now)
         await conn.execute(
             insert(m.rosters).values(
                 team_id=team_id,
@@ -334,6 +335,60 @@ class Members:
                 team_keys_deleted=gone.rowcount,
             )
         return removed
+
+    async def _add_named(
+        self, conn: AsyncConnection, team_id: int, info: RosterInfo, admin: str, now: int
+    ) -> None:
+        """Staff the roster names who are not members yet become members (an admin added
+        an existing colleague to this team in the browser, which signed this roster) when
+        the server knows them with exactly these keys. An id the server does not know, or
+        knows with other keys, is refused; an account without identity keys yet, a
+        disabled one and a pending enrolment (left to :meth:`approve`) are not added."""
+        members = set(
+            (
+                await conn.execute(
+                    select(m.memberships.c.staff_id).where(m.memberships.c.team_id == team_id)
+                )
+            ).scalars()
+        )
+        newcomers = [staff_id for staff_id in info.members if staff_id not in members]
+        if not newcomers:
+            return
+        rows = {
+            r.id: r
+            for r in await conn.execute(
+                select(
+                    m.staff.c.id,
+                    m.staff.c.disabled_at,
+                    m.identities.c.dh_pub,
+                    m.identities.c.sig_pub,
+                )
+                .outerjoin(m.identities, m.identities.c.staff_id == m.staff.c.id)
+                .where(m.staff.c.id.in_(newcomers))
+            )
+        }
+        for staff_id in newcomers:
+            row = rows.get(staff_id)
+            if row is None:
+                raise MalformedFrame(f"the roster names {staff_id}, whom this server does not know")
+            if row.dh_pub is None:
+                continue
+            if info.members[staff_id][1:] != (bytes(row.dh_pub), bytes(row.sig_pub)):
+                raise MalformedFrame(f"the roster names {staff_id} with keys that are not theirs")
+            if row.disabled_at is not None:
+                continue
+            await conn.execute(
+                insert(m.memberships).values(staff_id=staff_id, team_id=team_id, since=now)
+            )
+            await audit_tx(
+                conn,
+                now,
+                admin,
+                "member.added",
+                staff_id,
+                team=team_id,
+                roster_version=info.version,
+            )
 
     async def upload_roster(
         self, team_id: int, team: str, wire: Any, admin: str, now: int
@@ -392,6 +447,34 @@ class Members:
         if roster is None:
             raise NotFound("this team has no signed roster yet")
         return str(roster)
+
+    async def set_identity(self, staff_id: str, body: Any, now: int) -> None:
+        """First keys of an account made without them (``chatserver user add``: the first
+        admin): public keys and the identity wrapped under the password in the browser.
+        Never replaces keys: a colleague's console trusts them through the signed roster."""
+        if not isinstance(body, dict) or set(body) != {"dh_pub", "sig_pub", "wrapped"}:
+            raise MalformedFrame('the body is {"dh_pub", "sig_pub", "wrapped"}')
+        dh_pub = b64_field(body["dh_pub"], "dh_pub", 65)
+        sig_pub = b64_field(body["sig_pub"], "sig_pub", 65)
+        wrapped = b64_field(body["wrapped"], "wrapped", limit=MAX_WRAPPED)
+        async with self.db.write() as conn:
+            exists = (
+                await conn.execute(
+                    select(m.identities.c.staff_id).where(m.identities.c.staff_id == staff_id)
+                )
+            ).first()
+            if exists is not None:
+                raise Conflict("this account has identity keys already")
+            await conn.execute(
+                insert(m.identities).values(
+                    staff_id=staff_id,
+                    dh_pub=dh_pub,
+                    sig_pub=sig_pub,
+                    wrapped=wrapped,
+                    created_at=now,
+                )
+            )
+            await audit_tx(conn, now, staff_id, "identity.created", staff_id)
 
     async def identity(self, staff_id: str) -> dict[str, str]:
         async with self.db.read() as conn:

@@ -25,7 +25,7 @@ export const MAX_MESSAGES = 2 ** 20;
 export const MAX_BUNDLE_WINDOW_MS = 2 * 24 * 60 * 60 * 1000;
 export const DIRECTIONS = Object.freeze(['c2t', 't2c']);
 export const KINDS = Object.freeze(['msg', 'accept', 'rekey', 'close', 'receipt']);
-export const PURPOSES = Object.freeze(['conv_key', 'team_key', 'note', 'handover', 'hold']);
+export const PURPOSES = Object.freeze(['conv_key', 'team_key', 'note', 'handover', 'hold', 'root_key']);
 export const ROLES = Object.freeze(['counsellor', 'supervisor', 'admin']);
 /** The length of the invite secret `s` of an enrolment. */
 export const ENROL_SECRET_BYTES = 32;

@@ -23,7 +23,7 @@ from .primitives import (
 
 __all__ = ["PURPOSES", "Envelope", "open_envelope", "parse_envelope", "seal_envelope"]
 
-PURPOSES = ("conv_key", "team_key", "note", "handover", "hold")
+PURPOSES = ("conv_key", "team_key", "note", "handover", "hold", "root_key")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..members import Members
 from ..protocol.errors import Forbidden, MalformedFrame
+from ..rootkeys import RootKeys
 from ..storage.store import StaffRow
 from ..teamkeys import TeamKeys
 from .http import check_csrf, current_staff, now_ms, read_json
@@ -172,6 +173,40 @@ async def my_team_keys(request: web.Request) -> web.Response:
     )
 
 
+async def create_identity(request: web.Request) -> web.Response:
+    """The first identity keys of an account made without them (the first admin)."""
+    staff, token = await current_staff(request)
+    check_csrf(request, token)
+    _same_origin(request)
+    await Members(request.app[DB]).set_identity(staff.id, await _json(request), now_ms(request))
+    return web.json_response({"created": True}, status=201)
+
+
+async def upload_root_keys(request: web.Request) -> web.Response:
+    """The team root key, wrapped in an admin's browser to each admin of the team."""
+    admin = await _admin(request)
+    team = await team_of(request)
+    body = await _json(request)
+    if not isinstance(body, dict) or set(body) != {"envelopes"}:
+        raise MalformedFrame('the body is {"envelopes": [...]}')
+    stored = await RootKeys(request.app[DB], request.app[KEYSTORE]).upload(
+        team.id, team.slug, body["envelopes"], admin.id, now_ms(request)
+    )
+    return web.json_response({"stored": stored}, status=201)
+
+
+async def my_root_key(request: web.Request) -> web.Response:
+    """This admin's envelope of the team's root key (an admin of the team only)."""
+    staff, _ = await current_staff(request)
+    team = await team_of(request)
+    if staff.role != "admin" or team.id not in await request.app[STORE].staff_teams(staff.id):
+        raise Forbidden("admins of the team only")
+    author, body = await RootKeys(request.app[DB], request.app[KEYSTORE]).for_admin(
+        staff.id, team.id
+    )
+    return web.json_response({"author": author, "body": _b64(body)})
+
+
 def add_member_routes(app: web.Application) -> None:
     app.router.add_post("/api/teams/{slug}/team-keys", upload_team_keys)
     app.router.add_get("/api/teams/{slug}/team-keys/mine", my_team_keys)
@@ -183,3 +218,6 @@ def add_member_routes(app: web.Application) -> None:
     app.router.add_post("/api/teams/{slug}/roster", upload_roster)
     app.router.add_get("/api/teams/{slug}/roster", show_roster)
     app.router.add_get("/api/me/identity", my_identity)
+    app.router.add_post("/api/me/identity", create_identity)
+    app.router.add_post("/api/teams/{slug}/root-keys", upload_root_keys)
+    app.router.add_get("/api/teams/{slug}/root-key/mine", my_root_key)
