@@ -11,20 +11,33 @@ to Redis breaks, frames published meanwhile are lost to this process: after reco
 and subscribing again, the hub asks its local peers to resync (``on_resync``: the server
 closes their sockets with GOING_AWAY, and they resume from their last ``seq``, getting
 everything they missed from storage).
+
+Presence (:class:`RedisPresence`) lives in Redis too, so that a console on one process
+sees colleagues on the others and a restarted process finds them. Each process is a
+*node* with a random id: the key ``chat:node:<node>`` exists while it lives (a TTL that
+its heartbeat refreshes), and the hash ``chat:presence:<team>`` has a field
+``<node> <staff>`` (name and status as JSON) per staff member with a console on that
+node. Readers keep only the entries of live nodes, so a process killed with ``kill -9``
+vanishes from everyone's view within the TTL; the heartbeats of the survivors then delete
+its entries and tell the team that those colleagues went offline (unless they are on
+another node), and a hash nobody refreshes any more expires. The heartbeat also rewrites
+the node's own entries, which brings them back after Redis itself restarted empty.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Collection
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from .hub import LocalHub, Sink
+from .hub import LocalHub, Seen, Sink, merge_seen
 
-__all__ = ["RedisHub"]
+__all__ = ["RedisHub", "RedisPresence"]
 
 log = logging.getLogger("chatserver.redis_hub")
 
@@ -38,6 +51,7 @@ class RedisHub:
         *,
         on_resync: Callable[[], Awaitable[None]] | None = None,
         reconnect_seconds: float = 0.5,
+        presence_ttl_seconds: float = 30.0,
     ) -> None:
         self.url = url
         self.on_resync = on_resync
@@ -51,6 +65,7 @@ class RedisHub:
         self._changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self.connected = False
+        self.presence = RedisPresence(self, presence_ttl_seconds)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -58,8 +73,15 @@ class RedisHub:
         await self._client.ping()
         await self._connect()
         self._listener = asyncio.create_task(self._listen(), name="redis-hub-listener")
+        await self.presence.start()
+
+    @property
+    def client(self) -> redis.Redis:
+        assert self._client is not None, "the hub is not started"
+        return self._client
 
     async def close(self) -> None:
+        await self.presence.close()
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -197,5 +219,163 @@ class RedisHub:
             except (RedisError, OSError):
                 continue
         log.info("event=redis_reconnected")
+        await self.presence.write()  # Redis may have restarted without its data
         if self.on_resync is not None:
             await self.on_resync()
+
+
+NODE = PREFIX + "node:"
+PRESENCE = PREFIX + "presence:"
+
+
+class RedisPresence:
+    """The presence book of every process, in Redis (see the module docstring)."""
+
+    def __init__(self, hub: RedisHub, ttl_seconds: float) -> None:
+        self.hub = hub
+        self.node = secrets.token_hex(8)
+        self.ttl_ms = max(int(ttl_seconds * 1000), 100)
+        self._here: dict[str, tuple[Seen, frozenset[int]]] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._gone: Callable[[Seen, int], Awaitable[None]] | None = None
+        # Writes go out in the order they were made (a console closing and another of the
+        # same person opening must not swap their delete and write on two connections).
+        self._writes = asyncio.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        await self.write()
+        self._heartbeat = asyncio.create_task(self._beat(), name="redis-presence-heartbeat")
+
+    async def close(self) -> None:
+        """Leave at once (a stopped process's colleagues need not wait for the TTL)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        try:
+            async with self.hub.client.pipeline(transaction=False) as pipe:
+                pipe.delete(NODE + self.node)
+                for staff, (_seen, teams) in self._here.items():
+                    for team in teams:
+                        pipe.hdel(PRESENCE + str(team), self._field(staff))
+                await pipe.execute()
+        except (RedisError, OSError):
+            pass  # the entries expire with the node key
+
+    def watch(self, gone: Callable[[Seen, int], Awaitable[None]]) -> None:
+        """Call ``gone(seen, team)`` for a colleague whose only node died."""
+        self._gone = gone
+
+    # ------------------------------------------------------------------ PresenceBook
+    async def update(self, staff: str, name: str, status: str, teams: Collection[int]) -> None:
+        old = self._here.get(staff, (None, frozenset[int]()))[1]
+        seen, now = Seen(staff, name, status), frozenset(teams)
+        self._here[staff] = (seen, now)
+        try:
+            async with self._writes, self.hub.client.pipeline(transaction=False) as pipe:
+                pipe.set(NODE + self.node, "1", px=self.ttl_ms)
+                for team in old - now:
+                    pipe.hdel(PRESENCE + str(team), self._field(staff))
+                self._put(pipe, seen, now)
+                await pipe.execute()
+        except (RedisError, OSError):
+            log.warning("event=presence_write_failed")  # the heartbeat writes it again
+
+    async def leave(self, staff: str) -> Seen | None:
+        _seen, teams = self._here.pop(staff, (None, frozenset[int]()))
+        try:
+            async with self._writes, self.hub.client.pipeline(transaction=False) as pipe:
+                for team in teams:
+                    pipe.hdel(PRESENCE + str(team), self._field(staff))
+                await pipe.execute()
+        except (RedisError, OSError):
+            log.warning("event=presence_write_failed")
+        return next((s for s in await self.in_teams(teams) if s.staff == staff), None)
+
+    async def in_teams(self, teams: Collection[int]) -> list[Seen]:
+        wanted = set(teams)
+        ours = [seen for seen, theirs in self._here.values() if theirs & wanted]
+        try:
+            entries = await self._entries(sorted(wanted))
+            alive = await self._alive({node for _team, node, _seen in entries})
+        except (RedisError, OSError):
+            log.warning("event=presence_read_failed")
+            return merge_seen(ours)  # this node's consoles, which it knows first-hand
+        others = [seen for _team, node, seen in entries if node != self.node and node in alive]
+        return merge_seen([*ours, *others])
+
+    # ------------------------------------------------------------------ internals
+    def _field(self, staff: str) -> str:
+        return f"{self.node} {staff}"
+
+    def _put(self, pipe: redis.client.Pipeline, seen: Seen, teams: frozenset[int]) -> None:
+        value = json.dumps({"name": seen.name, "status": seen.status})
+        for team in teams:
+            pipe.hset(PRESENCE + str(team), self._field(seen.staff), value)
+            pipe.pexpire(PRESENCE + str(team), self.ttl_ms)
+
+    async def write(self) -> None:
+        """This node is alive, with these consoles (again)."""
+        try:
+            async with self._writes, self.hub.client.pipeline(transaction=False) as pipe:
+                pipe.set(NODE + self.node, "1", px=self.ttl_ms)
+                for seen, teams in self._here.values():
+                    self._put(pipe, seen, teams)
+                await pipe.execute()
+        except (RedisError, OSError):
+            log.warning("event=presence_write_failed")
+
+    async def _entries(self, teams: list[int]) -> list[tuple[int, str, Seen]]:
+        """(team, node, seen) of every entry in the teams' hashes, live or not."""
+        async with self.hub.client.pipeline(transaction=False) as pipe:
+            for team in teams:
+                pipe.hgetall(PRESENCE + str(team))
+            hashes: list[dict[bytes, bytes]] = await pipe.execute()
+        out = []
+        for team, fields in zip(teams, hashes, strict=True):
+            for key, value in fields.items():
+                node, _, staff = key.decode().partition(" ")
+                try:
+                    data = json.loads(value)
+                    out.append((team, node, Seen(staff, str(data["name"]), str(data["status"]))))
+                except (ValueError, TypeError, KeyError):
+                    log.warning("event=presence_entry_unreadable")  # not ours to delete
+        return out
+
+    async def _alive(self, nodes: set[str]) -> set[str]:
+        others = sorted(nodes - {self.node})
+        if not others:
+            return {self.node}
+        found = await self.hub.client.mget([NODE + n for n in others])
+        return {self.node, *(n for n, v in zip(others, found, strict=True) if v is not None)}
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)  # a third of the TTL: two beats may fail
+            await self.write()
+            try:
+                await self.prune()
+            except (RedisError, OSError):
+                log.warning("event=presence_prune_failed")
+
+    async def prune(self) -> None:
+        """Delete the entries of dead nodes in this node's teams; tell the teams about
+        colleagues who are now on no live node at all."""
+        teams = sorted({t for _seen, theirs in self._here.values() for t in theirs})
+        if not teams:
+            return
+        entries = await self._entries(teams)
+        alive = await self._alive({node for _team, node, _seen in entries})
+        dead = [(team, node, seen) for team, node, seen in entries if node not in alive]
+        if not dead:
+            return
+        async with self.hub.client.pipeline(transaction=False) as pipe:
+            for team, node, seen in dead:
+                pipe.hdel(PRESENCE + str(team), f"{node} {seen.staff}")
+            removed: list[int] = await pipe.execute()
+        still = {(team, seen.staff) for team, node, seen in entries if node in alive}
+        for (team, _node, seen), count in zip(dead, removed, strict=True):
+            # Only the node whose delete took effect tells the team, and only once.
+            if count and (team, seen.staff) not in still and self._gone is not None:
+                still.add((team, seen.staff))
+                await self._gone(seen, team)

@@ -26,7 +26,7 @@ from retention.sweeper import EndedConversation
 from .auth import hash_token
 from .config import Settings
 from .hours import accepts_new_chats, load_hours
-from .hub import Hub
+from .hub import Hub, Seen
 from .metrics import Metrics
 from .protocol import frames as f
 from .protocol.codec import encode
@@ -201,6 +201,7 @@ class ChatService:
     present: dict[str, StaffContext] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.hub.presence.watch(self._colleague_gone)
         self.rules = Rules.from_settings(
             self.settings.retention_defaults,
             self.settings.retention_min,
@@ -377,7 +378,44 @@ class ChatService:
 
     async def set_availability(self, staff: StaffContext, status: str) -> None:
         staff.status = status
+        await self.record_presence(staff)
         await self.announce_presence(staff)
+
+    async def arrive(self, staff: StaffContext) -> None:
+        """A console of ``staff`` opened on this process: count it and record the presence
+        (in the hub's book, which every process reads)."""
+        staff.connections += 1
+        self.present[staff.id] = staff
+        await self.record_presence(staff)
+
+    async def depart(self, staff: StaffContext) -> None:
+        """A console of ``staff`` closed: with their last one anywhere, they go offline;
+        with consoles left on other processes, colleagues see the status those have."""
+        staff.connections -= 1
+        if staff.connections:
+            return
+        self.present.pop(staff.id, None)
+        elsewhere = await self.hub.presence.leave(staff.id)
+        if elsewhere is not None:
+            staff.status = elsewhere.status
+        await self.announce_presence(staff, offline=elsewhere is None)
+
+    async def record_presence(self, staff: StaffContext) -> None:
+        """Name, status and teams of a staff member present here, for every process."""
+        await self.hub.presence.update(staff.id, staff.name, staff.status, staff.teams)
+
+    async def colleagues(self, staff: StaffContext) -> list[f.Presence]:
+        """Colleagues with a console open in one of the staff member's teams, on any
+        process: the shift view of a console that has just connected."""
+        return [
+            f.Presence(seen.staff, seen.name, seen.status, 0)
+            for seen in await self.hub.presence.in_teams(staff.teams)
+            if seen.staff != staff.id
+        ]
+
+    async def _colleague_gone(self, seen: Seen, team_id: int) -> None:
+        """A colleague's process died with their last console (the hub noticed)."""
+        await self._tell(team_topic(team_id), f.Presence(seen.staff, seen.name, "offline", 0))
 
     async def announce_presence(self, staff: StaffContext, *, offline: bool = False) -> None:
         held = len(await self.store.held_by(staff.id))
@@ -741,7 +779,7 @@ class ChatService:
         found = None
         queue = await self.store.queue([team_id])
         waits = await self._recent_waits(team_id) if queue else []
-        on_duty = self._on_duty(team_id)
+        on_duty = await self._on_duty(team_id)
         for index, row in enumerate(queue, start=1):
             place = f.Position(index, waiting_estimate(waits, index, on_duty))
             if row.id == want:
@@ -760,7 +798,8 @@ class ChatService:
         if not index:
             return None
         waits = await self._recent_waits(row.team_id)
-        return f.Position(index, waiting_estimate(waits, index, self._on_duty(row.team_id)))
+        on_duty = await self._on_duty(row.team_id)
+        return f.Position(index, waiting_estimate(waits, index, on_duty))
 
     async def _recent_waits(self, team_id: int) -> list[int]:
         """Start-to-first-accept times (ms) of the team's last accepted conversations."""
@@ -778,10 +817,7 @@ class ChatService:
             )
             return [int(wait) for wait in rows.scalars()]
 
-    def _on_duty(self, team_id: int) -> int:
-        """Counsellors of the team available on this process's consoles now."""
-        return sum(
-            1
-            for staff in self.present.values()
-            if team_id in staff.teams and staff.status == "available" and staff.connections
-        )
+    async def _on_duty(self, team_id: int) -> int:
+        """Counsellors of the team available now, on the consoles of any process."""
+        present = await self.hub.presence.in_teams([team_id])
+        return sum(1 for seen in present if seen.status == "available")

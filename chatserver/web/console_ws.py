@@ -69,6 +69,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
         staff.teams = await store.staff_teams(staff.id)
         if subscribe():
             await hub.flush()
+            await service.record_presence(staff)
 
     async def dispatch(frame: f.Frame) -> None:
         await recheck()
@@ -97,8 +98,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
 
     subscribe()
     await hub.flush()
-    staff.connections += 1
-    service.present[staff.id] = staff
+    await service.arrive(staff)
     conn.send(
         f.Hello(
             "console",
@@ -114,19 +114,15 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     conn.send(await service.queue_snapshot(staff))
     for assigned in await service.held(staff):
         conn.send(assigned)
-    for colleague in list(service.present.values()):
-        if colleague.teams.keys() & staff.teams.keys() and colleague.id != staff.id:
-            conn.send(f.Presence(colleague.id, colleague.name, colleague.status, 0))
+    for colleague in await service.colleagues(staff):
+        conn.send(colleague)
     await service.announce_presence(staff)
     try:
         await run_socket(request, conn, dispatch)
     finally:
         for topic in conn.topics:
             hub.unsubscribe(topic, conn)
-        staff.connections -= 1
-        if staff.connections == 0:
-            service.present.pop(staff.id, None)
-            await service.announce_presence(staff, offline=True)
+        await service.depart(staff)
     return ws
 
 
