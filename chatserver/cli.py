@@ -465,6 +465,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--from", dest="first", metavar="YYYY-MM-DD", help="first day")
     st.add_argument("--to", dest="last", metavar="YYYY-MM-DD", help="last day (default today)")
     st.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+
+    pr = sub.add_parser("privacy-report", help="what this installation does with data")
+    pr.add_argument("--format", choices=("md", "html", "json"), default="md")
+    pr.add_argument("--notice", choices=("de", "en"), help="the privacy notice texts instead")
+    pr.add_argument("--team", help="the team whose retention periods the notice states")
     return p
 
 
@@ -631,6 +636,10 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
                 out(line)
         case "stats", _:
             sys.stdout.write(asyncio.run(_with_db(settings, lambda db: _stats(db, args))))
+        case "privacy-report", _:
+            sys.stdout.write(
+                asyncio.run(_with_db(settings, lambda db: _privacy(db, settings, args)))
+            )
 
 
 async def _stats(db: Database, args: argparse.Namespace) -> str:
@@ -640,6 +649,16 @@ async def _stats(db: Database, args: argparse.Namespace) -> str:
         async with db.read() as conn:
             return await command_output(conn, args.slug, args.first, args.last, args.csv, _now())
     except StatsError as exc:
+        raise CommandError(str(exc)) from None
+
+
+async def _privacy(db: Database, settings: Settings, args: argparse.Namespace) -> str:
+    from .privacy import PrivacyError
+    from .privacy_render import command_output
+
+    try:
+        return await command_output(db, settings, _now(), args.format, args.notice, args.team)
+    except PrivacyError as exc:
         raise CommandError(str(exc)) from None
 
 

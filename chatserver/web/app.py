@@ -45,6 +45,7 @@ from .keys import (
     THROTTLE,
 )
 from .members_http import add_member_routes
+from .privacy_http import add_privacy_routes
 from .retention_http import add_retention_routes
 from .security import same_origin_writes, security_headers
 from .stats_http import add_stats_routes
@@ -172,6 +173,7 @@ def create_app(
     add_canned_routes(app)
     add_totp_routes(app)
     add_admin_routes(app)
+    add_privacy_routes(app)
     app.router.add_get("/ws/client", client_socket)
     app.router.add_get("/ws/console", console_socket)
     return app
