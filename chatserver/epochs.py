@@ -145,6 +145,15 @@ class Epochs:
             raise NotFound("this team has no bundle for that epoch")
         return EpochInfo(row.epoch, row.not_before, row.not_after, row.bundle)
 
+    async def top(self, team_id: int) -> int:
+        """The highest epoch number the team has (0 without any): new epochs go above it."""
+        e = m.team_epochs.c
+        async with self.db.read() as conn:
+            value = (
+                await conn.execute(select(func.max(e.epoch)).where(e.team_id == team_id))
+            ).scalar()
+        return int(value or 0)
+
     async def covered_until(self, team_id: int, now: int) -> int | None:
         """The end of the last uploaded epoch still in the future, or None."""
         e = m.team_epochs.c

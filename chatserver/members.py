@@ -149,13 +149,21 @@ class Members:
             if row.expires_at <= now
             else "open"
         )
-        return {
+        answer = {
             "invite": invite_id,
             "team": row.slug,
             "role": row.role,
             "expires_at": row.expires_at,
             "state": state,
         }
+        if row.staff_id is not None and row.enrolled_at is None:  # a password reset
+            async with self.db.read() as conn:
+                answer["username"] = (
+                    await conn.execute(
+                        select(m.staff.c.username).where(m.staff.c.id == row.staff_id)
+                    )
+                ).scalar()
+        return answer
 
     async def enrol(self, invite_id: str, body: Any, now: int) -> str:
         """The new member's account (pending approval), identity and MAC; returns staff id."""
@@ -204,22 +212,35 @@ class Members:
                 raise Conflict("this invitation was used already")
             if invite.expires_at <= now:
                 raise Forbidden("this invitation has expired; ask for a new one")
-            taken = (
-                await conn.execute(select(m.staff.c.id).where(m.staff.c.username == username))
-            ).first()
-            if taken:
-                raise Conflict("this username is taken; choose another")
-            await conn.execute(
-                insert(m.staff).values(
-                    id=staff_id,
-                    username=username,
-                    display_name=name.strip(),
-                    role=invite.role,
-                    credential_hash=credential_hash,
-                    created_at=now,
-                    disabled_at=now,
+            if invite.staff_id is not None:  # a password reset: the same account, new keys
+                staff_id = invite.staff_id
+                account = (
+                    await conn.execute(select(m.staff.c.username).where(m.staff.c.id == staff_id))
+                ).first()
+                if account is None or account.username != username:
+                    raise MalformedFrame("this invitation renews the account of another username")
+                await conn.execute(
+                    update(m.staff)
+                    .where(m.staff.c.id == staff_id)
+                    .values(display_name=name.strip(), credential_hash=credential_hash)
                 )
-            )
+            else:
+                taken = (
+                    await conn.execute(select(m.staff.c.id).where(m.staff.c.username == username))
+                ).first()
+                if taken:
+                    raise Conflict("this username is taken; choose another")
+                await conn.execute(
+                    insert(m.staff).values(
+                        id=staff_id,
+                        username=username,
+                        display_name=name.strip(),
+                        role=invite.role,
+                        credential_hash=credential_hash,
+                        created_at=now,
+                        disabled_at=now,
+                    )
+                )
             await conn.execute(
                 insert(m.identities).values(
                     staff_id=staff_id,
@@ -240,6 +261,61 @@ class Members:
             )
             await audit_tx(conn, now, staff_id, "invite.enrolled", invite_id)
         return staff_id
+
+    async def reset_password(
+        self, staff_id: str, team_id: int, admin: str, now: int, hours: int
+    ) -> str:
+        """A forgotten password: the account's identity keys were wrapped under it and are
+        lost with it (docs/admin.md, "Reset a password"). The old credential, identity,
+        sessions and the key envelopes sealed to the old keys go; the account waits, like
+        a new one, for an enrolment through the returned invitation (same username, new
+        password and keys) and an admin's approval in ``team``."""
+        if staff_id == admin:
+            raise Forbidden("another admin resets your password")
+        if not 1 <= hours <= 24 * 14:
+            raise MalformedFrame("an invite lasts between 1 hour and 14 days")
+        invite_id = "i" + secrets.token_urlsafe(18)
+        unusable = await asyncio.to_thread(hash_credential, secrets.token_urlsafe(32))
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(select(m.staff.c.role).where(m.staff.c.id == staff_id))
+            ).first()
+            if row is None:
+                raise NotFound("there is no such account")
+            await conn.execute(
+                update(m.staff)
+                .where(m.staff.c.id == staff_id)
+                .values(credential_hash=unusable, disabled_at=now)
+            )
+            await conn.execute(delete(m.identities).where(m.identities.c.staff_id == staff_id))
+            await conn.execute(delete(m.sessions).where(m.sessions.c.staff_id == staff_id))
+            gone = await conn.execute(
+                delete(m.key_envelopes).where(
+                    m.key_envelopes.c.recipient_id == staff_id,
+                    m.key_envelopes.c.conversation_id.is_(None),
+                )
+            )
+            await conn.execute(
+                insert(m.invites).values(
+                    id=invite_id,
+                    team_id=team_id,
+                    role=row.role,
+                    created_by=admin,
+                    created_at=now,
+                    expires_at=now + hours * 3_600_000,
+                    staff_id=staff_id,
+                )
+            )
+            await audit_tx(
+                conn,
+                now,
+                admin,
+                "staff.password_reset",
+                staff_id,
+                invite=invite_id,
+                team_keys_deleted=gone.rowcount,
+            )
+        return invite_id
 
     async def pending(self, team_id: int) -> list[Enrolment]:
         i, s, idn = m.invites.c, m.staff.c, m.identities.c
@@ -425,9 +501,15 @@ class Members:
             await conn.execute(
                 update(m.staff).where(m.staff.c.id == row.staff_id).values(disabled_at=None)
             )
-            await conn.execute(
-                insert(m.memberships).values(staff_id=row.staff_id, team_id=team_id, since=now)
+            member = await conn.execute(
+                select(m.memberships.c.staff_id).where(
+                    m.memberships.c.staff_id == row.staff_id, m.memberships.c.team_id == team_id
+                )
             )
+            if member.first() is None:
+                await conn.execute(
+                    insert(m.memberships).values(staff_id=row.staff_id, team_id=team_id, since=now)
+                )
             await conn.execute(
                 update(m.invites).where(m.invites.c.id == invite_id).values(approved_at=now)
             )

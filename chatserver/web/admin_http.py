@@ -16,11 +16,12 @@ from typing import Any
 from aiohttp import web
 
 from ..accounts import Accounts, parse_change
-from ..protocol.errors import Forbidden, MalformedFrame
+from ..members import Members
+from ..protocol.errors import Forbidden, MalformedFrame, NotFound
 from ..storage.store import StaffRow
 from ..teams import Teams
 from .http import check_csrf, current_staff, now_ms, read_json
-from .keys import DB, STORE
+from .keys import DB, SERVICE, STORE
 
 __all__ = ["add_admin_routes"]
 
@@ -182,6 +183,32 @@ async def reset_totp(request: web.Request) -> web.Response:
     return web.json_response((await accounts.get(request.match_info["id"])).to_json())
 
 
+async def reset_password(request: web.Request) -> web.Response:
+    """A forgotten password: the old keys are lost (``Members.reset_password``); the
+    answer is a re-enrolment invitation in ``team`` whose secret the admin's browser adds
+    to the link. Conversations the account held go back to the queue."""
+    admin = await _admin(request)
+    example = '{"team": ..., "hours"?: 1-336}'
+    body = await _object(request, example)
+    if not set(body) <= {"team", "hours"} or not isinstance(body.get("team"), str):
+        raise MalformedFrame(f"the body is {example}")
+    hours = body.get("hours", 72)
+    if isinstance(hours, bool) or not isinstance(hours, int):
+        raise MalformedFrame("hours is an integer")
+    store = request.app[STORE]
+    team = await store.team_by_slug(body["team"])
+    if team is None or team.archived_at is not None:
+        raise NotFound("there is no such team")
+    staff_id = request.match_info["id"]
+    teams = await store.staff_teams(staff_id)
+    members = Members(request.app[DB])
+    invite = await members.reset_password(staff_id, team.id, admin.id, now_ms(request), hours)
+    for team_id in teams:
+        await request.app[SERVICE].member_removed(staff_id, team_id, admin.id)
+    state = await members.invite_state(invite, now_ms(request))
+    return web.json_response(state, status=201)
+
+
 def add_admin_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/admin/teams", list_teams)
@@ -196,3 +223,4 @@ def add_admin_routes(app: web.Application) -> None:
     r.add_get("/api/admin/staff", list_staff)
     r.add_patch("/api/admin/staff/{id}", change_staff)
     r.add_post("/api/admin/staff/{id}/reset-2fa", reset_totp)
+    r.add_post("/api/admin/staff/{id}/reset-password", reset_password)

@@ -58,11 +58,18 @@ async def epoch_status(request: web.Request) -> web.Response:
         raise Forbidden("admins and supervisors only")
     team = await team_of(request)
     now = now_ms(request)
-    until = await Epochs(request.app[DB]).covered_until(team.id, now)
+    epochs = Epochs(request.app[DB])
+    until = await epochs.covered_until(team.id, now)
     days = 0.0 if until is None else (until - now) / 86_400_000
     warn = days < request.app[SETTINGS].epoch_warning_days
     return web.json_response(
-        {"team": team.slug, "covered_until": until, "days_left": round(days, 2), "warning": warn}
+        {
+            "team": team.slug,
+            "covered_until": until,
+            "days_left": round(days, 2),
+            "warning": warn,
+            "top_epoch": await epochs.top(team.id),
+        }
     )
 
 

@@ -247,8 +247,15 @@ async function invitePage(link) {
     $('invite-text').textContent = t('inviteGone', { state: invite.state });
     return;
   }
-  $('invite-text').textContent = t('inviteText', { team: invite.team, role: invite.role });
-  $('iv-user').focus();
+  $('invite-text').textContent = t(invite.username ? 'inviteReset' : 'inviteText', { team: invite.team, role: invite.role });
+  if (invite.username) {
+    // A password reset renews this account: same username, new password and keys.
+    $('iv-user').value = invite.username;
+    $('iv-user').readOnly = true;
+    $('iv-name').focus();
+  } else {
+    $('iv-user').focus();
+  }
   $('invite-form').onsubmit = async (event) => {
     event.preventDefault();
     const username = staff.normaliseUsername($('iv-user').value);
