@@ -77,6 +77,7 @@ def endpoints(ids: dict[str, str]) -> list[tuple[str, str, Any, set[str]]]:
         ("GET", "/api/admin/staff", None, {"root"}),
         ("PATCH", f"/api/admin/staff/{anna}", {"cap": 5, "role": "supervisor"}, {"root"}),
         ("POST", f"/api/admin/staff/{anna}/reset-2fa", None, {"root"}),
+        ("POST", f"/api/admin/staff/{anna}/reset-password", {"team": "alpha"}, {"root"}),
     ]
 
 
@@ -98,7 +99,7 @@ async def test_each_role_on_each_endpoint(world: World) -> None:
             assert answer["error"]["message"], answer
             assert await world.dump() == before, f"{method} {path} by {who} changed data"
 
-    # Then everyone allowed, in the table's order (reset-2fa last: it ends anna's session).
+    # Then everyone allowed, in the table's order (the resets last: they end anna's session).
     for method, path, body, allowed in table:
         for who in sorted(allowed):
             status, answer = await world.as_[who](method, path, body)
