@@ -281,14 +281,19 @@ def staff_cookie_name(settings: Settings) -> str:
 
 def policies(settings: Settings, team_origins: dict[str, list[str]]) -> dict[str, Any]:
     """The Content-Security-Policies as served: every response's default, the console's,
-    and each live team's chat page (``frame_csp`` with the team's allowed origins)."""
+    the admin area's and its snippet preview's, and each live team's chat page
+    (``frame_csp`` with the team's allowed origins)."""
+    from .web.admin_page_http import admin_csp
     from .web.console_http import console_csp
     from .web.security import CSP
+    from .web.snippet_http import preview_csp
     from .web.widget_http import frame_csp
 
     return {
         "default": CSP,
         "console": console_csp(settings.origin),
+        "admin": admin_csp(settings.origin),
+        "snippet_preview": preview_csp(),
         "widget_frame": {
             slug: frame_csp(settings.origin, sorted(origins))
             for slug, origins in team_origins.items()
@@ -435,7 +440,13 @@ async def collect(db: Database, settings: Settings, now: int) -> dict[str, Any]:
     for team_json in team_data:
         team_json["members"] = members.get(team_json["slug"], {})
     csp = policies(settings, {t.slug: list(t.origins) for t in teams if t.archived_at is None})
-    all_csp = [csp["default"], csp["console"], *csp["widget_frame"].values()]
+    all_csp = [
+        csp["default"],
+        csp["console"],
+        csp["admin"],
+        csp["snippet_preview"],
+        *csp["widget_frame"].values(),
+    ]
     data: dict[str, Any] = {
         "generated_at": now,
         "software": {"name": "chatserver", "version": __version__},

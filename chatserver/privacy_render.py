@@ -270,6 +270,10 @@ def report_blocks(data: dict[str, Any]) -> list[Block]:
         ("code", data["csp"]["default"]),
         ("p", "The duty console (`/console`):"),
         ("code", data["csp"]["console"]),
+        ("p", "The admin area (`/admin`):"),
+        ("code", data["csp"]["admin"]),
+        ("p", "The admin area's preview of the embed snippet (`/admin/preview`):"),
+        ("code", data["csp"]["snippet_preview"]),
     ]
     for slug, policy in data["csp"]["widget_frame"].items():
         out += [

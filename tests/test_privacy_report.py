@@ -131,10 +131,9 @@ async def test_the_csp_named_is_the_csp_served(server: Server, admin: Caller) ->
         "default": (await fetch(admin, "/healthz"))[1],
     }
     assert served["console"]["Content-Security-Policy"] == data["csp"]["console"]
-    # The admin area's page has a policy of its own (not named yet): no other origin either.
-    status, admin_page, _ = await fetch(admin, "/admin")
-    if status == 200:
-        assert privacy.outside_sources(admin_page["Content-Security-Policy"], ORIGIN) == []
+    assert (await fetch(admin, "/admin"))[1]["Content-Security-Policy"] == data["csp"]["admin"]
+    preview = (await fetch(admin, "/admin/preview?team=alpha"))[1]
+    assert preview["Content-Security-Policy"] == data["csp"]["snippet_preview"]
     assert served["alpha"]["Content-Security-Policy"] == data["csp"]["widget_frame"]["alpha"]
     assert served["beta"]["Content-Security-Policy"] == data["csp"]["widget_frame"]["beta"]
     assert served["default"]["Content-Security-Policy"] == data["csp"]["default"]

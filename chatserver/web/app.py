@@ -24,6 +24,8 @@ from ..storage.keystore import Keystore
 from ..storage.store import Store
 from ..storage.writer import MessageWriter
 from .admin_http import add_admin_routes
+from .admin_page_http import add_admin_page_routes
+from .audit_http import add_audit_routes
 from .canned_http import add_canned_routes
 from .client_ws import client_socket
 from .connection import CLOSE_GOING_AWAY, Connection
@@ -48,6 +50,7 @@ from .members_http import add_member_routes
 from .privacy_http import add_privacy_routes
 from .retention_http import add_retention_routes
 from .security import same_origin_writes, security_headers
+from .snippet_http import add_snippet_routes
 from .stats_http import add_stats_routes
 from .teams_http import add_team_routes
 from .totp_http import add_totp_routes
@@ -174,6 +177,9 @@ def create_app(
     add_totp_routes(app)
     add_admin_routes(app)
     add_privacy_routes(app)
+    add_snippet_routes(app)  # /admin/preview before /admin/{file}
+    add_admin_page_routes(app)
+    add_audit_routes(app)
     app.router.add_get("/ws/client", client_socket)
     app.router.add_get("/ws/console", console_socket)
     return app
