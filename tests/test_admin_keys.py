@@ -12,7 +12,9 @@ import re
 import socket
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -178,6 +180,28 @@ async def test_an_agency_sets_itself_up_from_the_admin_area(
     await expect(frame.locator("#log li.team p").last).to_have_text(
         "Hi, I am Nina from the youth line"
     )
+
+    # Opening hours: open around the clock, but today (and tomorrow, should the test run
+    # over midnight) is a team day: a new visitor gets the closed message and the numbers.
+    hours = await go(page, "Opening hours")
+    await hours.get_by_label("Team").select_option("youth")
+    for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"):
+        await hours.get_by_label(day, exact=True).fill("00:00-24:00")
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    for date in (today, today + timedelta(days=1)):
+        await hours.get_by_role("button", name="Add a holiday or exception").click()
+        await hours.get_by_label("Date").last.fill(date.isoformat())
+        await hours.get_by_label("Name (optional)").last.fill("Team day")
+    await hours.get_by_role("button", name="Save the opening hours").click()
+    await expect(hours.get_by_text("Saved. The chat uses these hours now.")).to_be_visible()
+    later = await (await chromium.new_context(locale="en-GB")).new_page()
+    await later.goto(website.origin + "/")
+    await later.get_by_role("button", name="Chat with a counsellor").click()
+    closed = later.frame_locator("iframe")
+    await expect(
+        closed.get_by_role("heading", name="We are not in the chat right now")
+    ).to_be_visible()
+    await expect(closed.get_by_text("116 111")).to_be_visible()
 
     # The same tag with another integrity value: the browser refuses the loader.
     broken = snippet.replace('integrity="sha384-', 'integrity="sha384-AAAA')

@@ -102,12 +102,14 @@ export async function render(ctx, root) {
   const placeForm = el('form', { novalidate: true, 'aria-labelledby': 'holds-place-h' },
     el('h2', { id: 'holds-place-h', text: t('placeTitle') }), cid.wrap, reason.wrap, days.wrap,
     el('p', {}, el('button', { type: 'submit', text: t('place') })), placeStatus);
+  let turn = 0; // only the latest team chosen is drawn (a slow answer may come after)
   const picker = teamPicker(ctx, (slug) => list(slug));
   root.append(el('p', { class: 'intro', text: t('intro') }), picker,
     el('section', { 'aria-labelledby': 'holds-list-h' }, listHeading, notice, listBox), placeForm);
 
   let team = null;
   async function list(slug) {
+    const mine = ++turn;
     if (slug !== team) notice.textContent = '';
     team = slug;
     listBox.replaceChildren();
@@ -115,9 +117,11 @@ export async function render(ctx, root) {
     try {
       holds = await ctx.api(`/api/teams/${encodeURIComponent(slug)}/holds`);
     } catch (err) {
+      if (mine !== turn) return;
       listBox.append(el('p', { class: 'form-status', role: 'alert', text: problem(err) }));
       return;
     }
+    if (mine !== turn) return;
     if (!holds.length) {
       listBox.append(el('p', { text: t('none') }));
       return;

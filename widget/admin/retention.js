@@ -125,19 +125,23 @@ function minutes(text) {
 export async function render(ctx, root) {
   const { t } = ctx;
   const body = el('div');
+  let turn = 0; // only the latest team chosen is drawn (a slow answer may come after)
   const picker = teamPicker(ctx, (slug) => show(slug));
   root.append(el('p', { class: 'intro', text: t('intro') }), picker, body);
   await picker.ready;
 
   async function show(slug) {
+    const mine = ++turn;
     body.replaceChildren();
     let data;
     try {
       data = await ctx.api(`/api/teams/${encodeURIComponent(slug)}/retention`);
     } catch (err) {
+      if (mine !== turn) return;
       body.append(el('p', { class: 'form-status', role: 'alert', text: problem(err) }));
       return;
     }
+    if (mine !== turn) return;
     const rules = new Map(data.rules.map((r) => [r.category, r]));
     const fields = new Map(); // category -> {field, reset}
     const form = el('form', { novalidate: true });

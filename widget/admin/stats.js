@@ -104,6 +104,7 @@ export async function render(ctx, root) {
   const form = el('form', { novalidate: true }, el('div', { class: 'fields' }, from.wrap, to.wrap, metric.wrap), el('p', {}, el('button', { type: 'submit', text: t('show') })));
   const out = el('div', { class: 'stats-out' });
   let team = null;
+  let turn = 0; // only the latest request is drawn (a slow answer may come after)
   const picker = teamPicker(ctx, (slug) => {
     team = slug;
     return show();
@@ -116,6 +117,7 @@ export async function render(ctx, root) {
   await picker.ready;
 
   async function show() {
+    const mine = ++turn;
     from.clear();
     to.clear();
     if (!from.input.value) return from.setError(t('required'));
@@ -131,10 +133,12 @@ export async function render(ctx, root) {
     try {
       report = await ctx.api(`${base}?${range}`);
     } catch (err) {
+      if (mine !== turn) return;
       from.setError(problem(err));
       from.input.focus();
       return;
     }
+    if (mine !== turn) return;
     const chosen = metric.input.value;
     const chart = new URLSearchParams({ ...Object.fromEntries(range), metric: chosen });
     const cell = (key, value) => {
