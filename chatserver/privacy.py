@@ -30,7 +30,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from retention.rules import CATEGORIES, Rules, format_minutes
+from retention.rules import CATEGORIES, OPERATOR_WIDE, Rules, format_minutes
 from retention.store import effective_rules, team_rules
 
 from . import __version__
@@ -63,9 +63,6 @@ DISCLAIMER = {
     "ihre oder ihr Datenschutzbeauftragte.",
 }
 
-#: Categories the sweeper applies operator-wide (``retention.sweeper.Sweeper._purge_simple``
-#: uses ``rules.effective({})``): a team's own rule for them is stored but not applied.
-OPERATOR_WIDE = ("sessions", "invites", "blocks", "staff", "audit")
 
 SWEEP_REPORTS = 5
 

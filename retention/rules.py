@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "CATEGORIES",
+    "OPERATOR_WIDE",
     "Category",
     "RuleError",
     "Rules",
@@ -78,6 +79,10 @@ CATEGORIES: dict[str, Category] = {
         Category("blocks", 1 * DAY, "the block expired", "the block record"),
     )
 }
+
+#: Categories whose records belong to no team: the operator sets them for the whole
+#: installation (``retention_defaults``); a team cannot have its own rule for them.
+OPERATOR_WIDE = ("audit", "staff", "invites", "sessions", "blocks")
 
 _UNITS = {"m": 1, "h": HOUR, "d": DAY}
 _DURATION = re.compile(r"^\s*(\d{1,7})\s*([mhd])\s*$")

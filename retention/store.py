@@ -20,7 +20,7 @@ from chatserver.protocol.lifecycle import State
 from chatserver.storage import models as m
 from chatserver.storage.store import audit_tx
 
-from .rules import Rules, format_minutes
+from .rules import OPERATOR_WIDE, RuleError, Rules, format_minutes
 
 __all__ = [
     "MINUTE",
@@ -95,6 +95,11 @@ async def set_rule(
 ) -> dict[str, int]:
     """Set (or with ``None`` remove) a team's rule, audited, and re-time its records.
     Returns the team's effective rules."""
+    if category in OPERATOR_WIDE:
+        raise RuleError(
+            f"{category} belongs to no team: the operator sets it for the whole installation "
+            "(retention_defaults)"
+        )
     rules.check(category, minutes if minutes is not None else rules.defaults[category])
     r = m.retention_rules.c
     before = await team_rules(conn, team_id)

@@ -48,6 +48,11 @@ async def test_rules_preview_run_and_holds(make_server: Any, tmp_path: Any) -> N
     refused(
         chatserver(url, tmp_path, "retention", "rules", "alpha", "--set", "chats=1d"), "not a rule"
     )
+    # Audit entries, accounts, invitations, sessions and blocks belong to no team.
+    refused(
+        chatserver(url, tmp_path, "retention", "rules", "alpha", "--set", "audit=30d"),
+        "belongs to no team",
+    )
 
     # The conversation ended a moment ago: with a 1-minute rule it is not due yet, but it
     # is within the next 7 days.

@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from retention.preview import preview
-from retention.rules import CATEGORIES, RuleError, format_minutes, parse_duration
+from retention.rules import CATEGORIES, OPERATOR_WIDE, RuleError, format_minutes, parse_duration
 from retention.store import active_holds, change_hold, place_hold, set_rule, team_rules
 
 from ..protocol.errors import MalformedFrame, NotFound
@@ -52,6 +52,8 @@ def _rules_json(request: web.Request, own: dict[str, int]) -> list[dict[str, Any
             "duration": format_minutes(effective[name]),
             "minutes": effective[name],
             "source": "team" if name in own else "default",
+            # Operator-wide categories belong to no team: shown, never set per team.
+            "team_rule": name not in OPERATOR_WIDE,
             "default": format_minutes(rules.defaults[name]),
             "min": format_minutes(rules.minimum[name]) if name in rules.minimum else None,
             "max": format_minutes(rules.maximum[name]) if name in rules.maximum else None,

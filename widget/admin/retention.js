@@ -46,6 +46,7 @@ export const strings = {
     previewIntro: 'Counts of records of this team that would be deleted: now (already past due) and within the next 7 days, under the rules in force and under the changed rules.',
     previewCaption: 'Records deleted, per category',
     category: 'Category',
+    operatorWide: 'Set by the operator for the whole installation (these records belong to no team).',
     ruleNow: 'Rule now',
     delNow: 'Deleted now',
     delSoon: 'Within 7 days',
@@ -100,6 +101,7 @@ export const strings = {
     previewIntro: 'Anzahl der Einträge dieses Teams, die gelöscht würden: jetzt (bereits fällig) und in den nächsten 7 Tagen, nach den geltenden und nach den geänderten Fristen.',
     previewCaption: 'Gelöschte Einträge je Kategorie',
     category: 'Kategorie',
+    operatorWide: 'Vom Betrieb für die ganze Installation festgelegt (diese Daten gehören zu keinem Team).',
     ruleNow: 'Frist jetzt',
     delNow: 'Jetzt gelöscht',
     delSoon: 'In 7 Tagen',
@@ -149,8 +151,9 @@ export async function render(ctx, root) {
     form.append(grid);
     for (const rule of data.rules) {
       const name = rule.category;
-      const f = field({ label: t('keep'), help: t('keepHelp'), attrs: { value: rule.duration, name, autocomplete: 'off', spellcheck: 'false', inputmode: 'text', size: 8 } });
-      const reset = rule.source === 'team'
+      const own = rule.team_rule !== false; // operator-wide categories are shown, not set here
+      const f = field({ label: t('keep'), help: own ? t('keepHelp') : t('operatorWide'), attrs: { value: rule.duration, name, autocomplete: 'off', spellcheck: 'false', inputmode: 'text', size: 8, readonly: !own } });
+      const reset = own && rule.source === 'team'
         ? el('input', { type: 'checkbox', id: uid('reset') })
         : null;
       let rangeText = t('rangeAny', { default: rule.default });
