@@ -203,6 +203,8 @@ class Caller:
             aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
             http.request(method, self.server.url + path, headers=headers, **kw) as r,
         ):
+            if r.content_type != "application/json":  # a CSV or SVG answer
+                return r.status, await r.text()
             return r.status, await r.json()
 
 

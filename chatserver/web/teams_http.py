@@ -8,7 +8,7 @@ from aiohttp import web
 from ..epochs import Epochs
 from ..protocol.errors import Forbidden, MalformedFrame, NotFound
 from ..storage.store import TeamRow
-from .http import check_csrf, current_staff, now_ms, read_json
+from .http import check_csrf, check_team_access, current_staff, now_ms, read_json
 from .keys import DB, SETTINGS, STORE
 
 MAX_UPLOAD = 512 * 1024
@@ -57,6 +57,7 @@ async def epoch_status(request: web.Request) -> web.Response:
     if staff.role not in ("admin", "supervisor"):
         raise Forbidden("admins and supervisors only")
     team = await team_of(request)
+    await check_team_access(request, staff, team.id)
     now = now_ms(request)
     epochs = Epochs(request.app[DB])
     until = await epochs.covered_until(team.id, now)
