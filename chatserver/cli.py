@@ -91,10 +91,18 @@ def _topic_arg(value: str) -> tuple[str, str]:
 
 
 async def team_change(
-    db: Database, slug: str, *, name: str | None = None, archived: bool | None = None
+    db: Database,
+    slug: str,
+    *,
+    name: str | None = None,
+    archived: bool | None = None,
+    transcript: bool | None = None,
 ) -> Team:
-    """``team rename`` and ``team archive``: the same as ``PATCH /api/admin/teams/SLUG``."""
-    return await Teams(db).change(slug, "cli", _now(), name=name, archived=archived)
+    """``team rename``, ``team archive`` and ``team transcript``: the same as
+    ``PATCH /api/admin/teams/SLUG``."""
+    return await Teams(db).change(
+        slug, "cli", _now(), name=name, archived=archived, transcript=transcript
+    )
 
 
 async def team_topics(
@@ -393,6 +401,11 @@ def _parser() -> argparse.ArgumentParser:
     arc = team.add_parser("archive", help="archive a team: it starts no new chats")
     arc.add_argument("slug")
     arc.add_argument("--undo", action="store_true", help="restore an archived team")
+    tra = team.add_parser(
+        "transcript", help="offer clients to save the conversation on their device (or not)"
+    )
+    tra.add_argument("slug")
+    tra.add_argument("switch", choices=["on", "off"])
     top = team.add_parser("topics", help="show or change a team's topics")
     top.add_argument("slug")
     top.add_argument("--add", action="append", default=[], metavar="SLUG:NAME")
@@ -595,6 +608,10 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
                 _with_db(settings, lambda db: team_change(db, args.slug, archived=archived))
             )
             out(f"archived {args.slug}: no new chats" if archived else f"restored {args.slug}")
+        case "team", "transcript":
+            on = args.switch == "on"
+            asyncio.run(_with_db(settings, lambda db: team_change(db, args.slug, transcript=on)))
+            out(f"{args.slug}: the widget {'offers' if on else 'does not offer'} a transcript")
         case "team", "topics":
             topics = asyncio.run(
                 _with_db(

@@ -63,7 +63,6 @@ DISCLAIMER = {
     "ihre oder ihr Datenschutzbeauftragte.",
 }
 
-
 SWEEP_REPORTS = 5
 
 
@@ -390,6 +389,9 @@ async def collect(db: Database, settings: Settings, now: int) -> dict[str, Any]:
                     "name": team.name,
                     "archived": team.archived_at is not None,
                     "origins": sorted(team.origins),
+                    # The widget offers to save the conversation on the client's device
+                    # (built in the browser; the server never sees the file).
+                    "transcript": team.transcript,
                     "rules": [_rule(name, effective, operator, own, rules) for name in CATEGORIES],
                 }
             )

@@ -163,7 +163,10 @@ def report_blocks(data: dict[str, Any]) -> list[Block]:
                     + (", ".join(f"`{o}`" for o in team["origins"]) or "none")
                     + ". Active members: "
                     + (", ".join(f"{n} {r}" for r, n in sorted(team["members"].items())) or "none")
-                    + ".",
+                    + ". On-device transcript for clients: "
+                    + ("offered" if team["transcript"] else "off")
+                    + " (made in the browser from the decrypted messages; the server never"
+                    " receives it).",
                 )
             )
     sweeps = ret["sweeps"]

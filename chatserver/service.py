@@ -38,6 +38,7 @@ from .protocol.errors import (
     Closed,
     Conflict,
     Forbidden,
+    LegalHold,
     MalformedFrame,
     NotFound,
     OriginNotAllowed,
@@ -135,6 +136,18 @@ async def _insert_envelope(
             created_at=now,
         )
     )
+
+
+async def _under_hold(conn: AsyncConnection, conversation_id: str, now: int) -> bool:
+    """Whether a legal hold keeps the conversation at ``now`` (placed, not released, not
+    expired: retention.store's rule)."""
+    h = m.holds.c
+    found = await conn.execute(
+        select(h.id)
+        .where(h.conversation_id == conversation_id, h.released_at.is_(None), h.expires_at > now)
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 def assigned_frame(
@@ -340,6 +353,14 @@ class ChatService:
         if await self.store.is_blocked(row.token_hash, self.now_ms()):
             raise Blocked("this conversation was ended by the counselling team")
         async with self.store.db.write() as conn:  # the anonymous statistics come first
+            # A legal hold wins over the right to erasure (GDPR Art. 17(3)): checked
+            # with the row locked, before anything is written or destroyed.
+            await self._locked(conn, conversation_id)
+            if await _under_hold(conn, conversation_id, self.now_ms()):
+                raise LegalHold(
+                    "this conversation must be kept for a legal reason and cannot be deleted"
+                    " now; the counselling team can explain"
+                )
             await record_stats(conn, [conversation_id], self.now_ms(), outcome="deleted")
         destroyed = await self.store.keystore.destroy([conversation_key_id(conversation_id)])
         async with self.store.db.write() as conn:

@@ -140,6 +140,7 @@ class Team:
     archived_at: int | None
     topics: tuple[Topic, ...]
     origins: tuple[str, ...]
+    transcript: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -150,6 +151,7 @@ class Team:
             "archived_at": self.archived_at,
             "topics": [t.to_json() for t in self.topics],
             "origins": list(self.origins),
+            "transcript": self.transcript,
         }
 
 
@@ -210,8 +212,10 @@ class Teams:
         *,
         name: str | None = None,
         archived: bool | None = None,
+        transcript: bool | None = None,
     ) -> Team:
-        """Rename and/or archive (``archived=False``: restore); audited when it changes."""
+        """Rename and/or archive (``archived=False``: restore), switch the client's
+        on-device transcript on or off; audited when it changes."""
         if name is not None:
             name = check_name(name)
         async with self.db.write() as conn:
@@ -224,6 +228,10 @@ class Teams:
             if archived is not None and archived != (team.archived_at is not None):
                 values["archived_at"] = now if archived else None
                 action = "team.archived" if archived else "team.restored"
+                await audit_tx(conn, now, actor, action, slug)
+            if transcript is not None and transcript != team.transcript:
+                values["transcript"] = transcript
+                action = "team.transcript_on" if transcript else "team.transcript_off"
                 await audit_tx(conn, now, actor, action, slug)
             if values:
                 await conn.execute(update(m.teams).where(m.teams.c.id == team_id).values(values))
@@ -388,4 +396,5 @@ async def _team(conn: AsyncConnection, team_id: int) -> Team:
         row.archived_at,
         tuple(Topic(r.slug, r.name) for r in topics),
         tuple(await _origin_list(conn, team_id)),
+        bool(row.transcript),
     )

@@ -121,6 +121,7 @@ async def test_supervisors_see_only_their_teams(world: World) -> None:
         "archived_at": None,
         "topics": [{"slug": "general", "name": "General"}, {"slug": "school", "name": "School"}],
         "origins": [],
+        "transcript": False,
     }
     assert [t["slug"] for t in (await world.as_["sue"]("GET", "/api/admin/teams"))[1]["teams"]] == [
         "alpha"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import socket
 import time
@@ -130,13 +131,17 @@ def _socket() -> socket.socket:
 
 
 @pytest.fixture
-async def world(settings_factory: Callable[..., Settings]) -> AsyncIterator[World]:
+async def world(
+    request: pytest.FixtureRequest, settings_factory: Callable[..., Settings]
+) -> AsyncIterator[World]:
+    """The world; ``parametrize("world", [{setting: value}], indirect=True)`` changes
+    settings."""
     # The widget's origin must be the server's public origin: bind first, then configure.
     chat_sock, host_sock = _socket(), _socket()
     origin = f"http://127.0.0.1:{chat_sock.getsockname()[1]}"
     # Another origin of the same site, like www.agency.example and chat.agency.example.
     host = f"http://127.0.0.1:{host_sock.getsockname()[1]}"
-    settings = settings_factory(public_origin=origin)
+    settings = settings_factory(public_origin=origin, **getattr(request, "param", {}))
     app = create_app(settings)
     runners = [await _serve(app, chat_sock)]
     server = Server(origin, settings, app, app[DB])
@@ -618,3 +623,76 @@ async def test_the_visitor_may_choose_a_topic(world: World, chromium: Any) -> No
     queued = await until(desk.peer, "queued")
     assert queued["item"]["topic"] == "family"
     await expect(frame.locator("#status")).to_have_text(TEXTS["en"]["first"])
+
+
+FAST = pytest.mark.parametrize(
+    "world", [{"frame_rate": 10_000.0, "frame_burst": 10_000}], indirect=True
+)
+
+
+async def pour(desk: SecureCounsellor, cid: str, texts: list[str]) -> None:
+    """The counsellor sends every text at once (no waiting in between), then waits for
+    every ack: the messages are stored."""
+    channel = desk.held[cid].channel
+    for text in texts:
+        msg_id, gen, n, body = channel.seal(text)
+        await desk.peer.send_frame(
+            {
+                "type": "send",
+                "conversation": cid,
+                "id": msg_id,
+                "body": base64.b64encode(body).decode(),
+                "gen": gen,
+                "n": n,
+                "kind": "msg",
+            }
+        )
+    for _ in texts:
+        await desk.peer.next("ack")
+
+
+@FAST
+@pytest.mark.parametrize("how", ["reload", "offline"])
+async def test_a_backlog_of_many_pages_arrives_in_order_once(
+    world: World, chromium: Any, how: str
+) -> None:
+    """The counsellor writes 1 234 messages (more than two pages of 500) while the tab is
+    reloaded or offline: on "continue", or when the device is back online, the widget
+    fetches them page by page and shows every one once, in order, and the chat goes on."""
+    from playwright.async_api import expect
+
+    from chatserver.web.keys import CONNECTIONS
+
+    desk = await world.counsellor()
+    await until(desk.peer, "queue")
+    page = await open_chat(world, chromium)
+    await say(page, "before", 1)
+    cid = (await until(desk.peer, "queued"))["item"]["conversation"]
+    await desk.accept(cid)
+    frame = page.frame_locator("iframe")
+    await expect(frame.locator("#status")).to_have_text(TEXTS["en"]["active"])
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda data: sent.append(str(data))))
+    texts = [f"note {i}" for i in range(1234)]
+    if how == "reload":
+        await page.reload()
+        await page.get_by_role("button", name=TEXTS["en"]["launch"]).click()
+        await expect(frame.get_by_role("button", name=TEXTS["en"]["continue"])).to_be_visible()
+        await pour(desk, cid, texts)
+        await frame.get_by_role("button", name=TEXTS["en"]["continue"]).click()
+    else:
+        await page.context.set_offline(True)
+        for connection in list(world.server.app[CONNECTIONS]):
+            if connection.role == "client":
+                await connection.close(1001, "going away")
+        await expect(frame.locator("#status")).to_have_text("Connection lost. Reconnecting…")
+        await pour(desk, cid, texts)
+        await page.context.set_offline(False)  # the browser says "online": reconnect now
+    items = frame.locator("#log li p")
+    await expect(items).to_have_count(1 + len(texts), timeout=30_000)
+    assert await items.all_text_contents() == ["before", *texts]
+    fetches = [json.loads(f)["after"] for f in sent if '"fetch"' in f]
+    assert fetches == ([500, 1000] if how == "reload" else [502, 1002]), fetches
+    await say(page, "caught up", 2)
+    assert await desk.hear(cid) == "caught up"
+    await expect(frame.locator("#log li.problem")).to_have_count(0)

@@ -263,3 +263,92 @@ async def test_an_unconfirmed_delete_wipes_nothing(world: World, chromium: Any) 
     await expect(frame.get_by_role("heading", name=WORDS["en"]["deleted"])).to_be_visible()
     assert await frame_storage(page) is None
     assert await state_of_row(world, cid) is None
+
+
+async def test_the_server_refuses_delete_under_a_legal_hold(server: Server) -> None:
+    """A legal hold wins over self-delete: the client's `delete` is refused with
+    `legal_hold` and nothing changes (rows, storage key, statistics, audit log); once the
+    hold is released the client may delete."""
+    from conftest import caller
+
+    from chatserver.web.keys import STORE
+
+    await server.staff("anna", ["alpha"])
+    await server.staff("root", [], role="admin")
+    console = await server.console("anna")
+    client = await server.client()
+    started = await client.start("alpha", client_key())
+    cid = started["conversation"]
+    await console.accept(cid)
+    await client.send_frame({"type": "send", "id": "m1", "body": "AAAA", "gen": 1, "n": 0})
+    await until(client, "ack", id="m1")
+    admin = await caller(server, "root")
+    status, hold = await admin(
+        "POST", f"/api/conversations/{cid}/holds", {"reason": "court order", "days": 30}
+    )
+    assert status == 201, hold
+    before = await dump(server.settings.database_url)
+
+    await client.send_frame({"type": "delete"})
+    error = await until(client, "error")
+    assert (error["code"], error["answers"]) == ("legal_hold", "delete")
+    assert "legal reason" in error["message"]
+    assert await dump(server.settings.database_url) == before  # nothing written at all
+    assert await server.app[STORE].keystore.get(conversation_key_id(cid)) is not None
+    await console.send_frame({"type": "fetch", "conversation": cid, "after": 0})
+    assert (await until(console, "message"))["id"] == "m1"  # the team still reads it
+
+    status, _ = await admin("DELETE", f"/api/holds/{hold['id']}")
+    assert status == 200
+    assert (await client.delete())["state"] == "deleted"
+    assert (await dump(server.settings.database_url))["conversations"] == []
+
+
+HELD = {
+    "en": "This chat cannot be deleted now: it must be kept for a legal reason."
+    " The counselling team can explain why.",
+    "de": "Dieser Chat kann jetzt nicht gelöscht werden: Er muss aus rechtlichen Gründen"
+    " aufbewahrt werden. Das Beratungsteam kann Dir sagen, warum.",
+}
+
+
+@BROWSER
+@ONCE
+@pytest.mark.parametrize("lang", ["en", "de"])
+async def test_a_held_chat_says_why_it_cannot_be_deleted(
+    world: World, chromium: Any, lang: str
+) -> None:
+    """Under a legal hold the confirmed delete is refused: the dialog says plainly that the
+    chat must be kept for a legal reason and that the team can explain, with the safe
+    choice focused; nothing is deleted or wiped, and the chat goes on."""
+    from playwright.async_api import expect
+
+    from retention.store import place_hold
+
+    require_axe()
+    words = WORDS[lang]
+    desk = await world.counsellor()
+    await until(desk.peer, "queue")
+    page = await chat_page(world, chromium, lang)
+    frame = page.frame_locator("iframe")
+    cid = (await until(desk.peer, "queued"))["item"]["conversation"]
+    await desk.accept(cid)
+    async with world.server.db.write() as conn:
+        await place_hold(conn, cid, "court order", 2**62, "cli", 0)
+    before = rows_of(await dump(world.server.settings.database_url), cid)
+
+    await frame.get_by_role("button", name=words["delete"]).click()
+    await frame.get_by_role("button", name=words["yes"]).click()
+    alert = frame.get_by_role("alert")
+    await expect(alert).to_have_text(HELD[lang])
+    await expect(frame.get_by_role("button", name=words["no"])).to_be_focused()
+    assert_no_serious(await axe_scan(page), "delete refused under a hold")
+    assert rows_of(await dump(world.server.settings.database_url), cid) == before
+    assert await key_of(world, cid) is not None
+    assert cid in (await frame_storage(page) or "")
+    await expect(frame.get_by_role("heading", name=words["deleted"])).to_be_hidden()
+
+    await page.keyboard.press("Enter")  # "No, keep it": back to the chat, which goes on
+    await expect(frame.get_by_role("button", name=words["delete"])).to_be_focused()
+    await desk.say(cid, "still here")
+    await expect(frame.locator("#log li.team p")).to_have_text("still here")

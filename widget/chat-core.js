@@ -1,31 +1,23 @@
-/* The widget's conversation logic, no DOM, no socket: docs/e2e.md's client over
- * docs/protocol.md, mirroring chatserver/sdk_e2e.py check for check. The page passes
- * transmit(frame), emit(event, data) and store {load, save, wipe}; see docs/widget.md.
- * No plaintext is stored: after a reload the history is fetched and decrypted again. */
+/* The widget's conversation logic without DOM or socket: docs/e2e.md's client, mirroring
+ * chatserver/sdk_e2e.py check for check. No plaintext is stored: a reload decrypts again. */
 import * as e2e from './e2e-core.js';
 
 export const STORAGE_KEY = 'counselling-chat';
+const PAGE = 500; // messages per answer to resume and fetch (docs/protocol.md)
 
-// A failed check; `code` is a key of the i18n catalogue.
-export class Problem extends Error {
-  constructor(code) {
-    super(code);
-    this.code = code;
-  }
-}
+// A failed check, as e2e-core's: its `reason` is a key of the i18n catalogue.
+export const Problem = e2e.E2EError;
 
 // sessionStorage, or memory where a third-party frame gets none.
 export function tabStorage(win = globalThis) {
   try {
-    const storage = win.sessionStorage;
-    storage.getItem(STORAGE_KEY);
-    return storage;
+    win.sessionStorage.getItem(STORAGE_KEY);
+    return win.sessionStorage;
   } catch {
     const m = new Map();
-    return { getItem: (k) => m.get(k) ?? null, setItem: (k, v) => m.set(k, String(v)), clear: () => m.clear() };
+    return { getItem: (k) => m.get(k) ?? null, setItem: (k, v) => m.set(k, v), clear: () => m.clear() };
   }
 }
-
 
 export function sessionStore(storage, key = STORAGE_KEY) {
   return {
@@ -36,12 +28,8 @@ export function sessionStore(storage, key = STORAGE_KEY) {
         return null;
       }
     },
-    save(value) {
-      storage.setItem(key, JSON.stringify(value));
-    },
-    wipe() {
-      storage.clear();
-    },
+    save: (value) => storage.setItem(key, JSON.stringify(value)),
+    wipe: () => storage.clear(),
   };
 }
 
@@ -53,17 +41,14 @@ export async function solvePow({ challenge, difficulty }) {
     const d = await e2e.sha256(utf8.encode(`${challenge}:${nonce}`));
     let bits = 0;
     for (const byte of d) {
-      if (byte) {
-        bits += Math.clz32(byte) - 24;
-        break;
-      }
-      bits += 8;
+      bits += Math.clz32(byte) - 24;
+      if (byte) break;
     }
     if (bits >= difficulty) return nonce;
   }
 }
 
-// {data, ack, text}: `text` only for a `msg` (close and rekey texts are bytes).
+// {data, ack, text}; `text` only for a `msg`.
 function decrypt(key, cid, dir, f, body) {
   return e2e.decryptMessage({ key, cid, dir, gen: f.gen, n: f.n, kind: f.kind, id: f.id, body });
 }
@@ -141,7 +126,7 @@ export class Channel {
 
 // sdk_e2e.SecureClient plus ordering, resume and delivery states.
 export class Chat {
-  // o: {store, transmit, emit, fetchBundle(epoch) -> wire, team, topic, pin, consent, minEpoch}
+  // o: {store, transmit, emit, fetchBundle(epoch), team, topic, pin, consent, minEpoch}
   constructor(o) {
     Object.assign(this, o);
     this.queue = Promise.resolve();
@@ -162,7 +147,7 @@ export class Chat {
     this.transcripts = new Map(); // gen -> transcript hash
     this.epochs = new Map(); // gen -> epoch
     this.bundles = new Map(); // epoch -> checked bundle
-    this.unacked = null; // a rekey to acknowledge once caught up (after a reload)
+    this.unacked = null; // a rekey to acknowledge once caught up
     this.gapTimer = null;
   }
 
@@ -212,10 +197,10 @@ export class Chat {
     if (this.saved && !this.leaving) this.store.save(this.saved);
   }
 
-  // On hello: resume or start.
   connected(hello) {
     return this.serial(async () => {
       if (this.saved) {
+        this.asked = this.have;
         this.transmit({ type: 'resume', conversation: this.saved.cid, token: this.saved.token, last_seq: this.have });
       } else if (this.state === 'starting') {
         await this.sendStart(hello.pow);
@@ -231,7 +216,7 @@ export class Chat {
   }
 
   onFrame(f) {
-    return this.serial(() => this.handle(f)).catch((err) => this.emit('problem', { code: err.code || err.reason || 'malformed' }));
+    return this.serial(() => this.handle(f)).catch((err) => this.emit('problem', { code: err.reason || 'malformed' }));
   }
 
   async handle(f) {
@@ -281,7 +266,7 @@ export class Chat {
     if (f.code === 'pow_required' && this.state === 'starting') return this.sendStart(f.pow);
     if (f.answers === 'delete' && f.code !== 'not_found') {
       this.removing = false;
-      return this.emit('delFailed');
+      return this.emit('delFailed', { held: f.code === 'legal_hold' });
     }
     if (f.code === 'not_found' || f.code === 'blocked') {
       this.store.wipe();
@@ -332,23 +317,30 @@ export class Chat {
         try {
           await this.process(f);
         } catch (err) {
-          this.emit('problem', { code: err.code || err.reason || 'malformed' });
+          this.emit('problem', { code: err.reason || 'malformed' });
         }
       } else if (this.ownSeqs.delete(next)) {
         this.have = next;
       } else break;
     }
+    // A long backlog: the next page once this one is in.
+    if (this.target > this.have && this.have >= this.asked + PAGE) this.fetch();
     if (this.buffer.size && !this.gapTimer) {
       const at = this.have;
       this.gapTimer = setTimeout(() => {
         this.gapTimer = null;
-        if (this.have === at && this.buffer.size) this.transmit({ type: 'fetch', after: at });
+        if (this.have === at && this.buffer.size) this.fetch();
       }, 1500);
     }
     if (this.target !== null && this.have >= this.target) {
       this.target = null;
       await this.caughtUp();
     }
+  }
+
+  fetch() {
+    this.asked = this.have;
+    this.transmit({ type: 'fetch', after: this.have });
   }
 
   async process(f) {
@@ -362,9 +354,8 @@ export class Chat {
     else throw new Problem('unknownKind');
   }
 
-  // sdk_e2e.SecureClient._rekeyed and settle (docs/e2e.md, "Rekey"): the team ends
-  // generation g; check its final counts and the new epoch's bundle, derive g + 1, and
-  // acknowledge with our own final counts of g.
+  // sdk_e2e.SecureClient._rekeyed (docs/e2e.md, "Rekey"): the team ends generation g;
+  // check its counts and the epoch's bundle, derive g + 1, acknowledge with our counts.
   async rekeyed(f, text) {
     const ch = this.channel;
     const g = f.gen;
@@ -386,14 +377,20 @@ export class Chat {
     }
     const chained = await e2e.rekeyTranscript({ previous: this.transcripts.get(g), gen: g + 1, team: bundle.team, epoch: r.epoch,
       bundleHash: bundle.bundleHash, ePub: r.ePub, sent: r.sent, received: r.received });
-    ch.keys.set(g + 1, await e2e.chatKeys(await e2e.ecdh(this.key, r.ePub), await e2e.ecdh(this.key, bundle.tPub), chained));
-    ch.finished.add(g);
-    ch.gen = g + 1;
-    this.transcripts.set(g + 1, chained);
-    this.epochs.set(g + 1, r.epoch);
-    // While a reload replays the history our acknowledgement may come later in it.
+    await this.advance(g, r.ePub, bundle, chained);
+    // A reload's history may hold our acknowledgement further on.
     this.unacked = g;
     if (this.target === null) await this.acknowledge();
+  }
+
+  // Generation g + 1: its keys, transcript and epoch.
+  async advance(g, ePub, bundle, transcript) {
+    const ch = this.channel;
+    ch.keys.set(g + 1, await e2e.chatKeys(await e2e.ecdh(this.key, ePub), await e2e.ecdh(this.key, bundle.tPub), transcript));
+    ch.finished.add(g);
+    ch.gen = g + 1;
+    this.transcripts.set(g + 1, transcript);
+    this.epochs.set(g + 1, bundle.epoch);
   }
 
   async acknowledge() {
@@ -412,14 +409,18 @@ export class Chat {
       if (known.status === 'sending') this.status(known, 'stored');
       return this.unqueue(f.id);
     }
+    if (!this.channel.keys.has(f.gen)) throw new Problem('unknownGen');
+    if (f.n !== (this.channel.sent.get(f.gen) ?? 0)) throw new Problem('missing');
+    await this.reread(f, 'stored');
+    this.unqueue(f.id);
+  }
+
+  async reread(f, status) {
     const ch = this.channel;
     const body = e2e.b64decode(f.body);
-    if (!ch.keys.has(f.gen)) throw new Problem('unknownGen');
-    if (f.n !== (ch.sent.get(f.gen) ?? 0)) throw new Problem('missing');
     const out = await decrypt(ch.keys.get(f.gen).c2t, ch.cid, 'c2t', f, body);
-    ch.sent.set(f.gen, f.n + 1);
-    this.remember(f, f.kind === 'msg' ? out.text : null, body, 'stored');
-    this.unqueue(f.id);
+    ch.sent.set(f.gen, Math.max(ch.sent.get(f.gen) ?? 0, f.n + 1));
+    this.remember(f, f.kind === 'msg' ? out.text : null, body, status);
   }
 
   // A resent queued message shows as the original.
@@ -458,11 +459,7 @@ export class Chat {
     if (!e2e.equalBytes(expected, opened.transcript)) throw new Problem('badAccept');
     ch.seen.set(`0:${f.n}`, body);
     ch.received.set(0, f.n + 1);
-    ch.keys.set(1, await e2e.chatKeys(await e2e.ecdh(this.key, opened.ePub), await e2e.ecdh(this.key, b.tPub), expected));
-    ch.gen = 1;
-    ch.finished.add(0);
-    this.transcripts.set(1, expected);
-    this.epochs.set(1, b.epoch);
+    await this.advance(0, opened.ePub, b, expected);
     this.read(0, opened.nSeen);
     if (this.saved && !this.saved.resent) {
       this.saved.resent = true;
@@ -477,12 +474,8 @@ export class Chat {
   async caughtUp() {
     for (const o of this.saved?.outbox ?? []) {
       if (!this.mine.has(o.id)) {
-        const ch = this.channel;
-        if (!ch.keys.has(o.gen)) continue;
-        const body = e2e.b64decode(o.body);
-        const out = await decrypt(ch.keys.get(o.gen).c2t, ch.cid, 'c2t', o, body);
-        ch.sent.set(o.gen, Math.max(ch.sent.get(o.gen) ?? 0, o.n + 1));
-        this.remember(o, o.kind === 'msg' ? out.text : null, body, 'sending');
+        if (!this.channel.keys.has(o.gen)) continue;
+        await this.reread(o, 'sending');
       }
       this.transmit({ type: 'send', ...o });
     }
@@ -526,8 +519,7 @@ export class Chat {
     await this.end();
   }
 
-  // Self-delete: now, or as soon as the conversation is resumed. Only the server's
-  // `deleted` state wipes anything (docs/widget.md, "Deleting the chat").
+  // Self-delete, now or once resumed; only the server's `deleted` wipes (docs/widget.md).
   remove() {
     if (!this.saved) return;
     this.removing = true;

@@ -20,6 +20,7 @@ let exiting = false;
 let typingSent = 0;
 let typingTimer = null;
 let seenEpoch = null; // the highest team epoch this tab has seen
+let offerSave = false; // status `transcript`
 const shown = new Map(); // message key -> status element
 
 // Sets `key`'s text, remembered for a change of language.
@@ -29,10 +30,11 @@ function say(e, key, vars) {
   e.textContent = t(lang, key, vars);
 }
 
-function el(tag, cls, key, vars) {
+function el(tag, cls, key, vars, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (key) say(e, key, vars);
+  if (text) e.textContent = text;
   return e;
 }
 
@@ -42,15 +44,11 @@ function applyLanguage() {
     e.textContent = t(lang, e.dataset.t, e.dataset.v ? JSON.parse(e.dataset.v) : undefined);
   }
   $('feed').setAttribute('aria-label', t(lang, 'log'));
-  $('consent').replaceChildren(...t(lang, 'consent').map((line) => {
-    const li = el('li');
-    li.textContent = line;
-    return li;
-  }));
+  $('consent').replaceChildren(...t(lang, 'consent').map((line) => el('li', '', '', 0, line)));
 }
 
 function view(name) {
-  for (const id of ['consent', 'continue', 'closed', 'refused', 'chat', 'delete', 'deleted']) $(`v-${id}`).hidden = id !== name;
+  for (const v of document.querySelectorAll('main > section')) v.hidden = v.id !== `v-${name}`;
   const section = $(`v-${name}`);
   (section.querySelector('button, textarea') || section).focus(); // the refusal has no control
 }
@@ -67,11 +65,13 @@ function newChat() {
   });
 }
 
-// A rekey names an epoch: its bundle, checked by the chat core like the first one.
+const get = (what) => fetch(`/api/teams/${encodeURIComponent(team)}/${what}`, {
+  cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
+});
+
+// A rekey's epoch: its bundle, for the chat core to check.
 async function fetchBundle(epoch) {
-  const response = await fetch(`/api/teams/${encodeURIComponent(team)}/bundle?epoch=${epoch}`, {
-    cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
-  });
+  const response = await get(`bundle?epoch=${epoch}`);
   if (!response.ok) throw new Error('unavailable');
   return response.json();
 }
@@ -86,6 +86,7 @@ const socket = () => new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws
 
 function connect() {
   clearTimeout(retryTimer);
+  retryTimer = null;
   ws = socket();
   ws.onmessage = (event) => {
     const frame = JSON.parse(event.data);
@@ -97,7 +98,7 @@ function connect() {
   };
   ws.onclose = () => {
     ws = null;
-    if (!chat || exiting || ['closed', 'abandoned', 'deleted', 'gone'].includes(chat.state)) return;
+    if (!chat || exiting || ended.has(chat.state) || chat.state === 'gone') return;
     say($('status'), 'offline');
     retryTimer = setTimeout(connect, retry);
     retry = Math.min(retry * 2, 30000);
@@ -116,9 +117,7 @@ function emit(event, data) {
     case 'message': {
       $('typing').hidden = true;
       const li = el('li', data.who);
-      const p = el('p');
-      p.textContent = data.text;
-      li.append(el('span', 'who', data.who), p);
+      li.append(el('span', 'who', data.who), el('p', '', '', 0, data.text));
       if (data.who === 'me') {
         const st = el('span', 'st', data.status);
         li.append(st);
@@ -147,8 +146,9 @@ function emit(event, data) {
     case 'state': {
       if (data.state === 'deleted') return gone();
       if (data.state !== 'waiting') $('wait').hidden = true;
-      if (data.reason === 'blocked') noDelete(); // docs/widget.md, "Deleting the chat"
+      if (data.reason === 'blocked') noDelete();
       else $('del').hidden = false;
+      $('save').hidden = !offerSave;
       const key = { waiting: data.reason === 'transferred' ? 'transferred' : 'waiting', active: 'active',
         abandoned: 'ended',
         closed: data.reason === 'blocked' ? 'blocked' : data.clean ? 'ended' : 'endedUnconfirmed' }[data.state];
@@ -160,7 +160,7 @@ function emit(event, data) {
       break;
     }
     case 'problem': {
-      // The alert is inside the item: a list holds only list items.
+      // A list holds only list items: the alert goes inside one.
       const li = el('li', 'problem');
       const why = el('span', '', 'problem', { why: data.why || t(lang, data.code) });
       why.setAttribute('role', 'alert');
@@ -177,7 +177,7 @@ function emit(event, data) {
       finished(true);
       break;
     case 'delFailed':
-      unerase();
+      unerase(data.held);
       break;
   }
 }
@@ -194,7 +194,8 @@ const waiters = [];
 
 function chatView() {
   view('chat');
-  $('wait').hidden = $('del').hidden = true;
+  $('wait').hidden = $('del').hidden = $('save').hidden = true;
+  $('saved').textContent = '';
   say($('status'), 'checking');
   finished(true);
   $('again').hidden = true;
@@ -204,9 +205,7 @@ function chatView() {
 async function begin() {
   chatView();
   try {
-    const response = await fetch(`/api/teams/${encodeURIComponent(team)}/bundle`, {
-      cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
-    });
+    const response = await get('bundle');
     if (!response.ok) return refuse('unavailable');
     const bundle = await chat.checkBundle(await response.json());
     seenEpoch = bundle.epoch;
@@ -238,7 +237,7 @@ async function resume() {
   connect();
 }
 
-// "No, leave it": wipe, and end the chat on the server without fetching its history.
+// "No, leave it": wipe, and end the chat without fetching its history.
 function decline() {
   const saved = store.load();
   fresh();
@@ -261,7 +260,7 @@ function fresh() {
   view('consent');
 }
 
-// Quick exit: nothing left to see, storage wiped, the chat ended, the host replaced.
+// Quick exit (docs/widget.md).
 async function quickExit() {
   if (exiting) return;
   exiting = true;
@@ -271,14 +270,14 @@ async function quickExit() {
     const closed = new Promise((resolve) => waiters.push(resolve));
     await Promise.race([chat.leave().then(() => closed), new Promise((r) => setTimeout(r, 1500))]);
   }
-  if (chat) chat.wipe();
+  chat?.wipe();
   chat = null;
-  if (ws) ws.close();
+  ws?.close();
   store.wipe();
   tellHost({ cc: 'exit' });
 }
 
-// Self-delete, confirmed: the server deletes now; only its `deleted` wipes and shows it.
+// Self-delete, confirmed; only the server's `deleted` wipes (docs/widget.md).
 function erase() {
   if (!chat?.saved) return;
   $('erase').disabled = true;
@@ -288,16 +287,39 @@ function erase() {
   eraseTimer = setTimeout(unerase, 10000);
 }
 
-function unerase() {
+// Not deleted; under a legal hold a retry will not help (docs/widget.md).
+function unerase(held) {
   clearTimeout(eraseTimer);
   eraseTimer = null;
   if (chat) chat.removing = false;
   $('erase').disabled = false;
+  say($('del-error'), held ? 'delHeld' : 'delFailed');
   $('del-error').hidden = false;
-  $('erase').focus();
+  $(held ? 'keep' : 'erase').focus();
 }
 
-// Nothing to delete (blocked, gone): no control, and back from its confirmation.
+// The transcript: a file made from what the page shows; no request (docs/widget.md).
+function saveFile() {
+  const lines = [`${t(lang, 'title')}, ${new Date().toLocaleString(lang)}`];
+  for (const li of $('log').children) {
+    const p = li.querySelector('p');
+    lines.push('', p ? `${li.firstChild.textContent}: ${p.textContent}` : li.textContent);
+  }
+  const a = el('a');
+  a.href = URL.createObjectURL(new Blob([lines.join('\n') + '\n'], { type: 'text/plain;charset=utf-8' }));
+  a.download = `chat-${new Date().toISOString().slice(0, 10)}.txt`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  back('save');
+  say($('saved'), 'saved');
+}
+
+function back(id) {
+  view('chat');
+  $(id).focus();
+}
+
+// Nothing to delete (blocked, gone).
 function noDelete() {
   $('del').hidden = true;
   clearTimeout(eraseTimer);
@@ -305,7 +327,7 @@ function noDelete() {
   if (!$('v-delete').hidden) view('chat');
 }
 
-// Deleted on the server: forget every key and text, and show only that it is gone.
+// Deleted on the server: forget every key and text.
 function gone() {
   clearTimeout(eraseTimer);
   eraseTimer = null;
@@ -354,10 +376,10 @@ $('del').addEventListener('click', () => {
   $('del-error').hidden = true;
   view('delete');
 });
-$('keep').addEventListener('click', () => {
-  view('chat');
-  $('del').focus();
-});
+$('keep').addEventListener('click', () => back('del'));
+$('save').addEventListener('click', () => view('save'));
+$('save-no').addEventListener('click', () => back('save'));
+$('save-yes').addEventListener('click', saveFile);
 $('erase').addEventListener('click', erase);
 $('end').addEventListener('click', () => chat?.end());
 $('exit').addEventListener('click', quickExit);
@@ -368,6 +390,8 @@ document.addEventListener('keydown', (event) => {
   if (now - lastEscape < 1500) quickExit();
   lastEscape = now;
 });
+// Back online: reconnect now rather than at the end of the back-off.
+window.addEventListener('online', () => retryTimer && connect());
 window.addEventListener('message', (event) => {
   if (event.source !== window.parent || event.origin !== host) return;
   const m = event.data;
@@ -379,15 +403,13 @@ window.addEventListener('message', (event) => {
   else if (m.cc === 'open') document.querySelector('main section:not([hidden]) button, #text')?.focus();
 });
 
-// The team's hours, closed message, emergency contacts and topics (GET …/status).
+// GET …/status: hours, closed message, emergency contacts, topics, transcript.
 async function status() {
-  const response = await fetch(`/api/teams/${encodeURIComponent(team)}/status?lang=${lang}`, {
-    cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer',
-  });
+  const response = await get(`status?lang=${lang}`);
   return response.ok ? response.json() : null;
 }
 
-// Outside the hours: the admin's message and whom to call now, instead of a queue.
+// Outside the hours: the admin's message and whom to call now.
 function closedView(s) {
   chat = null;
   store.wipe();
@@ -398,17 +420,15 @@ function closedView(s) {
     const li = el('li');
     li.append(`${c.name}: `);
     if (c.number) {
-      const a = el('a');
+      const a = el('a', '', '', 0, c.number);
       a.href = `tel:${c.number.replace(/[^0-9+]/g, '')}`;
-      a.textContent = c.number;
       li.append(a, ' ');
     }
     if (c.link) {
-      const a = el('a');
+      const a = el('a', '', '', 0, new URL(c.link).host);
       a.href = c.link;
       a.target = '_blank';
       a.rel = 'noopener noreferrer';
-      a.textContent = new URL(c.link).host;
       li.append(a);
     }
     return li;
@@ -432,12 +452,14 @@ function topicChoice(s) {
 }
 
 applyLanguage();
+const known = status().catch(() => null);
+known.then((s) => (offerSave = !!s?.transcript));
 if (store.load()?.cid) view('continue');
 else {
-  status().then((s) => {
+  known.then((s) => {
     if (s && !s.open && !s.queue_outside_hours) return closedView(s);
     topicChoice(s);
     view('consent');
-  }, () => view('consent'));
+  });
 }
 tellHost({ cc: 'ready' });

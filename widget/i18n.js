@@ -1,6 +1,5 @@
-/* Every text of the chat page, one catalogue per language (German with the informal
- * "Du"), including the core's problems and e2e.js's reasons (English falls back to its
- * REASONS). */
+/* Every text of the chat page, one catalogue per language (German: "Du"); English falls
+ * back to e2e-core.js's REASONS. */
 import { REASONS } from './e2e-core.js';
 
 // The version of the consent text below: sent with `start`, stored by the server.
@@ -19,8 +18,7 @@ const en = {
     'The chat’s key stays in this tab only; quick exit wipes it.',
   ],
   agree: 'I agree, start the chat',
-  continueTitle: 'Continue?',
-  continueText: 'Do you want to continue where you left off?',
+  continueTitle: 'Continue where you left off?',
   continueYes: 'Continue',
   continueNo: 'No, leave it',
   checking: 'Connecting securely…',
@@ -43,6 +41,13 @@ const en = {
   delYes: 'Yes, delete it',
   delNo: 'No, keep it',
   delFailed: 'The chat could not be deleted. Check your connection and try again.',
+  delHeld: 'This chat cannot be deleted now: it must be kept for a legal reason. The counselling team can explain why.',
+  save: 'Save this chat',
+  saveTitle: 'Save this chat as a file?',
+  saveText: 'The file stays on this device, without a password: anyone who uses this device after you can find and read it. Better not on a shared or family device.',
+  saveYes: 'Save the file',
+  saveNo: 'No, don’t save',
+  saved: 'Saved on this device.',
   offline: 'Connection lost. Reconnecting…',
   label: 'Your message',
   send: 'Send',
@@ -94,8 +99,7 @@ const de = {
     'Der Schlüssel zum Chat liegt nur in diesem Tab; „Schnell weg“ löscht ihn.',
   ],
   agree: 'Einverstanden, Chat starten',
-  continueTitle: 'Weitermachen?',
-  continueText: 'Möchtest Du da weitermachen, wo Du aufgehört hast?',
+  continueTitle: 'Da weitermachen, wo Du aufgehört hast?',
   continueYes: 'Weitermachen',
   continueNo: 'Nein, lieber nicht',
   checking: 'Sichere Verbindung wird aufgebaut…',
@@ -118,6 +122,13 @@ const de = {
   delYes: 'Ja, löschen',
   delNo: 'Nein, behalten',
   delFailed: 'Der Chat konnte nicht gelöscht werden. Prüfe Deine Verbindung und versuche es noch einmal.',
+  delHeld: 'Dieser Chat kann jetzt nicht gelöscht werden: Er muss aus rechtlichen Gründen aufbewahrt werden. Das Beratungsteam kann Dir sagen, warum.',
+  save: 'Diesen Chat speichern',
+  saveTitle: 'Diesen Chat als Datei speichern?',
+  saveText: 'Die Datei bleibt ohne Passwort auf diesem Gerät: Wer das Gerät nach Dir benutzt, kann sie finden und lesen. Besser nicht auf einem Gerät, das Du mit anderen teilst.',
+  saveYes: 'Datei speichern',
+  saveNo: 'Nein, nicht speichern',
+  saved: 'Auf diesem Gerät gespeichert.',
   offline: 'Verbindung unterbrochen. Neuer Versuch…',
   label: 'Deine Nachricht',
   send: 'Senden',
@@ -162,7 +173,6 @@ const de = {
   expired: 'Der Teamschlüssel ist abgelaufen.',
   window_too_long: 'Der Teamschlüssel behauptet eine zu lange Gültigkeit.',
   epoch_rollback: 'Der Teamschlüssel ist älter als einer, den dieser Tab schon gesehen hat.',
-  bad_parameter: 'Ein Wert des Protokolls ist unerwartet.',
   unavailable: 'Das Beratungsteam hat gerade keinen gültigen Schlüssel. Versuche es bitte später noch einmal.',
 };
 

@@ -41,7 +41,7 @@
       frame.src = server + '/widget/frame/' + encodeURIComponent(ds.team || '') + '#' + hash;
       frame.title = label();
       frame.referrerPolicy = 'no-referrer';
-      frame.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms');
+      frame.setAttribute('sandbox', 'allow-scripts allow-same-origin allow-forms allow-downloads');
       css(frame, { border: '0', width: '100%', height: '100%' });
       box.appendChild(frame);
       d.body.appendChild(box);

@@ -24,7 +24,8 @@
     │       ├── InvalidTransition  the lifecycle table has no such move
     │       ├── Conflict           same client message id, different bytes
     │       ├── AlreadyTaken       another counsellor accepted first
-    │       └── CapReached         the counsellor holds the maximum number of chats
+    │       ├── CapReached         the counsellor holds the maximum number of chats
+    │       └── LegalHold          a client's delete while a legal hold keeps the record
     └── ServerError                we broke (storage unavailable, a bug): 1011 / 500
 
 Translation into frames, close codes and HTTP responses happens only at the edge
@@ -49,6 +50,7 @@ __all__ = [
     "FrameError",
     "FrameTooLarge",
     "InvalidTransition",
+    "LegalHold",
     "MalformedFrame",
     "NotFound",
     "OriginNotAllowed",
@@ -196,6 +198,13 @@ class AlreadyTaken(StateError):
 
 class CapReached(StateError):
     code = "cap_reached"
+
+
+class LegalHold(StateError):
+    """The client's delete of a conversation under a legal hold: the hold wins, nothing is
+    deleted, and the widget says so (docs/widget.md, "Deleting the chat")."""
+
+    code = "legal_hold"
 
 
 class ServerError(ChatError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -40,6 +42,8 @@ teams = Table(
     Column("name", String(200), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("archived_at", BigInteger, nullable=True),
+    # The widget offers the client a transcript saved on its own device (off by default).
+    Column("transcript", Boolean, nullable=False, server_default=false()),
 )
 
 topics = Table(

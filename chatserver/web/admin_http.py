@@ -87,11 +87,12 @@ async def create_team(request: web.Request) -> web.Response:
 
 async def change_team(request: web.Request) -> web.Response:
     admin = await _admin(request)
-    example = '{"name"?: ..., "archived"?: true|false}'
+    example = '{"name"?: ..., "archived"?: true|false, "transcript"?: true|false}'
     body = await _object(request, example)
-    _only(body, {"name", "archived"}, example)
-    if "archived" in body and not isinstance(body["archived"], bool):
-        raise MalformedFrame("archived: true or false")
+    _only(body, {"name", "archived", "transcript"}, example)
+    for switch in ("archived", "transcript"):
+        if switch in body and not isinstance(body[switch], bool):
+            raise MalformedFrame(f"{switch}: true or false")
     if "name" in body and not isinstance(body["name"], str):
         raise MalformedFrame("name: some text")
     team = await Teams(request.app[DB]).change(
@@ -100,6 +101,7 @@ async def change_team(request: web.Request) -> web.Response:
         now_ms(request),
         name=body.get("name"),
         archived=body.get("archived"),
+        transcript=body.get("transcript"),
     )
     return web.json_response(team.to_json())
 

@@ -12,6 +12,9 @@ from ..service import conv_topic, message_frame
 from .keys import CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
 from .sockets import open_socket, run_socket
 
+#: Messages per answer to ``resume`` and ``fetch`` (``Store.messages_after``'s limit).
+PAGE = 500
+
 
 async def origin_allowed(request: web.Request) -> str | None:
     """The request's Origin if the server's own or any team's allowed origin, else 403."""
@@ -57,11 +60,13 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
                 waiting = await service.position_frame(row)
                 # Then subscribe, and read once more what was stored between the first read
                 # and the subscription (with several processes it takes a round trip to
-                # Redis); peers order by seq and drop duplicates.
+                # Redis); peers order by seq and drop duplicates. After a full page the
+                # client fetches the rest page by page (docs/protocol.md, `resume`).
                 bind(row.id)
                 await hub.flush()
-                after = missed[-1].seq if missed else frame.last_seq
-                missed += await service.client_fetch(row.id, after)
+                if len(missed) < PAGE:
+                    after = missed[-1].seq if missed else frame.last_seq
+                    missed += await service.client_fetch(row.id, after)
                 conn.send(
                     f.Resumed(
                         row.id,

@@ -58,8 +58,13 @@ async def team_status(request: web.Request) -> web.Response:
                 .order_by(m.topics.c.id)
             )
         ).all()
+        transcript = (
+            await conn.execute(select(m.teams.c.transcript).where(m.teams.c.id == team.id))
+        ).scalar_one()
     status = public_status(hours, now_ms(request), lang)
     status["topics"] = [{"slug": t.slug, "name": t.name} for t in topics]
+    # Whether the widget offers to save the conversation on the device (docs/widget.md).
+    status["transcript"] = bool(transcript)
     response = web.json_response(status)
     # Never cached: a status in the browser's cache would tell someone at home that the
     # chat was opened on this device (docs/widget.md). It is small and cheap to answer.

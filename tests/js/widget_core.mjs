@@ -164,6 +164,41 @@ test('a reload resumes from the tab storage and rebuilds the history once', asyn
   void back;
 });
 
+test('a backlog of more than a page is fetched page by page, in order, once', async () => {
+  const storage = memory();
+  const w = await world(storage);
+  const { team } = await accepted(w);
+  const texts = [];
+  for (let i = 0; i < 1203; i++) {
+    const s = await team.seal(`m${i}`);
+    w.store('team', { ...s, body: e2e.b64encode(s.body) });
+    texts.push(`m${i}`);
+  }
+  w.events.length = 0;
+  w.sent.length = 0;
+  const again = w.chat();
+  await again.restore();
+  await again.connected({});
+  const target = w.log.length;
+  const live = await team.seal('live'); // arrives while the backlog is still coming
+  const liveFrame = w.store('team', { ...live, body: e2e.b64encode(live.body) });
+  await again.onFrame({ type: 'resumed', conversation: w.cid, state: 'active', last_seq: target, client_key: JSON.parse(storage.getItem('counselling-chat')).pub });
+  const page = (after) => w.log.filter((f) => f.seq > after).slice(0, 500);
+  for (const f of page(0)) await again.onFrame(f);
+  await again.onFrame(liveFrame);
+  const asked = [];
+  for (let f = w.sent.at(-1); f?.type === 'fetch' && asked.length < 5; f = w.sent.at(-1)) {
+    asked.push(f.after);
+    w.sent.push({ type: 'answered' });
+    for (const m of page(f.after)) await again.onFrame(m);
+  }
+  eq(asked, [500, 1000], 'two more pages, each asked once its predecessor was in');
+  eq(w.messages('team'), [...texts, 'live'], 'every message once, in order');
+  eq(again.have, w.log.length, 'caught up');
+  eq(w.problems(), [], 'no problems');
+  clearTimeout(again.gapTimer);
+});
+
 test('a wrong pin refuses the bundle', async () => {
   const w = await world();
   const other = await e2e.pin(await e2e.publicBytes(await e2e.generateEcdsa()));
