@@ -1,9 +1,10 @@
 /**
  * Suite cc1 of the end-to-end layer on WebCrypto alone (docs/e2e.md, byte for byte): the
- * part every peer needs (encodings, primitives, the queue, messages, accept, final counts,
- * rekey, the team bundle and its checks). The widget loads only this module; the consoles
- * load `e2e.js`, which adds `e2e-staff.js` (envelopes, legal hold, passwords and identity
- * keys, roster and enrolment).
+ * part a client needs (encodings, primitives, the queue, messages, opening an accept, final
+ * counts, reading a rekey, the team bundle and its checks). The widget loads only this
+ * module; the consoles load `e2e.js`, which adds `e2e-staff.js` (the team's side: signing
+ * keys, PBKDF2, making an accept and a rekey, signing bundles; envelopes, legal hold,
+ * passwords and identity keys, roster and enrolment).
  *
  * No DOM, no storage, no network, no dependency. Runs in browsers and in Node 20
  * (`globalThis.crypto.subtle`). Bytes are Uint8Array, keys are CryptoKey objects, counters,
@@ -247,11 +248,6 @@ export function generateEcdh() {
   return subtle.generateKey(ECDH_ALG, true, ['deriveBits']);
 }
 
-/** @returns {Promise<CryptoKeyPair>} a fresh extractable P-256 ECDSA key pair */
-export function generateEcdsa() {
-  return subtle.generateKey(ECDSA_ALG, true, ['sign', 'verify']);
-}
-
 /**
  * The 65-byte uncompressed point of a key pair, a public key, or an extractable private key.
  * @param {CryptoKey|CryptoKeyPair} key
@@ -311,11 +307,6 @@ async function importPrivate(pkcs8, alg, usages, extractable) {
 /** PKCS#8 DER as an ECDH private key (extractable unless told); `bad_key` otherwise. */
 export function importPrivateEcdh(pkcs8, extractable = true) {
   return importPrivate(pkcs8, ECDH_ALG, ['deriveBits'], extractable);
-}
-
-/** PKCS#8 DER as an ECDSA private key (extractable unless told); `bad_key` otherwise. */
-export function importPrivateEcdsa(pkcs8, extractable = true) {
-  return importPrivate(pkcs8, ECDSA_ALG, ['sign'], extractable);
 }
 
 /** @returns {Promise<string>} the team-root pin: `b64url(H(SPKI(R_pub)))` without padding */
@@ -392,11 +383,6 @@ export async function open(key32, nonce12, ciphertext, ad) {
   }
 }
 
-/** @returns {Promise<Uint8Array>} ECDSA P-256 SHA-256 as raw `r ‖ s` (64 bytes) */
-export async function sign(privEcdsa, msg) {
-  return new Uint8Array(await subtle.sign(ECDSA_SHA256, privEcdsa, bytesOf(msg, 'msg')));
-}
-
 /** @returns {Promise<boolean>} whether `sig64` is a valid signature; a bad key throws `bad_key` */
 export async function verify(pub65, msg, sig64) {
   const key = await importPublicEcdsa(pub65);
@@ -406,22 +392,6 @@ export async function verify(pub65, msg, sig64) {
   } catch {
     return false;
   }
-}
-
-/**
- * PBKDF2-HMAC-SHA-256, 32 bytes. The iteration count is a suite constant.
- * @param {string|Uint8Array} password a string is UTF-8 as given (normalise before)
- * @param {Uint8Array} salt
- * @param {number} [iterations] anything but 600 000 throws `bad_parameter`
- */
-export async function pbkdf2(password, salt, iterations = PBKDF2_ITERATIONS) {
-  if (iterations !== PBKDF2_ITERATIONS) {
-    throw new E2EError('bad_parameter', 'cc1 uses exactly 600 000 PBKDF2 iterations');
-  }
-  const pw = typeof password === 'string' ? utf8.encode(password) : bytesOf(password, 'password');
-  const key = await subtle.importKey('raw', pw, 'PBKDF2', false, ['deriveBits']);
-  const alg = { name: 'PBKDF2', hash: 'SHA-256', salt: bytesOf(salt, 'salt'), iterations };
-  return new Uint8Array(await subtle.deriveBits(alg, key, 256));
 }
 
 // ---------------------------------------------------------------------------
@@ -516,19 +486,6 @@ function acceptAd({ team, epoch, cid, cPub, ePub, nSeen }) {
 }
 
 /**
- * `accept_body = E_pub ‖ u64(n_seen) ‖ N ‖ seal(K_q_t2c, N, pad(transcript), AD_acc)`.
- * @returns {Promise<Uint8Array>}
- */
-export async function makeAccept(a) {
-  checkPointShape(a.ePub);
-  checkCounter(a.epoch, 'epoch');
-  checkCounter(a.nSeen, 'nSeen');
-  const nonce = a.nonce ?? randomBytes();
-  const ct = await seal(a.kQT2c, nonce, pad(a.transcript), acceptAd(a));
-  return concat(a.ePub, u64(a.nSeen), nonce, ct);
-}
-
-/**
  * Opens an accept body. The caller must still compare the transcript with its own.
  * @param {{kQT2c: Uint8Array, team: string, epoch: number, cid: string, cPub: Uint8Array,
  *          body: Uint8Array}} a
@@ -583,17 +540,6 @@ export function parseCounts(tag, text) {
   return { gen: readU64(gen), sent: readU64(sent), received: readU64(received) };
 }
 
-/**
- * The text of a team's `rekey` message:
- * `seq("cc1 rekey", u64(gen), u64(sent), u64(received), u64(epoch'), E'_pub)`.
- * @returns {Promise<Uint8Array>} throws `bad_key` when ePub is not a P-256 point
- */
-export async function rekeyText({ gen, sent, received, epoch, ePub }) {
-  await importPublicEcdh(ePub);
-  for (const [v, what] of [[gen, 'gen'], [sent, 'sent'], [received, 'received'], [epoch, 'epoch']]) checkCounter(v, what);
-  return seq('cc1 rekey', u64(gen), u64(sent), u64(received), u64(epoch), ePub);
-}
-
 /** @returns {Promise<{gen: number, sent: number, received: number, epoch: number, ePub: Uint8Array}>} */
 export async function parseRekey(text) {
   const [tag, gen, sent, received, epoch, ePub] = unseq(text, 6);
@@ -625,20 +571,6 @@ export function bundleBytes({ team, epoch, tPub, notBefore, notAfter }) {
 /** @returns {Promise<Uint8Array>} `bundle_hash = H(bundle_bytes)` */
 export function bundleHash(fields) {
   return sha256(bundleBytes(fields));
-}
-
-/**
- * Signs a bundle with the team root key.
- * @returns {Promise<object>} the wire object {suite, team, epoch, t_pub, not_before, not_after, sig, r_pub}
- */
-export async function signBundle(rPriv, rPub, { team, epoch, tPub, notBefore, notAfter }) {
-  checkPointShape(tPub);
-  checkPointShape(rPub);
-  const sig = await sign(rPriv, bundleBytes({ team, epoch, tPub, notBefore, notAfter }));
-  return {
-    suite: SUITE, team, epoch, t_pub: b64encode(tPub), not_before: notBefore, not_after: notAfter,
-    sig: b64encode(sig), r_pub: b64encode(rPub),
-  };
 }
 
 function wireInt(value, what) {
@@ -685,5 +617,6 @@ export async function checkBundle(bundle, { pin: expectedPin, team, now = Date.n
 
 /** Building blocks `e2e-staff.js` shares with this module; not an API for applications. */
 export const internal = Object.freeze({
-  NONCE_BYTES, TAG_BYTES, bytesOf, checkCounter, checkPointShape, decodeText, subtle, utf8, wireInt,
+  ECDSA_ALG, ECDSA_SHA256, NONCE_BYTES, TAG_BYTES, acceptAd, bytesOf, checkCounter, checkPointShape, decodeText,
+  importPrivate, subtle, utf8, wireInt,
 });

@@ -1,7 +1,8 @@
 /**
- * Suite cc1 for the consoles (docs/e2e.md): envelopes, the legal-hold package, passwords
- * and identity keys, roster and enrolment, on top of `e2e-core.js`. Import `e2e.js` for
- * everything at once.
+ * Suite cc1 for the consoles (docs/e2e.md): the team side of the core protocol (signing
+ * keys, PBKDF2, accept, rekey, signed bundles), envelopes, the legal-hold package,
+ * passwords and identity keys, roster and enrolment, on top of `e2e-core.js`. Import
+ * `e2e.js` for everything at once.
  *
  * @module e2e-staff
  */
@@ -9,12 +10,14 @@
 import {
   E2EError,
   ENROL_SECRET_BYTES,
+  PBKDF2_ITERATIONS,
   PURPOSES,
   ROLES,
   SUITE,
   b64decode,
   b64encode,
   b64url,
+  bundleBytes,
   concat,
   ecdh,
   equalBytes,
@@ -22,13 +25,11 @@ import {
   generateEcdh,
   hkdf,
   importPrivateEcdh,
-  importPrivateEcdsa,
   importPublicEcdh,
   importPublicEcdsa,
   kid,
   open,
   pad,
-  pbkdf2,
   pin,
   publicBytes,
   randomBytes,
@@ -36,7 +37,6 @@ import {
   seal,
   seq,
   sha256,
-  sign,
   u64,
   unpad,
   unseq,
@@ -44,7 +44,84 @@ import {
   internal,
 } from './e2e-core.js';
 
-const { NONCE_BYTES, TAG_BYTES, bytesOf, checkCounter, checkPointShape, decodeText, subtle, utf8, wireInt } = internal;
+const {
+  ECDSA_ALG, ECDSA_SHA256, NONCE_BYTES, TAG_BYTES, acceptAd, bytesOf, checkCounter, checkPointShape, decodeText,
+  importPrivate, subtle, utf8, wireInt,
+} = internal;
+
+// ---------------------------------------------------------------------------
+// The team side of the core protocol: signing keys, PBKDF2, accept, rekey, bundles.
+// Only consoles and admins do these, so the widget (e2e-core.js alone) does not carry them.
+
+/** @returns {Promise<CryptoKeyPair>} a fresh extractable P-256 ECDSA key pair */
+export function generateEcdsa() {
+  return subtle.generateKey(ECDSA_ALG, true, ['sign', 'verify']);
+}
+
+/** PKCS#8 DER as an ECDSA private key (extractable unless told); `bad_key` otherwise. */
+export function importPrivateEcdsa(pkcs8, extractable = true) {
+  return importPrivate(pkcs8, ECDSA_ALG, ['sign'], extractable);
+}
+
+/** @returns {Promise<Uint8Array>} ECDSA P-256 SHA-256 as raw `r ‖ s` (64 bytes) */
+export async function sign(privEcdsa, msg) {
+  return new Uint8Array(await subtle.sign(ECDSA_SHA256, privEcdsa, bytesOf(msg, 'msg')));
+}
+
+/**
+ * PBKDF2-HMAC-SHA-256, 32 bytes. The iteration count is a suite constant.
+ * @param {string|Uint8Array} password a string is UTF-8 as given (normalise before)
+ * @param {Uint8Array} salt
+ * @param {number} [iterations] anything but 600 000 throws `bad_parameter`
+ */
+export async function pbkdf2(password, salt, iterations = PBKDF2_ITERATIONS) {
+  if (iterations !== PBKDF2_ITERATIONS) {
+    throw new E2EError('bad_parameter', 'cc1 uses exactly 600 000 PBKDF2 iterations');
+  }
+  const pw = typeof password === 'string' ? utf8.encode(password) : bytesOf(password, 'password');
+  const key = await subtle.importKey('raw', pw, 'PBKDF2', false, ['deriveBits']);
+  const alg = { name: 'PBKDF2', hash: 'SHA-256', salt: bytesOf(salt, 'salt'), iterations };
+  return new Uint8Array(await subtle.deriveBits(alg, key, 256));
+}
+
+/**
+ * `accept_body = E_pub ‖ u64(n_seen) ‖ N ‖ seal(K_q_t2c, N, pad(transcript), AD_acc)`.
+ * @returns {Promise<Uint8Array>}
+ */
+export async function makeAccept(a) {
+  checkPointShape(a.ePub);
+  checkCounter(a.epoch, 'epoch');
+  checkCounter(a.nSeen, 'nSeen');
+  const nonce = a.nonce ?? randomBytes();
+  const ct = await seal(a.kQT2c, nonce, pad(a.transcript), acceptAd(a));
+  return concat(a.ePub, u64(a.nSeen), nonce, ct);
+}
+
+/**
+ * The text of a team's `rekey` message:
+ * `seq("cc1 rekey", u64(gen), u64(sent), u64(received), u64(epoch'), E'_pub)`.
+ * @returns {Promise<Uint8Array>} throws `bad_key` when ePub is not a P-256 point
+ */
+export async function rekeyText({ gen, sent, received, epoch, ePub }) {
+  await importPublicEcdh(ePub);
+  for (const [v, what] of [[gen, 'gen'], [sent, 'sent'], [received, 'received'], [epoch, 'epoch']]) checkCounter(v, what);
+  return seq('cc1 rekey', u64(gen), u64(sent), u64(received), u64(epoch), ePub);
+}
+
+/**
+ * Signs a bundle with the team root key.
+ * @returns {Promise<object>} the wire object {suite, team, epoch, t_pub, not_before, not_after, sig, r_pub}
+ */
+export async function signBundle(rPriv, rPub, { team, epoch, tPub, notBefore, notAfter }) {
+  checkPointShape(tPub);
+  checkPointShape(rPub);
+  const sig = await sign(rPriv, bundleBytes({ team, epoch, tPub, notBefore, notAfter }));
+  return {
+    suite: SUITE, team, epoch, t_pub: b64encode(tPub), not_before: notBefore, not_after: notAfter,
+    sig: b64encode(sig), r_pub: b64encode(rPub),
+  };
+}
+
 
 // ---------------------------------------------------------------------------
 // Legal hold

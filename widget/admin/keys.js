@@ -64,7 +64,7 @@ export async function unlockIdentity(me, wrap) {
   let identity = await ownIdentity();
   if (identity === null) {
     const dh = await e2e.generateEcdh();
-    const sig = await e2e.generateEcdsa();
+    const sig = await staff.generateEcdsa();
     const wrapped = await staff.wrapIdentity({ wrap, origin: location.origin, username: me.staff.username, dhPriv: dh.privateKey, sigPriv: sig.privateKey });
     const body = { dh_pub: e2e.b64encode(await e2e.publicBytes(dh)), sig_pub: e2e.b64encode(await e2e.publicBytes(sig)), wrapped: e2e.b64encode(wrapped) };
     await call(me.csrf, '/api/me/identity', 'POST', body);
@@ -144,7 +144,7 @@ export async function openTeam(keys, slug) {
     if (!author || author.role !== 'admin') throw new KeyProblem('tampering', { team: slug, reason: 'root key from someone not an admin' });
     const env = await staff.openEnvelope({ recipientPriv: keys.dhPriv, recipientPub: keys.dhPub, envelope: e2e.b64decode(root.body), authorPub: author.sigPub });
     if (env.purpose !== 'root_key' || env.conversation !== '') throw new KeyProblem('tampering', { team: slug, reason: 'not a root key envelope' });
-    const rPriv = await e2e.importPrivateEcdsa(env.payload);
+    const rPriv = await staff.importPrivateEcdsa(env.payload);
     if (!e2e.equalBytes(await e2e.publicBytes(rPriv), team.rPub)) throw new KeyProblem('tampering', { team: slug, reason: 'key_mismatch' });
     team.rPriv = rPriv;
   } catch (err) {
@@ -213,7 +213,7 @@ async function issueEpochs(keys, team, start, days = EPOCH_DAYS) {
     const pair = await e2e.generateEcdh();
     const epoch = status.top_epoch + 1 + day;
     const notBefore = start + day * DAY;
-    const wire = await e2e.signBundle(team.rPriv, team.rPub, { team: team.slug, epoch, tPub: await e2e.publicBytes(pair), notBefore, notAfter: notBefore + DAY });
+    const wire = await staff.signBundle(team.rPriv, team.rPub, { team: team.slug, epoch, tPub: await e2e.publicBytes(pair), notBefore, notAfter: notBefore + DAY });
     bundles.push(wire);
     team.epochs.set(epoch, { tPriv: pair.privateKey, bundle: await e2e.checkBundle(wire, { pin: team.pin, team: team.slug, now: notBefore }) });
     fresh.push(epoch);
@@ -232,7 +232,7 @@ async function issueEpochs(keys, team, start, days = EPOCH_DAYS) {
  * this admin, epochs for the next days, the root key wrapped to this admin.
  */
 export async function setUpTeam(keys, slug) {
-  const pair = await e2e.generateEcdsa();
+  const pair = await staff.generateEcdsa();
   const team = { slug, roster: null, member: null, rPriv: pair.privateKey, rPub: await e2e.publicBytes(pair), epochs: new Map(), status: null };
   team.pin = await e2e.pin(team.rPub);
   team.safety = await e2e.safetyNumber(team.rPub);

@@ -270,7 +270,7 @@ async function invitePage(link) {
       // Keys, account secret key and credential are made here; the server gets public
       // keys, the wrapped identity and a MAC under the invite secret (docs/e2e.md).
       const dh = await e2e.generateEcdh();
-      const sig = await e2e.generateEcdsa();
+      const sig = await staff.generateEcdsa();
       const accountSecret = e2e.randomBytes(16);
       const m = await staff.deriveMaster(password, location.origin, username);
       const dhPub = await e2e.publicBytes(dh);

@@ -526,7 +526,7 @@ export class Desk {
     const ePub = await e2e.publicBytes(pair);
     const nSeen = held.queued.length;
     const tr = await e2e.transcript({ team: bundle.team, epoch: held.queueEpoch, bundleHash: bundle.bundleHash, cid: held.cid, cPub: held.cPub, ePub, nSeen, queueHash: await e2e.queueHash(held.queued) });
-    const body = await e2e.makeAccept({ kQT2c: ch.keys.get(0).t2c, team: bundle.team, epoch: held.queueEpoch, cid: held.cid, cPub: held.cPub, ePub, nSeen, transcript: tr });
+    const body = await staff.makeAccept({ kQT2c: ch.keys.get(0).t2c, team: bundle.team, epoch: held.queueEpoch, cid: held.cid, cPub: held.cPub, ePub, nSeen, transcript: tr });
     await this.escrow(held, 1, held.queueEpoch, pair.privateKey); // before the accept: the team can always read it
     const n = ch.sent.get(0) ?? 0;
     ch.sent.set(0, n + 1);
@@ -556,7 +556,7 @@ export class Desk {
     const pair = await e2e.generateEcdh();
     const sent = ch.sent.get(g) ?? 0;
     const received = ch.received.get(g) ?? 0;
-    const text = await e2e.rekeyText({ gen: g, sent, received, epoch, ePub: await e2e.publicBytes(pair) });
+    const text = await staff.rekeyText({ gen: g, sent, received, epoch, ePub: await e2e.publicBytes(pair) });
     await this.escrow(held, g + 1, epoch, pair.privateKey);
     const m = await ch.seal(text, 'rekey');
     await this.sendFrame(held, m);
