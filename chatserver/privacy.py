@@ -221,14 +221,15 @@ GROUPS = (
             "retention_rules",
             "canned_replies",
             "opening_hours",
+            "consent_texts",
         ),
         "team names, topics, allowed website origins, retention rules, canned replies "
-        "(plaintext written by supervisors), opening hours and emergency contacts; "
-        "nothing about clients",
+        "(plaintext written by supervisors), opening hours and emergency contacts, the "
+        "consent texts with every earlier version; nothing about clients",
         (),
         "until an admin changes or removes it",
         "no (canned replies are plaintext on purpose)",
-        "the team; the widget reads topics and opening hours",
+        "the team; the widget reads topics, opening hours and the consent text",
     ),
     DataGroup(
         "Storage keys",

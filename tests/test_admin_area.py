@@ -438,7 +438,20 @@ async def test_every_text_in_both_languages(desk: Desk, chromium: Any) -> None:
           }
           return out;
         }""",
-        ["i18n", "hours", "audit", "stats", "retention", "holds", "reports", "privacy"],
+        [
+            "i18n",
+            "hours",
+            "audit",
+            "stats",
+            "retention",
+            "holds",
+            "reports",
+            "privacy",
+            "teams",
+            "accounts",
+            "snippet",
+            "consent",
+        ],
     )
     assert missing == []
 

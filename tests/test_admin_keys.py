@@ -22,11 +22,13 @@ from a11y import assert_no_serious, axe_scan, require_axe
 from aiohttp import web
 from conftest import PASSWORD as PASSWORD_CLI
 from conftest import Desk
+from sqlalchemy import select
 from test_console import accept_first, log, reply
 
 from chatserver.accounts import Accounts
 from chatserver.epochs import Epochs
 from chatserver.members import Members
+from chatserver.storage import models as m
 from chatserver.web.keys import STORE
 
 pytestmark = [
@@ -404,3 +406,57 @@ async def test_a_forgotten_password_is_reset_with_new_keys(desk: Desk, chromium:
     await signin.get_by_label("Password").fill(PASSWORD)
     await signin.get_by_role("button", name="Sign in").click()
     await expect(person.get_by_role("heading", name="On duty")).to_be_visible(timeout=30_000)
+
+
+async def test_consent_text_is_written_from_a_suggestion_and_versioned(
+    desk: Desk, chromium: Any
+) -> None:
+    from playwright.async_api import expect
+
+    require_axe()
+    page = await admin_signs_in(desk, chromium)
+    consent = await go(page, "Consent text")
+    await expect(consent.get_by_text("This team has no text of its own yet")).to_be_visible()
+    await consent.get_by_label("Text in English").fill("We keep it short.")
+    await consent.get_by_role("button", name="Save as a new version").click()
+    await expect(consent.get_by_label("Text in German")).to_have_attribute("aria-invalid", "true")
+    await consent.get_by_role("button", name="Start from a suggestion").click()
+    await expect(consent.get_by_label("Text in English")).to_have_value(
+        re.compile("Messages are deleted 2 days after the chat ends")
+    )
+    await consent.get_by_role("button", name="Save as a new version").click()
+    await expect(consent.get_by_role("status").first).to_have_text(
+        "Saved: version 1 is shown from now on."
+    )
+    assert_no_serious(await axe_scan(page, frames=False), "consent page")
+    await consent.get_by_label("Text in German").fill(
+        "Dein Chat wird 2 Tage nach dem Ende gelöscht."
+    )
+    await consent.get_by_role("button", name="Save as a new version").click()
+    await expect(consent.get_by_text("Version 2 is shown, since")).to_be_visible()
+    await expect(consent.get_by_role("table", name="Versions").get_by_role("row")).to_have_count(3)
+
+    # A young person reads the team's text before the first message; the conversation
+    # records the version agreed to.
+    client = await (await chromium.new_context(locale="de-DE")).new_page()
+    await client.goto(desk.url + "/")
+    await client.get_by_role("button", name="Chat with a counsellor").click()
+    frame = client.frame_locator("iframe")
+    # (the demo page embeds the widget in English)
+    await expect(frame.locator("#team-consent")).to_contain_text(
+        "Messages are deleted 2 days after the chat ends"
+    )
+    await frame.get_by_role("button", name="I agree, start the chat").click()
+    box = frame.get_by_label("Your message")
+    await box.fill("hello")
+    await box.press("Enter")
+    await expect(frame.locator("#log li.me .st").last).not_to_have_text("sending")
+    async with desk.server.db.read() as conn:
+        agreed = (
+            await conn.execute(
+                select(m.conversations.c.consent_version)
+                .order_by(m.conversations.c.created_at.desc())
+                .limit(1)
+            )
+        ).scalar_one()
+    assert agreed == "w1.t2"

@@ -33,6 +33,9 @@ def table(conversation: str) -> list[Entry]:
     return [
         Entry("GET", t + "/hours", a + "/hours", None, {"root", "sue"}, {200}),
         Entry("PUT", t + "/hours", a + "/hours", HOURS, {"root"}, {200}),
+        Entry("GET", t + "/consent", a + "/consent", None, {"root", "sue"}, {200}),
+        Entry("PUT", t + "/consent", a + "/consent", {"de": "Text", "en": "Text"}, {"root"}, {200}),
+        Entry("GET", t + "/consent/suggestion", a + "/consent/suggestion", None, {"root"}, {200}),
         Entry("GET", t + "/canned", a + "/canned", None, {"root", "sue", "anna"}, {200}),
         Entry(
             "POST",

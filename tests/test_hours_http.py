@@ -180,6 +180,7 @@ async def test_public_status_follows_the_server_clock(world: dict[str, Any]) -> 
         "emergency",
         "topics",
         "transcript",
+        "consent",
     }
 
     clock.now = ms("2026-11-30T17:00:00+01:00") / 1000

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from conftest import ORIGIN, Caller, Desk, Server, caller
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from test_cli import Run, chatserver, ok, refused, run  # noqa: F401 (run: fixture)
 
 from chatserver import privacy
@@ -149,8 +149,20 @@ async def test_retention_periods_are_the_rules_the_sweeper_uses(
 ) -> None:
     """Per team and category the report's minutes are the sweeper's: team rules, operator
     clamps, and operator-wide categories where a team's own rule has no effect."""
-    rules = {"messages": "12h", "epoch_keys": "3d", "audit": "30d"}
+    rules = {"messages": "12h", "epoch_keys": "3d"}
     assert (await admin("PUT", "/api/teams/alpha/retention", rules))[0] == 200
+    # A team rule for an operator-wide category is refused now; one stored before that
+    # (an older installation) has no effect, and the report says so.
+    assert (await admin("PUT", "/api/teams/alpha/retention", {"audit": "30d"}))[0] == 400
+    async with server.db.write() as conn:
+        team_id = (
+            await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == "alpha"))
+        ).scalar_one()
+        await conn.execute(
+            insert(m.retention_rules).values(
+                team_id=team_id, category="audit", minutes=30 * 1440, updated_at=0
+            )
+        )
     restarted = await make_server(retention_min="messages=1d", retention_max="metadata=30d")
     data = await report(await caller(restarted, "root"))
     sweeper = Sweeper(restarted.db, restarted.app[KEYSTORE], restarted.app[SERVICE].rules)

@@ -21,6 +21,7 @@ let typingSent = 0;
 let typingTimer = null;
 let seenEpoch = null; // the highest team epoch this tab has seen
 let offerSave = false; // status `transcript`
+let teamConsent = null; // status `consent`: the team's own text, {label, de, en}
 const shown = new Map(); // message key -> status element
 
 // Sets `key`'s text, remembered for a change of language.
@@ -45,6 +46,7 @@ function applyLanguage() {
   }
   $('feed').setAttribute('aria-label', t(lang, 'log'));
   $('consent').replaceChildren(...t(lang, 'consent').map((line) => el('li', '', '', 0, line)));
+  if (teamConsent) $('team-consent').textContent = teamConsent[lang];
 }
 
 function view(name) {
@@ -61,7 +63,7 @@ function newChat() {
   const chosen = document.querySelector('#topics input:checked')?.value;
   chat = new Chat({
     store, transmit, emit, team, topic: params.get('topic') || chosen || null, pin: params.get('pin') || null,
-    consent: CONSENT_VERSION, minEpoch: seenEpoch, fetchBundle,
+    consent: teamConsent?.label ?? CONSENT_VERSION, minEpoch: seenEpoch, fetchBundle,
   });
 }
 
@@ -459,6 +461,9 @@ else {
   known.then((s) => {
     if (s && !s.open && !s.queue_outside_hours) return closedView(s);
     topicChoice(s);
+    teamConsent = s?.consent ?? null;
+    $('team-consent').hidden = !teamConsent;
+    applyLanguage();
     view('consent');
   });
 }

@@ -335,3 +335,17 @@ opening_hours = Table(
     Column("updated_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# Consent texts: each team's own paragraph of the widget's consent screen, in German and
+# English, every change a new version (chatserver/consent.py). Conversations record the
+# version their client agreed to; the texts stay, as the record of what that was.
+consent_texts = Table(
+    "consent_texts",
+    metadata,
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("notice_de", Text, nullable=False),
+    Column("notice_en", Text, nullable=False),
+    Column("created_by", ForeignKey("staff.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column("created_at", BigInteger, nullable=False),
+)

@@ -29,6 +29,7 @@ from .audit_http import add_audit_routes
 from .canned_http import add_canned_routes
 from .client_ws import client_socket
 from .connection import CLOSE_GOING_AWAY, Connection
+from .consent_http import add_consent_routes
 from .console_http import add_console_routes
 from .console_ws import console_socket
 from .hours_http import add_hours_routes
@@ -173,6 +174,7 @@ def create_app(
     add_widget_routes(app)
     add_console_routes(app)
     add_hours_routes(app)
+    add_consent_routes(app)
     add_canned_routes(app)
     add_totp_routes(app)
     add_admin_routes(app)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
+from ..consent import current_consent
 from ..hours import LANGUAGES, HoursError, load_hours, parse_hours, public_status, save_hours
 from ..protocol.errors import MalformedFrame
 from ..storage import models as m
@@ -61,10 +62,14 @@ async def team_status(request: web.Request) -> web.Response:
         transcript = (
             await conn.execute(select(m.teams.c.transcript).where(m.teams.c.id == team.id))
         ).scalar_one()
+        consent = await current_consent(conn, team.id)
     status = public_status(hours, now_ms(request), lang)
     status["topics"] = [{"slug": t.slug, "name": t.name} for t in topics]
     # Whether the widget offers to save the conversation on the device (docs/widget.md).
     status["transcript"] = bool(transcript)
+    # The team's own consent text in both languages (the widget switches language in
+    # place) and the label a conversation records when its client agrees to it.
+    status["consent"] = None if consent is None else {"label": consent.label, **consent.texts}
     response = web.json_response(status)
     # Never cached: a status in the browser's cache would tell someone at home that the
     # chat was opened on this device (docs/widget.md). It is small and cheap to answer.

@@ -23,6 +23,7 @@ const PAGES = [
   { id: 'accounts', module: './accounts.js', roles: ['admin'] },
   { id: 'hours', module: './hours.js', roles: ['admin'] },
   { id: 'snippet', module: './snippet.js', roles: ['admin'] },
+  { id: 'consent', module: './consent.js', roles: ['admin'] },
   { id: 'audit', module: './audit.js', roles: ['admin'] },
   { id: 'stats', module: './stats.js', roles: ['admin', 'supervisor'] },
   { id: 'retention', module: './retention.js', roles: ['admin'] },
