@@ -31,6 +31,7 @@ PAGE_IDS = [
     "accounts",
     "hours",
     "snippet",
+    "consent",
     "audit",
     "stats",
     "retention",
