@@ -16,6 +16,7 @@ import secrets
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -369,13 +370,13 @@ async def make_desk(
     derives its credential from it)."""
     runners: list[tuple[web.AppRunner, Desk]] = []
 
-    async def start(**overrides: Any) -> Desk:
+    async def start(clock: Callable[[], float] = time.time, **overrides: Any) -> Desk:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
         settings = settings_factory(public_origin=origin, **overrides)
         demo: DemoInfo = await cli._with_db(settings, lambda db: cli.demo(db, settings))
-        app = create_app(settings)
+        app = create_app(settings, clock=clock)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()

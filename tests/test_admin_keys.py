@@ -11,7 +11,7 @@ import json
 import re
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ import pytest
 from a11y import assert_no_serious, axe_scan, require_axe
 from aiohttp import web
 from conftest import PASSWORD as PASSWORD_CLI
-from conftest import Desk
+from conftest import Desk, FakeClock
 from sqlalchemy import select
 from test_console import accept_first, log, reply
 
@@ -89,10 +89,12 @@ async def go(page: Any, name: str) -> Any:
 
 
 async def test_an_agency_sets_itself_up_from_the_admin_area(
-    desk: Desk, chromium: Any, website: Website
+    make_desk: Callable[..., Any], chromium: Any, website: Website
 ) -> None:
     from playwright.async_api import expect
 
+    clock = FakeClock(time.time())  # the server's clock: moved below, never slept on
+    desk: Desk = await make_desk(clock=clock)
     page = await admin_signs_in(desk, chromium)
     teams = await go(page, "Teams")
     await teams.get_by_label("Short name (for the widget and addresses)").fill("Youth Line")
@@ -183,19 +185,19 @@ async def test_an_agency_sets_itself_up_from_the_admin_area(
         "Hi, I am Nina from the youth line"
     )
 
-    # Opening hours: open around the clock, but today (and tomorrow, should the test run
-    # over midnight) is a team day: a new visitor gets the closed message and the numbers.
+    # Opening hours 09:00-17:00 every day. The server's clock (injected) moves to the next
+    # 03:00 in Berlin: a new visitor gets the closed message with the hours and numbers.
     hours = await go(page, "Opening hours")
     await hours.get_by_label("Team").select_option("youth")
     for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"):
-        await hours.get_by_label(day, exact=True).fill("00:00-24:00")
-    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
-    for date in (today, today + timedelta(days=1)):
-        await hours.get_by_role("button", name="Add a holiday or exception").click()
-        await hours.get_by_label("Date").last.fill(date.isoformat())
-        await hours.get_by_label("Name (optional)").last.fill("Team day")
+        await hours.get_by_label(day, exact=True).fill("09:00-17:00")
     await hours.get_by_role("button", name="Save the opening hours").click()
     await expect(hours.get_by_text("Saved. The chat uses these hours now.")).to_be_visible()
+    berlin = datetime.fromtimestamp(clock.now, ZoneInfo("Europe/Berlin"))
+    night = berlin.replace(hour=3, minute=0, second=0, microsecond=0)
+    if night <= berlin:
+        night += timedelta(days=1)
+    clock.now = night.timestamp()
     later = await (await chromium.new_context(locale="en-GB")).new_page()
     await later.goto(website.origin + "/")
     await later.get_by_role("button", name="Chat with a counsellor").click()
@@ -203,6 +205,7 @@ async def test_an_agency_sets_itself_up_from_the_admin_area(
     await expect(
         closed.get_by_role("heading", name="We are not in the chat right now")
     ).to_be_visible()
+    await expect(closed.get_by_text("09:00")).to_be_visible()
     await expect(closed.get_by_text("116 111")).to_be_visible()
 
     # The same tag with another integrity value: the browser refuses the loader.
