@@ -31,9 +31,16 @@ ORIGIN = "http://bench.test"
 
 async def one_run(url: str, clients: int, messages: int, batch: int) -> tuple[float, int, float]:
     settings = load_settings(
-        environ={}, port=0, public_origin=ORIGIN, database_url=url, frame_rate=1e6,
-        frame_burst=1_000_000, starts_per_minute_free=1_000_000, max_queued=100_000,
-        commit_batch=batch, cookie_secure=False,
+        environ={},
+        port=0,
+        public_origin=ORIGIN,
+        database_url=url,
+        frame_rate=1e6,
+        frame_burst=1_000_000,
+        starts_per_minute_free=1_000_000,
+        max_queued=100_000,
+        commit_batch=batch,
+        cookie_secure=False,
     )
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
@@ -76,8 +83,10 @@ def main() -> None:
             migrate(url)
         results[batch] = asyncio.run(one_run(url, args.clients, args.messages, batch))
         rate, commits, cpu = results[batch]
-        print(f"batch={batch:<4} {rate:8.0f} msg/s acked  {commits:6d} commits  "
-              f"{cpu:6.0f} us CPU/msg (server and clients)")
+        print(
+            f"batch={batch:<4} {rate:8.0f} msg/s acked  {commits:6d} commits  "
+            f"{cpu:6.0f} us CPU/msg (server and clients)"
+        )
     print(f"group commit / one commit per message: {results[args.batch][0] / results[1][0]:.1f}x")
 
 
