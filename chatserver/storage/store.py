@@ -47,6 +47,19 @@ class StaffRow:
     disabled_at: int | None
 
 
+def _staff_row(row: Any) -> StaffRow:
+    return StaffRow(
+        row.id,
+        row.username,
+        row.display_name,
+        row.role,
+        row.credential_hash,
+        row.totp_secret,
+        row.cap,
+        row.disabled_at,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ConversationRow:
     id: str
@@ -258,18 +271,7 @@ class Store:
     async def _staff(self, where: Any) -> StaffRow | None:
         async with self.db.read() as conn:
             row = (await conn.execute(select(m.staff).where(where))).first()
-        if row is None:
-            return None
-        return StaffRow(
-            row.id,
-            row.username,
-            row.display_name,
-            row.role,
-            row.credential_hash,
-            row.totp_secret,
-            row.cap,
-            row.disabled_at,
-        )
+        return None if row is None else _staff_row(row)
 
     async def staff_teams(self, staff_id: str) -> dict[int, str]:
         """Team id -> slug for the teams a staff member belongs to (archived ones excluded)."""
@@ -314,19 +316,18 @@ class Store:
         more than five minutes of it were used, so an active console writes at most one
         row every five minutes.
         """
+        # One read for the session and its account: every console frame comes this way.
         async with self.db.read() as conn:
             row = (
                 await conn.execute(
-                    select(m.sessions.c.staff_id, m.sessions.c.expires_at).where(
-                        m.sessions.c.token_hash == token_hash, m.sessions.c.expires_at > now
-                    )
+                    select(m.staff, m.sessions.c.expires_at)
+                    .join(m.sessions, m.sessions.c.staff_id == m.staff.c.id)
+                    .where(m.sessions.c.token_hash == token_hash, m.sessions.c.expires_at > now)
                 )
             ).first()
-        if row is None:
+        if row is None or row.disabled_at is not None:
             return None
-        found = await self.staff_by_id(row.staff_id)
-        if found is None or found.disabled_at is not None:
-            return None
+        found = _staff_row(row)
         if row.expires_at < now + ttl_ms - 300_000:
             async with self.db.write() as conn:
                 await conn.execute(
