@@ -103,7 +103,10 @@ class Settings:
         "`chatserver retention worker` runs it instead.",
     )
     retention_interval_minutes: float = _s(15.0, "Minutes between retention sweeps.")
-    retention_batch: int = _s(500, "Rows deleted per batch in a sweep.")
+    retention_batch: int = _s(
+        2000,
+        "Messages deleted per transaction in a sweep (a conversation's other rows go with them).",
+    )
     retention_pause_ms: int = _s(
         20, "Pause between a sweep's delete batches, so live chats are never stalled."
     )

@@ -65,7 +65,9 @@ class SweepScheduler:
             return
         finally:
             self._running = None
-        if not report.skipped:
+        if report.skipped:
+            log.info("retention sweep skipped: another process holds the sweep lock")
+        else:
             log.info(
                 "retention sweep: %s in %d ms",
                 report.counts or "nothing due",

@@ -52,6 +52,9 @@ class EndedConversation:
     now: State
 
 
+#: Free pages handed back to the file system per transaction (2 MiB of 4 KiB pages).
+VACUUM_PAGES = 512
+
 SWEPT_TABLES = (
     "messages",
     "key_envelopes",
@@ -120,6 +123,8 @@ class Sweeper:
             if not acquired:
                 report.skipped = True
                 return report
+            # The report's interval lies inside the lock: reports never overlap.
+            report.started_at = self.now_ms()
             steps = (
                 self._release_expired_holds,
                 self._close_idle,
@@ -279,35 +284,65 @@ class Sweeper:
         report.holds_skipped = max(report.holds_skipped, len(count))
 
     async def _purge_content(self, report: Report) -> None:
-        """Messages and notes of conversations past ``messages_due_at``: the storage key
-        goes first, then the rows; ``messages_due_at`` is cleared once done."""
+        """Messages and notes of conversations past ``messages_due_at``: the storage keys
+        go first, then the rows, about ``batch`` messages a transaction (whole
+        conversations while they fit: a conversation's ``last_seq`` is its number of
+        messages); ``messages_due_at`` is cleared once done."""
         c = m.conversations.c
         await self._skip_held(report, c.messages_due_at)
         while True:
             now = self.now_ms()
-            ids = await self._ids(
-                select(c.id).where(
-                    self._due(c.messages_due_at, now), c.stats_at.is_not(None), ~held(now)
-                )
-            )
-            if not ids:
+            async with self.db.read() as conn:
+                due = (
+                    await conn.execute(
+                        select(c.id, c.last_seq)
+                        .where(
+                            self._due(c.messages_due_at, now),
+                            c.stats_at.is_not(None),
+                            ~held(now),
+                        )
+                        .limit(self.batch)
+                    )
+                ).all()
+            if not due:
                 return
+            ids = [row.id for row in due]
             destroyed = await self.keystore.destroy([conversation_key_id(i) for i in ids])
             report.keys_destroyed += len(destroyed)
+            group: list[str] = []
+            size = 0
+            for row in due:
+                if group and size + row.last_seq > self.batch:
+                    await self._delete_messages(report, group)
+                    group, size = [], 0
+                group.append(row.id)
+                size += row.last_seq
+            await self._delete_messages(report, group)
             async with self.db.write() as conn:
-                gone = await conn.execute(
-                    delete(m.messages).where(m.messages.c.conversation_id.in_(ids))
-                )
                 notes = await conn.execute(
                     delete(m.key_envelopes).where(m.key_envelopes.c.conversation_id.in_(ids))
                 )
                 await conn.execute(
                     update(m.conversations).where(c.id.in_(ids)).values(messages_due_at=None)
                 )
-            report.add("messages", int(gone.rowcount or 0))
             report.add("envelopes", int(notes.rowcount or 0))
             report.add("conversations_emptied", len(ids))
             await self._pause(report)
+
+    async def _delete_messages(self, report: Report, conversation_ids: list[str]) -> None:
+        """The messages of these conversations, ``batch`` at most a transaction (only a
+        conversation longer than a batch takes several), with a pause after each."""
+        mc = m.messages.c
+        chunk = select(mc.id).where(mc.conversation_id.in_(conversation_ids)).limit(self.batch)
+        while True:
+            async with self.db.write() as conn:
+                gone = int(
+                    (await conn.execute(delete(m.messages).where(mc.id.in_(chunk)))).rowcount or 0
+                )
+            report.add("messages", gone)
+            await self._pause(report)
+            if gone < self.batch:
+                return
 
     async def _purge_conversations(self, report: Report) -> None:
         c = m.conversations.c
@@ -389,14 +424,43 @@ class Sweeper:
                 report.add(category, int(gone.rowcount or 0))
                 await self._pause(report)
 
+    async def _incremental_vacuum(self) -> None:
+        """Hand free pages back to the file system, ``VACUUM_PAGES`` a transaction, with
+        the pause between (between two writers, never during one)."""
+        while True:
+            async with self.db.write() as conn:
+                if not (await conn.exec_driver_sql("PRAGMA freelist_count")).scalar():
+                    return
+                # Python's sqlite3 steps a statement without result columns only once,
+                # which frees one page; executescript steps it to the end. It commits the
+                # empty transaction first and runs the pragma as its own.
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None
+                await driver.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")
+            await asyncio.sleep(self.pause)
+
     async def _compact(self, report: Report) -> None:
         """Give deleted pages back and leave no copy in the write-ahead log."""
         try:
             if self.db.is_sqlite:
-                async with self.db.write() as conn:  # between two writers, never during one
-                    await conn.exec_driver_sql("PRAGMA incremental_vacuum")
+                started = time.perf_counter()
+                await self._incremental_vacuum()
+                vacuumed = time.perf_counter()
                 async with self.db.engine.connect() as conn:
+                    # PASSIVE copies the log beside live writers; TRUNCATE, which makes
+                    # them wait, then has little left to copy.
+                    checkpoint = await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                    log_pages = int(tuple(checkpoint.one())[1])
+                    passive = time.perf_counter()
                     (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).all()
+                log.info(
+                    "event=retention_compacted vacuum_ms=%d passive_ms=%d truncate_ms=%d "
+                    "log_pages=%d",
+                    (vacuumed - started) * 1000,
+                    (passive - vacuumed) * 1000,
+                    (time.perf_counter() - passive) * 1000,
+                    log_pages,
+                )
             else:
                 async with self.db.engine.connect() as conn:
                     conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
