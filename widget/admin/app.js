@@ -15,7 +15,7 @@
  * a reload asks for the password again, sign-out replaces the page. The server checks
  * every request; the roles below only decide what the navigation offers. */
 import { TEXTS, language, translator } from './i18n.js';
-import { api, currentStaff, derive, deviceSecret, login, parseSecret, rememberSecret } from '/console/desk.js';
+import { api, currentStaff, derive, deviceSecret, signIn } from '/console/desk.js';
 import { unlockIdentity } from './keys.js';
 
 const PAGES = [
@@ -125,11 +125,7 @@ $('signin-form').addEventListener('submit', async (event) => {
   status.textContent = '';
   $('working').textContent = t('working');
   try {
-    const typed = $('si-secret').value;
-    const secret = typed ? parseSecret(typed) : deviceSecret(username);
-    const { credential, wrap } = await derive(password, username, secret);
-    await login(username, credential, $('si-code').value.trim());
-    rememberSecret(username, secret);
+    const wrap = await signIn(username, password, $('si-secret').value, $('si-code').value.trim());
     S.me = await api('/api/me');
     $('si-pass').value = '';
     await afterLogin(wrap);

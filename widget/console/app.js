@@ -4,7 +4,7 @@
 import * as e2e from '/widget/e2e-core.js';
 import * as staff from '/widget/e2e-staff.js';
 import { CATEGORIES, language, translator } from './i18n.js';
-import { Desk, Drafts, Refused, api, currentStaff, derive, deviceSecret, login, parseSecret, rememberSecret, trustPin, unlock } from './desk.js';
+import { Desk, Drafts, Refused, api, currentStaff, derive, deviceSecret, rememberSecret, signIn, trustPin, unlock } from './desk.js';
 
 const $ = (id) => document.getElementById(id);
 const NOTICE = 'cc-console-notice'; // sessionStorage: a notice to show after the page reset
@@ -116,11 +116,7 @@ $('signin-form').addEventListener('submit', async (event) => {
   const working = $('connection');
   working.textContent = t('working');
   try {
-    const typed = $('si-secret').value;
-    const secret = typed ? parseSecret(typed) : deviceSecret(username);
-    const { credential, wrap } = await derive(password, username, secret);
-    await login(username, credential, $('si-code').value.trim());
-    rememberSecret(username, secret);
+    const wrap = await signIn(username, password, $('si-secret').value, $('si-code').value.trim());
     S.me = await api('/api/me');
     $('si-pass').value = '';
     await afterLogin(wrap);

@@ -70,6 +70,19 @@ export async function derive(password, username, secret) {
   return { credential: await staff.authCredential(m, secret), wrap: await staff.wrapKey(m, secret) };
 }
 
+/**
+ * Signs in with the password (and the account secret key typed from the recovery sheet,
+ * else the one this device keeps), remembers that key on this device, and returns the
+ * wrap key that unlocks the identity. The password never leaves the page.
+ */
+export async function signIn(username, password, typedSecret, totp) {
+  const secret = typedSecret ? parseSecret(typedSecret) : deviceSecret(username);
+  const { credential, wrap } = await derive(password, username, secret);
+  await login(username, credential, totp);
+  rememberSecret(username, secret);
+  return wrap;
+}
+
 export function login(username, credential, totp) {
   return api('/api/login', { method: 'POST', body: { username, credential, totp } });
 }
