@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,7 +296,9 @@ class ChatService:
         self.pow.record_start(now)
         self.metrics.inc("chat_conversations_started_total", "Conversations started.")
         await self._tell(team_topic(team.id), f.Queued(self._queue_item(row)))
-        place = await self._announce_positions(team.id, row.id)
+        # A newcomer joins at the end: nobody ahead of it moves, so only those behind it
+        # (started in the same millisecond) are told; a surge costs no frame per waiter.
+        place = await self._announce_positions(team.id, row.id, behind_only=True)
         assert place is not None  # it was just queued
         return row, token, place
 
@@ -398,9 +400,12 @@ class ChatService:
         return [assigned_frame(r) for r in await self.store.held_by(staff.id)]
 
     async def set_availability(self, staff: StaffContext, status: str) -> None:
+        changed = status != staff.status
         staff.status = status
         await self.record_presence(staff)
         await self.announce_presence(staff)
+        if changed:
+            await self._on_duty_changed(staff.teams)
 
     async def arrive(self, staff: StaffContext) -> None:
         """A console of ``staff`` opened on this process: count it and record the presence
@@ -408,6 +413,8 @@ class ChatService:
         staff.connections += 1
         self.present[staff.id] = staff
         await self.record_presence(staff)
+        if staff.connections == 1:
+            await self._on_duty_changed(staff.teams)
 
     async def depart(self, staff: StaffContext) -> None:
         """A console of ``staff`` closed: with their last one anywhere, they go offline;
@@ -420,6 +427,7 @@ class ChatService:
         if elsewhere is not None:
             staff.status = elsewhere.status
         await self.announce_presence(staff, offline=elsewhere is None)
+        await self._on_duty_changed(staff.teams)
 
     async def record_presence(self, staff: StaffContext) -> None:
         """Name, status and teams of a staff member present here, for every process."""
@@ -437,6 +445,13 @@ class ChatService:
     async def _colleague_gone(self, seen: Seen, team_id: int) -> None:
         """A colleague's process died with their last console (the hub noticed)."""
         await self._tell(team_topic(team_id), f.Presence(seen.staff, seen.name, "offline", 0))
+        await self._on_duty_changed([team_id])
+
+    async def _on_duty_changed(self, team_ids: Iterable[int]) -> None:
+        """Who is on duty changed: every waiting client of these teams hears its estimate
+        again (a start does not re-announce: it moves nobody ahead of it)."""
+        for team_id in team_ids:
+            await self._announce_positions(team_id)
 
     async def announce_presence(self, staff: StaffContext, *, offline: bool = False) -> None:
         held = len(await self.store.held_by(staff.id))
@@ -794,9 +809,12 @@ class ChatService:
             row.id, row.team, row.topic, row.queued_at or row.created_at, epoch=row.epoch
         )
 
-    async def _announce_positions(self, team_id: int, want: str | None = None) -> f.Position | None:
-        """Send every waiting client of the team its place and estimate; ``want``'s is
-        returned instead (it goes out with ``started``)."""
+    async def _announce_positions(
+        self, team_id: int, want: str | None = None, *, behind_only: bool = False
+    ) -> f.Position | None:
+        """Send every waiting client of the team its place and estimate (with
+        ``behind_only``, only those behind ``want``); ``want``'s is returned instead (it
+        goes out with ``started``)."""
         found = None
         queue = await self.store.queue([team_id])
         waits = await self._recent_waits(team_id) if queue else []
@@ -805,7 +823,7 @@ class ChatService:
             place = f.Position(index, waiting_estimate(waits, index, on_duty))
             if row.id == want:
                 found = place
-            else:
+            elif not behind_only or found is not None:
                 await self._tell(conv_topic(row.id), place)
         return found
 

@@ -51,13 +51,19 @@ async def waited(server: Server, console: ConsolePeer, clock: FakeClock, *waits:
         await client.close()
 
 
-async def joins(server: Server, clock: FakeClock) -> ClientPeer:
-    """A second later another client joins the queue (the queue is in order of time):
-    everyone waiting hears their place again."""
+async def joins(server: Server, clock: FakeClock) -> tuple[ClientPeer, dict[str, Any]]:
+    """A second later another client joins the queue (the queue is in order of time): it
+    hears its own place with ``started``; nobody ahead of it moves, so nobody else hears
+    anything."""
     clock.advance(1)
     client = await server.client()
-    await client.start("alpha", client_key(len(server.peers)))
-    return client
+    started = await client.start("alpha", client_key(len(server.peers)))
+    return client, started
+
+
+def place(frame: dict[str, Any]) -> dict[str, Any]:
+    """A ``started`` or ``position`` frame's place and estimate."""
+    return {k: frame[k] for k in ("position", "estimate_seconds") if k in frame}
 
 
 def test_the_estimate_is_a_median_turn_shared_by_those_on_duty() -> None:
@@ -71,27 +77,19 @@ def test_the_estimate_is_a_median_turn_shared_by_those_on_duty() -> None:
 
 async def test_position_frames_carry_the_teams_estimate(alpha: Server, clock: FakeClock) -> None:
     """Five known waits (median three minutes): the first in the queue hears 180 s, the
-    second 360 s; with Bob on duty too the turns are shared."""
+    second 360 s; when Bob comes on duty too, everyone waiting hears the shared turns."""
     anna = await alpha.console("anna")
     await waited(alpha, anna, clock, 60, 120, 180, 240, 600)
-    first = await joins(alpha, clock)
-    second = await joins(alpha, clock)
-    assert await first.next("position") == {
-        "type": "position",
-        "position": 1,
-        "estimate_seconds": 180,
-    }
-    await joins(alpha, clock)
-    assert (await first.next("position"))["estimate_seconds"] == 180
-    assert await second.next("position") == {
-        "type": "position",
-        "position": 2,
-        "estimate_seconds": 360,
-    }
+    first, started = await joins(alpha, clock)
+    assert place(started) == {"position": 1, "estimate_seconds": 180}
+    second, started = await joins(alpha, clock)
+    assert place(started) == {"position": 2, "estimate_seconds": 360}
+    third, started = await joins(alpha, clock)
+    assert place(started) == {"position": 3, "estimate_seconds": 540}
     await alpha.console("bob")
-    await joins(alpha, clock)
-    assert (await until(second, "position"))["estimate_seconds"] == 180
-    assert (await until(first, "position"))["estimate_seconds"] == 90
+    assert place(await first.next("position")) == {"position": 1, "estimate_seconds": 90}
+    assert place(await second.next("position")) == {"position": 2, "estimate_seconds": 180}
+    assert place(await third.next("position")) == {"position": 3, "estimate_seconds": 270}
 
 
 async def test_no_estimate_without_enough_recent_waits(alpha: Server, clock: FakeClock) -> None:
@@ -99,39 +97,39 @@ async def test_no_estimate_without_enough_recent_waits(alpha: Server, clock: Fak
     old waits no longer count and the number is gone again."""
     anna = await alpha.console("anna")
     await waited(alpha, anna, clock, *[120] * (ESTIMATE_MIN_SAMPLES - 1))
-    first = await joins(alpha, clock)
-    await joins(alpha, clock)
-    assert await first.next("position") == {"type": "position", "position": 1}
-    await waited(alpha, anna, clock, 120)  # its start still finds four, its accept five
-    assert "estimate_seconds" not in await first.next("position")
-    assert (await first.next("position"))["estimate_seconds"] == 120
+    first, started = await joins(alpha, clock)
+    assert place(started) == {"position": 1}
+    # Another client starts in the same second (it may queue ahead of the first) and is
+    # accepted: its accept makes five waits and moves the queue.
+    await waited(alpha, anna, clock, 120)
+    assert place(await until(first, "position", position=1)) == {
+        "position": 1,
+        "estimate_seconds": 120,
+    }
     clock.advance(8 * DAY)
-    await joins(alpha, clock)
-    assert "estimate_seconds" not in await first.next("position")
+    await alpha.console("bob")  # a change of who is on duty: places are said again
+    assert place(await first.next("position")) == {"position": 1}
 
 
 async def test_no_estimate_when_nobody_is_on_duty(alpha: Server, clock: FakeClock) -> None:
     """Enough data, but nobody there to take the next chat (Anna away, later signed off
-    and Bob away): no number. Back on duty, the estimate returns."""
+    and Bob away): no number. Back on duty, the estimate returns at once."""
     anna = await alpha.console("anna")
     await waited(alpha, anna, clock, 300, 300, 300, 300, 300)
-    first = await joins(alpha, clock)
+    first, started = await joins(alpha, clock)
+    assert place(started) == {"position": 1, "estimate_seconds": 300}
     await anna.availability("away")
-    await until(anna, "presence", name="Anna", status="away")
-    await joins(alpha, clock)
     assert await first.next("position") == {"type": "position", "position": 1}
     await anna.availability("available")
-    await until(anna, "presence", name="Anna", status="available")
-    await joins(alpha, clock)
     assert (await first.next("position"))["estimate_seconds"] == 300
 
     bob = await alpha.console("bob")
+    assert (await first.next("position"))["estimate_seconds"] == 150
     await bob.availability("away")
-    await until(bob, "presence", name="Bob", status="away")
+    assert (await first.next("position"))["estimate_seconds"] == 300
     await anna.close()
     await until(bob, "presence", name="Anna", status="offline")
-    await joins(alpha, clock)
-    assert "estimate_seconds" not in await first.next("position")
+    assert "estimate_seconds" not in await until(first, "position")
 
 
 def test_the_widget_rounds_the_estimate_to_words() -> None:
