@@ -829,7 +829,7 @@ class ChatService:
 
     async def position_frame(self, row: Any) -> f.Position | None:
         """A waiting client's place and estimate, sent with ``resumed`` (later changes come
-        with every change of the queue)."""
+        when the queue moves ahead of the client or who is on duty changes)."""
         if row.state is not State.WAITING:
             return None
         queue = await self.store.queue([row.team_id])
