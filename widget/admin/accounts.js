@@ -3,7 +3,7 @@
  * signed here, the team's keys given to the newcomer), add colleagues to a team or remove
  * them (new daily keys for who remains), roles, chat limits, disable, reset the second
  * factor. docs/admin.md, "Accounts", explains it for admins. */
-import { confirmAction, el, field, formatTime, problem, table } from './ui.js';
+import { confirmAction, el, field, formatTime, problem, say, table } from './ui.js';
 import * as e2e from '/widget/e2e-core.js';
 import { KeyProblem, addMember, approve, changeRole, inviteSecret, makeInvite, removeMember, resetPassword, teamKeys } from './keys.js';
 
@@ -127,11 +127,6 @@ export const strings = {
 const ROLES = ['counsellor', 'supervisor', 'admin'];
 const ROLE_KEY = { counsellor: 'roleCounsellor', supervisor: 'roleSupervisor', admin: 'roleAdmin' };
 const enc = encodeURIComponent;
-
-function say(node, text, ok = true) {
-  node.className = ok ? 'status-ok' : 'form-status';
-  node.textContent = text;
-}
 
 function keyText(ctx, err, vars = {}) {
   if (err instanceof KeyProblem && ctx.t(err.code) !== err.code) return ctx.t(err.code, { ...vars, reason: err.reason ?? '' });

@@ -12,6 +12,7 @@
  * MAC of the enrolment that answers it can only be checked with it (days later). */
 import * as e2e from '/widget/e2e-core.js';
 import * as staff from '/widget/e2e-staff.js';
+import { api } from '/console/desk.js';
 
 export const DAY = 86_400_000;
 export const EPOCH_DAYS = 14; // epochs issued at a time, one per day
@@ -80,22 +81,19 @@ export async function unlockIdentity(me, wrap) {
   return { me, dhPriv: keys.dhPriv, sigPriv: keys.sigPriv, dhPub, sigPub, created, sealKey, csrf: me.csrf };
 }
 
+/** The account's stored identity (public keys and the wrapped private ones), or null. */
 async function ownIdentity() {
-  const res = await fetch('/api/me/identity', { credentials: 'same-origin', cache: 'no-store' });
-  if (res.status === 404) return null;
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw Object.assign(new Error(data.error?.message ?? res.statusText), { status: res.status, code: data.error?.code });
-  return data;
+  try {
+    return await api('/api/me/identity');
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
 }
 
-async function call(csrf, path, method = 'GET', body) {
-  const headers = {};
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (csrf && method !== 'GET') headers['X-CSRF-Token'] = csrf;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin', cache: 'no-store' });
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw Object.assign(new Error(data.error?.message ?? res.statusText), { status: res.status, code: data.error?.code });
-  return data;
+/** The console's `api` with this admin's CSRF token on writes. */
+function call(csrf, path, method = 'GET', body) {
+  return api(path, method === 'GET' ? {} : { method, body, csrf });
 }
 
 // ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
  * clients choose from; the websites that may embed the widget; and the team's keys: the
  * safety number, who the signed roster names, how far the daily keys reach, and issuing
  * more. docs/admin.md, "Teams", explains it for admins. */
-import { confirmAction, el, field, formatTime, problem, table } from './ui.js';
+import { confirmAction, el, field, formatTime, problem, say, table } from './ui.js';
 import { KeyProblem, keepTeam, setUpTeam, teamKeys, topUp, trustPin } from './keys.js';
 
 export const strings = {
@@ -138,11 +138,6 @@ export const strings = {
 
 const SLUG = /^[a-z0-9][a-z0-9-]{0,39}$/;
 const ROLE_KEY = { counsellor: 'roleCounsellor', supervisor: 'roleSupervisor', admin: 'roleAdmin' };
-
-function say(node, text, ok = true) {
-  node.className = ok ? 'status-ok' : 'form-status';
-  node.textContent = text;
-}
 
 export async function render(ctx, root) {
   const { t } = ctx;

@@ -75,6 +75,12 @@ export function field({ label, help = '', control = 'input', attrs = {}, options
   };
 }
 
+/** Writes a status line: a confirmation, or (``ok`` false) a refusal. */
+export function say(node, text, ok = true) {
+  node.className = ok ? 'status-ok' : 'form-status';
+  node.textContent = text;
+}
+
 /** The message to show for a refused request (the server's words, or the error's). */
 export function problem(err) {
   return err?.message || String(err);
