@@ -52,6 +52,9 @@ class Config:
     peers: list[str] = field(default_factory=lambda: ["null-relay", "nginx-nchan", "prosody"])
     profile: str = ""  # write a pyinstrument profile of the chat server here
     direction: str = "both"  # relay: "client" or "team" sends only one way
+    #: Also run the chat server from this checkout, as "chatserver-before" (before/after
+    #: figures of a change in one run: ``git worktree add DIR COMMIT``).
+    before: str = ""
 
     @classmethod
     def quick(cls) -> Config:
@@ -112,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--direction", choices=("both", "client", "team"), help="relay: who sends (default both)"
     )
+    parser.add_argument(
+        "--before",
+        help="also run the chat server found in this checkout (e.g. `git worktree add DIR "
+        "HEAD`) as chatserver-before, for before/after figures in one run",
+    )
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if "all" in args.scenario else args.scenario
     unknown = set(names) - set(SCENARIOS)
@@ -123,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             setattr(config, option, getattr(args, option))
     if args.profile:
         config.profile = str(Path(args.profile).resolve())
+    if args.before:
+        config.before = str(Path(args.before).resolve())
     if args.peers is not None:
         config.peers = [p for p in args.peers.split(",") if p]
     if args.sizes:

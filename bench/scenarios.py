@@ -49,6 +49,8 @@ def systems(config: Config, workdir: Path, counsellors: int) -> list[System]:
     if config.profile:
         server.profile = Path(config.profile)
     found: list[System] = [server]
+    if config.before:
+        found.append(ChatServer(workdir / "chatserver-before", counsellors, code=before(config)))
     if "null-relay" in config.peers:
         found.append(NullRelay(workdir / "null-relay"))
     if "nginx-nchan" in config.peers and Nchan.available():
@@ -58,6 +60,13 @@ def systems(config: Config, workdir: Path, counsellors: int) -> list[System]:
     if "prosody-no-archive" in config.peers and Prosody.available():
         found.append(Prosody(workdir / "prosody-no-archive", archive=False))
     return found
+
+
+def before(config: Config) -> Path:
+    code = Path(config.before)
+    if not (code / "chatserver" / "__init__.py").is_file():
+        raise SystemExit(f"--before {code}: no chatserver package there")
+    return code
 
 
 async def gather_limited(jobs: list[Any], limit: int = 50) -> list[Any]:
@@ -357,11 +366,18 @@ async def idle(config: Config, workdir: Path) -> Json:
 
 # --------------------------------------------------------------------------- storm
 async def storm(config: Config, workdir: Path) -> Json:
+    figures = await _storm(config, workdir / "chatserver", None)
+    if config.before:  # the same, with the other checkout's server, in the same run
+        figures["before"] = await _storm(config, workdir / "chatserver-before", before(config))
+    return figures
+
+
+async def _storm(config: Config, workdir: Path, code: Path | None) -> Json:
     """Reconnect storm: clients with stored messages all drop at once and resume at once;
     the time until every one has every message back."""
     n, m = config.storm_clients, config.storm_messages
     teams = max(1, n // config.storm_team_size)
-    server = ChatServer(workdir, 0, teams=teams)
+    server = ChatServer(workdir, 0, teams=teams, code=code)
     await server.prepare()
     proc = await server.start()
     try:
@@ -427,7 +443,7 @@ async def storm(config: Config, workdir: Path) -> Json:
         "server_cpu_s": cpu,
     }
     say(
-        f"{n} clients resumed at once: all {caught.count} caught up in {wall:.2f} s "
+        f"{server.name}: {n} clients resumed at once: all {caught.count} caught up in {wall:.2f} s "
         f"(p50 {figures['catch_up'].get('p50_ms', 0):.0f} ms), {lost} messages lost, "
         f"{retries} connect retries, server CPU {cpu:.2f} s"
     )
@@ -436,10 +452,17 @@ async def storm(config: Config, workdir: Path) -> Json:
 
 # --------------------------------------------------------------------------- surge
 async def surge(config: Config, workdir: Path) -> Json:
+    figures = await _surge(config, workdir / "chatserver", None)
+    if config.before:  # the same, with the other checkout's server, in the same run
+        figures["before"] = await _surge(config, workdir / "chatserver-before", before(config))
+    return figures
+
+
+async def _surge(config: Config, workdir: Path, code: Path | None) -> Json:
     """Queue surge: many clients start within seconds while counsellors accept; how fast
     the queue's changes reach every console, and whether every start is accounted for."""
     n, c = config.surge_clients, config.surge_counsellors
-    server = ChatServer(workdir, c)
+    server = ChatServer(workdir, c, code=code)
     await server.prepare()
     proc = await server.start()
     queued_at: dict[str, list[int]] = defaultdict(list)
@@ -599,7 +622,7 @@ async def surge(config: Config, workdir: Path) -> Json:
         "wall_s": wall,
     }
     say(
-        f"{n} starts in {config.surge_seconds:.0f} s with {c} counsellors: "
+        f"{server.name}: {n} starts in {config.surge_seconds:.0f} s with {c} counsellors: "
         f"started p99 {figures['start_latency'].get('p99_ms', 0):.0f} ms, queued at every "
         f"console p99 {figures['queued_latency'].get('p99_ms', 0):.0f} ms, dequeued p99 "
         f"{figures['dequeued_latency'].get('p99_ms', 0):.0f} ms, {len(accepted)} accepted, "

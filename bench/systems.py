@@ -195,7 +195,13 @@ class ChatServer:
 
     origin = ORIGIN
 
-    def __init__(self, workdir: Path, counsellors: int, *, teams: int = 1) -> None:
+    def __init__(
+        self, workdir: Path, counsellors: int, *, teams: int = 1, code: Path | None = None
+    ) -> None:
+        #: Another checkout whose ``chatserver`` package runs instead of this one's.
+        self.code = code
+        if code is not None:
+            self.name = "chatserver-before"
         self.workdir = workdir
         self.counsellors = counsellors
         self.teams = teams
@@ -209,7 +215,9 @@ class ChatServer:
         self.profile: Path | None = None
 
     def settings_env(self, db: Path) -> dict[str, str]:
+        code = {"PYTHONPATH": str(self.code)} if self.code is not None else {}
         return {
+            **code,
             "CHAT_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
             "CHAT_HOST": "127.0.0.1",
             "CHAT_PORT": "0",
