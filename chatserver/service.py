@@ -498,17 +498,30 @@ class ChatService:
         await self.announce_presence(staff)
         return assigned
 
-    async def staff_send(self, staff: StaffContext, frame: f.StaffSend) -> f.Ack:
-        row = await self._conversation(frame.conversation)
-        self._holder(staff, row)
+    async def staff_send(
+        self, staff: StaffContext, frame: f.StaffSend, session: str | None = None
+    ) -> f.Ack:
+        """Store a counsellor's message. The writer checks, in the transaction that stores
+        it, that the conversation is the team's and held by this counsellor and (given the
+        hash of the console's ``session`` token) that the session is live and the account
+        enabled: no read of its own before the message joins a batch."""
         pending = Pending(
-            row.id, "team", frame.id, frame.kind, frame.gen, frame.n, frame.body, staff.id
+            frame.conversation,
+            "team",
+            frame.id,
+            frame.kind,
+            frame.gen,
+            frame.n,
+            frame.body,
+            staff.id,
+            session,
+            frozenset(staff.teams),
         )
         outcome = await self.writer.submit(pending)
         if not outcome.duplicate:
-            await self._tell(conv_topic(row.id), stored_frame(pending, outcome))
+            await self._tell(conv_topic(frame.conversation), stored_frame(pending, outcome))
         self.metrics.inc("chat_messages_total", "Messages stored.", role="team")
-        return f.Ack(frame.id, outcome.seq, row.id)
+        return f.Ack(frame.id, outcome.seq, frame.conversation)
 
     async def staff_fetch(self, staff: StaffContext, frame: f.StaffFetch) -> list[MessageRow]:
         row = await self._conversation(frame.conversation)

@@ -293,6 +293,33 @@ async def test_disabled_account_loses_its_open_console(server: Server) -> None:
     assert failed.value.response.status_code == 401
 
 
+@pytest.mark.parametrize("how", ["disabled", "signed_out"])
+async def test_a_message_right_after_the_end_of_a_session_is_refused(
+    server: Server, how: str
+) -> None:
+    """Messages skip the console's full check while it is recent; the writer checks the
+    session and the account in the transaction that would store the message, so the
+    first message after a disabled account or a sign-out is refused and stores nothing."""
+    await server.staff("anna", ["alpha"])
+    cookie, csrf = await login(server.url, "anna", credential=credential("anna"), origin=ORIGIN)
+    anna = await ConsolePeer.connect(server.url, cookie, origin=ORIGIN)
+    server.peers.append(anna)
+    conv = (await (await server.client()).start("alpha", client_key(1)))["conversation"]
+    await anna.accept(conv)
+    await anna.send_frame(send(conv))
+    assert (await anna.next("ack"))["seq"] == 1  # a full check just ran (the accept)
+
+    if how == "disabled":
+        await cli.user_disable(server.db, "anna")
+    else:
+        assert await _logout(server, cookie, csrf) == 200
+    error = await unchanged_after(server, anna, {**send(conv), "id": "t2"})
+
+    assert error["code"] == "session_expired"
+    assert error["ref"] == "t2"
+    assert await anna.wait_closed() == CLOSE_POLICY_VIOLATION
+
+
 async def _logout(server: Server, cookie: str, csrf: str | None) -> int:
     headers = {"Cookie": cookie, "Origin": ORIGIN}
     if csrf is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FakeClock, Server, until
+from conftest import FakeClock, Server, client_key, until
 
 from chatserver.sdk import ChatRefused
 
@@ -36,3 +36,25 @@ async def test_activity_keeps_the_session_alive(make_server: object) -> None:
         clock.advance(50 * 60)  # 50 minutes each: 3h20 in all, never an hour idle
         await console.availability(status)
         await until(console, "presence", status=status)
+
+
+async def test_a_counsellor_who_only_writes_keeps_the_session(make_server: object) -> None:
+    """Messages alone keep the session alive: a message whose console was fully checked
+    more than 30 s ago gets the full check again, which slides the expiry."""
+    clock = FakeClock()
+    server: Server = await make_server(clock=clock, session_hours=1.0)  # type: ignore[operator]
+    await server.team("alpha")
+    await server.staff("anna", ["alpha"])
+    console = await server.console("anna")
+    client = await server.client()
+    conversation = (await client.start("alpha", client_key(1)))["conversation"]
+    await console.accept(conversation)
+    for k in range(4):
+        clock.advance(50 * 60)  # 50 minutes each: 3h20 in all, never an hour idle
+        ack = await console.send(conversation, f"m{k}", b"ciphertext", n=k)
+        assert ack["seq"] == k + 1
+    clock.advance(3601)
+    with pytest.raises(ChatRefused) as refused:
+        await console.send(conversation, "late", b"ciphertext", n=4)
+    assert refused.value.code == "session_expired"
+    assert await console.wait_closed() == 1008

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-__all__ = ["Database", "migrate", "sqlite_path"]
+__all__ = ["Database", "migrate", "sqlite_path", "sqlite_pragmas"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,7 +33,8 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """What every connection to a SQLite file runs first (the pool's and the writer's own)."""
     # Take over BEGIN from the driver so we can say IMMEDIATE for writers.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -70,7 +71,7 @@ class Database:
                 path.parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
@@ -90,6 +91,17 @@ class Database:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def write_slot(self) -> AsyncIterator[None]:
+        """This process's turn to write, for a writer with a connection of its own (the
+        message writer on SQLite): it then never meets another of our writers inside
+        SQLite. Other databases lock rows instead; there this is a no-op."""
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -3,7 +3,11 @@
 The session cookie is checked at the upgrade (and the Origin must be the server's own:
 that is the CSRF protection of a WebSocket), and again with the staff member's team
 memberships before every frame, so a disabled account, an ended session or a removed
-membership takes effect at the next frame. An account that has yet to set up two-factor
+membership takes effect at the next frame. A message (``staff_send``, the frame a console
+sends most) is the exception: the message writer checks the session and the account in the
+transaction that would store it, and the full check (which also slides the session's
+expiry and picks up a changed role, cap or membership) runs for a message only when the
+last one is more than :data:`FULL_CHECK_SECONDS` old. An account that has yet to set up two-factor
 sign-in (setting ``require_totp``) gets a ``forbidden`` error frame and the close 1008.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import PROTOCOL_VERSION
+from ..auth import hash_token
 from ..protocol import frames as f
 from ..protocol.errors import (
     CLOSE_POLICY_VIOLATION,
@@ -22,17 +27,22 @@ from ..protocol.errors import (
 )
 from ..service import StaffContext, message_frame, staff_topic, team_topic
 from .http import current_staff
-from .keys import CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
+from .keys import CLOCK, CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
 from .sockets import open_socket, run_socket
+
+#: How old the last full check of session, account and memberships may be when a message
+#: comes (the writer checks session and account for every message anyway).
+FULL_CHECK_SECONDS = 30.0
 
 
 async def console_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     settings, service, hub, store = app[SETTINGS], app[SERVICE], app[HUB], app[STORE]
+    clock = app[CLOCK]
     if request.headers.get("Origin") != settings.origin:
         raise Forbidden("the console connects only from this server's own pages")
     try:
-        row, _token = await current_staff(request)
+        row, token = await current_staff(request)
     except Forbidden as exc:  # signed in, but two-factor sign-in is not set up yet
         return await _refuse(request, exc)
     if len(app[CONNECTIONS]) >= settings.max_connections:
@@ -46,6 +56,8 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     )
     ws, conn = open_socket(request, "console")
     await ws.prepare(request)
+    session = hash_token(token)
+    checked = clock()
 
     def subscribe() -> bool:
         """Follow the staff member's own and teams' topics; whether anything changed."""
@@ -60,6 +72,8 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
 
     async def recheck() -> None:
         """Session, account and memberships, again, before every frame."""
+        nonlocal checked
+        checked = clock()
         try:
             current, _ = await current_staff(request)
         except Unauthorized:
@@ -72,6 +86,9 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
             await service.record_presence(staff)
 
     async def dispatch(frame: f.Frame) -> None:
+        if isinstance(frame, f.StaffSend) and clock() - checked < FULL_CHECK_SECONDS:
+            conn.send(await service.staff_send(staff, frame, session))
+            return
         await recheck()
         match frame:
             case f.Availability():
@@ -79,7 +96,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
             case f.Accept():
                 await service.accept(staff, frame)
             case f.StaffSend():
-                conn.send(await service.staff_send(staff, frame))
+                conn.send(await service.staff_send(staff, frame, session))
             case f.StaffFetch():
                 for message in await service.staff_fetch(staff, frame):
                     await conn.reply(message_frame(message))
