@@ -50,7 +50,7 @@ from .keys import (
 from .members_http import add_member_routes
 from .privacy_http import add_privacy_routes
 from .retention_http import add_retention_routes
-from .security import same_origin_writes, security_headers
+from .security import guard
 from .snippet_http import add_snippet_routes
 from .stats_http import add_stats_routes
 from .teams_http import add_team_routes
@@ -150,9 +150,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     hub: Hub | None = None,
 ) -> web.Application:
-    app = web.Application(
-        middlewares=[security_headers, same_origin_writes], client_max_size=64 * 1024
-    )
+    app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     if hub is None and settings.redis_url:

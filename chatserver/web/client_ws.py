@@ -6,9 +6,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import PROTOCOL_VERSION
+from ..hub import Hub
 from ..protocol import frames as f
 from ..protocol.errors import InvalidTransition, Overloaded
-from ..service import conv_topic, message_frame
+from ..service import ChatService, conv_topic, message_frame
+from .connection import Connection
 from .keys import CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
 from .sockets import open_socket, run_socket
 
@@ -28,29 +30,52 @@ async def origin_allowed(request: web.Request) -> str | None:
 
 async def client_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
-    settings, service, hub = app[SETTINGS], app[SERVICE], app[HUB]
+    settings, service = app[SETTINGS], app[SERVICE]
     origin = await origin_allowed(request)
     if len(app[CONNECTIONS]) >= settings.max_connections:
         raise Overloaded("the server is full right now; please try again in a minute")
     ws, conn = open_socket(request, "client")
     await ws.prepare(request)
+    peer = _Client(conn, service, app[HUB], origin)
+    conn.send(
+        f.Hello(
+            "client", PROTOCOL_VERSION, settings.max_frame_bytes, pow=service.start_challenge(0)
+        )
+    )
+    try:
+        await run_socket(request, conn, peer.dispatch)
+    finally:
+        if conn.conversation is not None:
+            peer.hub.unsubscribe(conv_topic(conn.conversation), conn)
+    return ws
 
-    def bind(conversation_id: str) -> None:
-        conn.conversation = conversation_id
-        hub.subscribe(conv_topic(conversation_id), conn)
 
-    def bound() -> str:
-        if conn.conversation is None:
+class _Client:
+    """What one widget connection may do. A slotted object rather than closures: it is
+    held for as long as the widget stays open, thousands at a time."""
+
+    __slots__ = ("conn", "hub", "origin", "service")
+
+    def __init__(self, conn: Connection, service: ChatService, hub: Hub, origin: str | None):
+        self.conn, self.service, self.hub, self.origin = conn, service, hub, origin
+
+    def bind(self, conversation_id: str) -> None:
+        self.conn.conversation = conversation_id
+        self.hub.subscribe(conv_topic(conversation_id), self.conn)
+
+    def bound(self) -> str:
+        if self.conn.conversation is None:
             raise InvalidTransition("start or resume a conversation first")
-        return conn.conversation
+        return self.conn.conversation
 
-    async def dispatch(frame: f.Frame) -> None:
+    async def dispatch(self, frame: f.Frame) -> None:
+        conn, service, hub = self.conn, self.service, self.hub
         match frame:
             case f.Start():
                 if conn.conversation is not None:
                     raise InvalidTransition("this connection already has a conversation")
-                row, token, place = await service.start(frame, origin)
-                bind(row.id)
+                row, token, place = await service.start(frame, self.origin)
+                self.bind(row.id)
                 await hub.flush()
                 conn.send(f.Started(row.id, token, place.position, place.estimate_seconds))
             case f.Resume():
@@ -62,7 +87,7 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
                 # and the subscription (with several processes it takes a round trip to
                 # Redis); peers order by seq and drop duplicates. After a full page the
                 # client fetches the rest page by page (docs/protocol.md, `resume`).
-                bind(row.id)
+                self.bind(row.id)
                 await hub.flush()
                 if len(missed) < PAGE:
                     after = missed[-1].seq if missed else frame.last_seq
@@ -83,28 +108,16 @@ async def client_socket(request: web.Request) -> web.WebSocketResponse:
                 for message in missed:
                     await conn.reply(message_frame(message))
             case f.Send():
-                conn.send(await service.client_send(bound(), frame))
+                conn.send(await service.client_send(self.bound(), frame))
             case f.Fetch():
-                for message in await service.client_fetch(bound(), frame.after):
+                for message in await service.client_fetch(self.bound(), frame.after):
                     await conn.reply(message_frame(message))
             case f.Typing():
-                await service.client_typing(bound(), frame.active)
+                await service.client_typing(self.bound(), frame.active)
             case f.Close():
-                await service.client_close(bound())
+                await service.client_close(self.bound())
             case f.Delete():
-                conversation_id = bound()
+                conversation_id = self.bound()
                 await service.client_delete(conversation_id)
                 hub.unsubscribe(conv_topic(conversation_id), conn)
                 conn.conversation = None
-
-    conn.send(
-        f.Hello(
-            "client", PROTOCOL_VERSION, settings.max_frame_bytes, pow=service.start_challenge(0)
-        )
-    )
-    try:
-        await run_socket(request, conn, dispatch)
-    finally:
-        if conn.conversation is not None:
-            hub.unsubscribe(conv_topic(conn.conversation), conn)
-    return ws

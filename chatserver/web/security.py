@@ -26,8 +26,16 @@ def error_response(exc: ChatError) -> web.Response:
 
 
 @web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one middleware (its frame lives as long as a WebSocket does, so there is one):
+    state-changing requests only from the server's own origin (CSRF, part one; the
+    per-session token is checked by the handlers that need a session), errors as JSON,
+    and the security headers on every response."""
     try:
+        if request.method not in SAFE_METHODS:
+            origin = request.headers.get("Origin")
+            if origin is not None and origin != request.app[SETTINGS].origin:
+                raise Forbidden("cross-origin requests are not allowed")
         response = await handler(request)
     except ChatError as exc:
         response = error_response(exc)
@@ -50,14 +58,3 @@ def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
     h.setdefault("Cache-Control", "no-store")
     if request.app[SETTINGS].origin.startswith("https://"):
         h.setdefault("Strict-Transport-Security", "max-age=31536000")
-
-
-@web.middleware
-async def same_origin_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """State-changing requests must come from the server's own origin (CSRF, part one;
-    the per-session token is checked by the handlers that need a session)."""
-    if request.method not in SAFE_METHODS:
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != request.app[SETTINGS].origin:
-            raise Forbidden("cross-origin requests are not allowed")
-    return await handler(request)
