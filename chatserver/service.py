@@ -186,6 +186,9 @@ def team_topic(team_id: int) -> str:
 ESTIMATE_SAMPLES = 20
 ESTIMATE_MIN_SAMPLES = 5
 ESTIMATE_WINDOW_MS = 7 * 86_400_000
+#: How long a team's recent waits are reused (an accept in this process renews them at
+#: once): a surge of starts or a storm of resumes reads them once, not once per client.
+ESTIMATE_REUSE_MS = 10_000
 
 
 def waiting_estimate(waits_ms: Sequence[int], position: int, on_duty: int) -> int | None:
@@ -212,6 +215,8 @@ class ChatService:
     rules: Rules = field(init=False)
     #: Staff present on this process's consoles (presence across processes: the hub).
     present: dict[str, StaffContext] = field(default_factory=dict)
+    #: Recent waits per team, with the time they were read (:meth:`_recent_waits`).
+    _waits: dict[int, tuple[int, list[int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.hub.presence.watch(self._colleague_gone)
@@ -297,20 +302,25 @@ class ChatService:
         self.metrics.inc("chat_conversations_started_total", "Conversations started.")
         await self._tell(team_topic(team.id), f.Queued(self._queue_item(row)))
         # A newcomer joins at the end: nobody ahead of it moves, so only those behind it
-        # (started in the same millisecond) are told; a surge costs no frame per waiter.
-        place = await self._announce_positions(team.id, row.id, behind_only=True)
-        assert place is not None  # it was just queued
+        # (started in the same millisecond) are told; a surge costs no frame per waiter,
+        # and its place is a count on the queue's index, not a read of the whole queue.
+        index, behind = await self.store.queue_place(row)
+        waits = await self._recent_waits(team.id)
+        on_duty = await self._on_duty(team.id)
+        for later, conversation in enumerate(behind, start=index + 1):
+            await self._tell(
+                conv_topic(conversation), f.Position(later, waiting_estimate(waits, later, on_duty))
+            )
+        place = f.Position(index, waiting_estimate(waits, index, on_duty))
         return row, token, place
 
     async def resume(self, frame: f.Resume) -> tuple[ConversationRow, list[MessageRow]]:
-        token_hash = hash_token(frame.token)
-        row = await self.store.conversation_by_token(token_hash)
+        row, blocked, missed = await self.store.resume_view(hash_token(frame.token), frame.last_seq)
         if row is None or row.id != frame.conversation:
             raise NotFound("this conversation does not exist (any more)")
-        if await self.store.is_blocked(token_hash, self.now_ms()):
+        if blocked:
             raise Blocked("this conversation was ended by the counselling team")
         transition(row.state, Event.RESUME, Actor.CLIENT)
-        missed = await self.store.messages_after(row.id, frame.last_seq)
         return row, missed
 
     async def client_send(self, conversation_id: str, frame: f.Send) -> f.Ack:
@@ -488,6 +498,7 @@ class ChatService:
                     raise stored
                 accepted = stored_frame(pending, stored)
         self.metrics.inc("chat_conversations_accepted_total", "Conversations accepted.")
+        self._waits.pop(row.team_id, None)  # one more wait to learn from
         await self._tell(team_topic(row.team_id), f.Dequeued(row.id, row.team))
         await self._tell(conv_topic(row.id), f.StateChanged(row.id, State.ACTIVE.value))
         if accepted is not None:
@@ -822,31 +833,22 @@ class ChatService:
             row.id, row.team, row.topic, row.queued_at or row.created_at, epoch=row.epoch
         )
 
-    async def _announce_positions(
-        self, team_id: int, want: str | None = None, *, behind_only: bool = False
-    ) -> f.Position | None:
-        """Send every waiting client of the team its place and estimate (with
-        ``behind_only``, only those behind ``want``); ``want``'s is returned instead (it
-        goes out with ``started``)."""
-        found = None
+    async def _announce_positions(self, team_id: int) -> None:
+        """Send every waiting client of the team its place and estimate."""
         queue = await self.store.queue([team_id])
         waits = await self._recent_waits(team_id) if queue else []
         on_duty = await self._on_duty(team_id)
         for index, row in enumerate(queue, start=1):
-            place = f.Position(index, waiting_estimate(waits, index, on_duty))
-            if row.id == want:
-                found = place
-            elif not behind_only or found is not None:
-                await self._tell(conv_topic(row.id), place)
-        return found
+            await self._tell(
+                conv_topic(row.id), f.Position(index, waiting_estimate(waits, index, on_duty))
+            )
 
     async def position_frame(self, row: Any) -> f.Position | None:
         """A waiting client's place and estimate, sent with ``resumed`` (later changes come
         when the queue moves ahead of the client or who is on duty changes)."""
         if row.state is not State.WAITING:
             return None
-        queue = await self.store.queue([row.team_id])
-        index = next((i for i, q in enumerate(queue, start=1) if q.id == row.id), 0)
+        index, _behind = await self.store.queue_place(row)
         if not index:
             return None
         waits = await self._recent_waits(row.team_id)
@@ -855,6 +857,10 @@ class ChatService:
 
     async def _recent_waits(self, team_id: int) -> list[int]:
         """Start-to-first-accept times (ms) of the team's last accepted conversations."""
+        now = self.now_ms()
+        read_at, waits = self._waits.get(team_id, (0, []))
+        if read_at and 0 <= now - read_at < ESTIMATE_REUSE_MS:
+            return waits
         c = m.conversations.c
         async with self.store.db.read() as conn:
             rows = await conn.execute(
@@ -862,12 +868,14 @@ class ChatService:
                 .where(
                     c.team_id == team_id,
                     c.accepted_at.is_not(None),
-                    c.accepted_at >= self.now_ms() - ESTIMATE_WINDOW_MS,
+                    c.accepted_at >= now - ESTIMATE_WINDOW_MS,
                 )
                 .order_by(c.accepted_at.desc())
                 .limit(ESTIMATE_SAMPLES)
             )
-            return [int(wait) for wait in rows.scalars()]
+            waits = [int(wait) for wait in rows.scalars()]
+        self._waits[team_id] = (now, waits)
+        return waits
 
     async def _on_duty(self, team_id: int) -> int:
         """Counsellors of the team available now, on the consoles of any process."""

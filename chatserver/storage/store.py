@@ -370,6 +370,62 @@ class Store:
                 ).scalar_one()
             )
 
+    async def queue_place(self, row: ConversationRow) -> tuple[int, list[str]]:
+        """A waiting conversation's place in its team's queue (1 for the first; 0 when it
+        waits no more) and the ids of those right behind it that were queued in the same
+        millisecond (a newcomer moves nobody else): a count on the queue's index, not a
+        read of the whole queue."""
+        c = m.conversations.c
+        waiting = and_(c.team_id == row.team_id, c.state == State.WAITING.value)
+        q = row.queued_at
+        async with self.db.read() as conn:
+            if (
+                q is None
+                or not (await conn.execute(select(c.id).where(c.id == row.id, waiting))).first()
+            ):
+                return 0, []
+            ahead = (
+                await conn.execute(
+                    select(func.count()).where(
+                        waiting, or_(c.queued_at < q, and_(c.queued_at == q, c.id < row.id))
+                    )
+                )
+            ).scalar_one()
+            behind = (
+                await conn.execute(
+                    select(c.id).where(waiting, c.queued_at == q, c.id > row.id).order_by(c.id)
+                )
+            ).scalars()
+            return int(ahead) + 1, list(behind)
+
+    async def resume_view(
+        self, token_hash: str, after: int, limit: int = 500
+    ) -> tuple[ConversationRow | None, bool, list[MessageRow]]:
+        """What a client's ``resume`` needs, in one transaction: the conversation of this
+        token, whether the token is blocked, and the messages after ``after``."""
+        now = self.now_ms()
+        async with self.db.read() as conn:
+            found = (
+                await conn.execute(
+                    select(*_CONV_COLUMNS)
+                    .select_from(_CONV_FROM)
+                    .where(m.conversations.c.token_hash == token_hash, visible(now))
+                )
+            ).first()
+            if found is None:
+                return None, False, []
+            row = _conversation(found)
+            blocked = (
+                await conn.execute(
+                    select(m.blocks.c.id).where(
+                        m.blocks.c.token_hash == token_hash, m.blocks.c.expires_at > now
+                    )
+                )
+            ).first() is not None
+            if blocked:
+                return row, True, []
+            return row, False, await self._messages_tx(conn, row.id, after, limit, now)
+
     async def queue(self, team_ids: Sequence[int]) -> list[ConversationRow]:
         """Waiting conversations of these teams, oldest first."""
         if not team_ids:
@@ -403,25 +459,30 @@ class Store:
         self, conversation_id: str, after: int, limit: int = 500
     ) -> list[MessageRow]:
         """Stored messages after ``after``, their storage seal removed (E2E ciphertext)."""
+        async with self.db.read() as conn:
+            return await self._messages_tx(conn, conversation_id, after, limit, self.now_ms())
+
+    async def _messages_tx(
+        self, conn: AsyncConnection, conversation_id: str, after: int, limit: int, now: int
+    ) -> list[MessageRow]:
         key_id = conversation_key_id(conversation_id)
         key = await self.keystore.get(key_id)
         if key is None:  # destroyed: the conversation is gone
             return []
-        async with self.db.read() as conn:
-            if not await content_readable(conn, conversation_id, self.now_ms()):
-                return []
-            rows = await conn.execute(
-                select(*_MSG_COLUMNS)
-                .where(m.messages.c.conversation_id == conversation_id, m.messages.c.seq > after)
-                .order_by(m.messages.c.seq)
-                .limit(limit)
-            )
-            out = []
-            for r in rows:
-                msg = _message(r)
-                body = unseal(key, key_id, message_place(msg.sender, msg.client_msg_id), msg.body)
-                out.append(dataclasses.replace(msg, body=body))
-            return out
+        if not await content_readable(conn, conversation_id, now):
+            return []
+        rows = await conn.execute(
+            select(*_MSG_COLUMNS)
+            .where(m.messages.c.conversation_id == conversation_id, m.messages.c.seq > after)
+            .order_by(m.messages.c.seq)
+            .limit(limit)
+        )
+        out = []
+        for r in rows:
+            msg = _message(r)
+            body = unseal(key, key_id, message_place(msg.sender, msg.client_msg_id), msg.body)
+            out.append(dataclasses.replace(msg, body=body))
+        return out
 
     async def envelopes(self, conversation_id: str) -> list[Any]:
         async with self.db.read() as conn:
