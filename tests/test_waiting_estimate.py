@@ -254,3 +254,27 @@ async def test_started_and_resumed_carry_the_estimate(alpha: Server, clock: Fake
         1,
         180,
     )
+
+
+async def test_places_of_starts_in_the_same_millisecond(alpha: Server, clock: FakeClock) -> None:
+    """The queue is in order of time, then of id: clients started in the same millisecond
+    are placed by id, a newcomer that goes ahead of earlier ones tells them their new
+    place, and a resume reports the same place (a count of those ahead)."""
+    clients: dict[str, ClientPeer] = {}
+    tokens: dict[str, str] = {}
+    places: dict[str, int] = {}
+    for i in range(6):  # the clock does not move: all in one millisecond
+        client = await alpha.client()
+        started = await client.start("alpha", client_key(i + 1))
+        newer = started["conversation"]
+        for conversation, other in clients.items():  # those behind it hear their new place
+            if conversation > newer:
+                places[conversation] = (await other.next("position"))["position"]
+        clients[newer], tokens[newer] = client, started["token"]
+        places[newer] = started["position"]
+    ranked = sorted(places)
+    assert [places[c] for c in ranked] == list(range(1, 7))
+    for conversation in ranked:
+        again = await alpha.client()
+        resumed = await again.resume(conversation, tokens[conversation])
+        assert resumed["position"] == places[conversation]
