@@ -315,8 +315,10 @@ class ChatService:
         return row, token, place
 
     async def resume(self, frame: f.Resume) -> tuple[ConversationRow, list[MessageRow]]:
-        row, blocked, missed = await self.store.resume_view(hash_token(frame.token), frame.last_seq)
-        if row is None or row.id != frame.conversation:
+        row, blocked, missed = await self.store.resume_view(
+            hash_token(frame.token), frame.conversation, frame.last_seq
+        )
+        if row is None:
             raise NotFound("this conversation does not exist (any more)")
         if blocked:
             raise Blocked("this conversation was ended by the counselling team")

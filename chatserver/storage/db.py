@@ -10,15 +10,21 @@ its lock and nothing ever sees ``database is locked`` in normal operation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
+
+#: Threads (each with its own connection) that run whole read transactions on SQLite.
+READERS = 4
 
 __all__ = ["Database", "migrate", "sqlite_path", "sqlite_pragmas"]
 
@@ -74,11 +80,41 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # A SQLite file's frequent reads run whole on a reader thread (see read_sync).
+        self._sync_path = sqlite_path(url) if self.is_sqlite else None
+        self._sync: Engine | None = None
+        self._readers: ThreadPoolExecutor | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    async def read_sync(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a read transaction and return what it returns.
+
+        For the reads that come with every frame or connection. On a SQLite file the whole
+        transaction runs on a reader thread with a plain connection: the event loop hands
+        it over once and gets the answer once, where an async connection makes a round
+        trip to its thread for every statement, fetch, begin and end. Elsewhere ``fn``
+        runs on an async connection (``run_sync``): the same statements either way."""
+        if self._sync_path is None:
+            async with self.read() as conn:
+                return await conn.run_sync(fn)
+        if self._sync is None or self._readers is None:
+            self._sync = create_engine(
+                f"sqlite:///{self._sync_path}", pool_size=READERS, max_overflow=0
+            )
+            event.listen(self._sync, "connect", sqlite_pragmas)
+            event.listen(self._sync, "begin", _sqlite_begin)
+            self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="db-reader")
+        engine = self._sync
+
+        def run() -> T:
+            with engine.connect() as conn, conn.begin():
+                return fn(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -104,6 +140,12 @@ class Database:
             yield
 
     async def dispose(self) -> None:
+        if self._readers is not None:
+            self._readers.shutdown()
+            self._readers = None
+        if self._sync is not None:
+            self._sync.dispose()
+            self._sync = None
         await self.engine.dispose()
 
 

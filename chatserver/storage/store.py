@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..protocol.lifecycle import State
@@ -169,6 +169,44 @@ async def conversation_tx(
     return _conversation(row) if row else None
 
 
+def conversation_sync(conn: Connection, conversation_id: str, now: int) -> ConversationRow | None:
+    """:func:`conversation_tx` for :meth:`Database.read_sync`."""
+    row = conn.execute(
+        select(*_CONV_COLUMNS)
+        .select_from(_CONV_FROM)
+        .where(m.conversations.c.id == conversation_id, visible(now))
+    ).first()
+    return _conversation(row) if row else None
+
+
+def messages_sync(
+    conn: Connection, conversation_id: str, key: bytes | None, after: int, limit: int, now: int
+) -> list[MessageRow]:
+    """Stored messages after ``after``, their storage seal removed with ``key`` (none once
+    the key is destroyed or the messages are past due)."""
+    if key is None:
+        return []
+    readable = conn.execute(
+        select(m.conversations.c.id).where(
+            m.conversations.c.id == conversation_id, content_visible(now)
+        )
+    ).first()
+    if readable is None:
+        return []
+    key_id = conversation_key_id(conversation_id)
+    out = []
+    for r in conn.execute(
+        select(*_MSG_COLUMNS)
+        .where(m.messages.c.conversation_id == conversation_id, m.messages.c.seq > after)
+        .order_by(m.messages.c.seq)
+        .limit(limit)
+    ):
+        msg = _message(r)
+        body = unseal(key, key_id, message_place(msg.sender, msg.client_msg_id), msg.body)
+        out.append(dataclasses.replace(msg, body=body))
+    return out
+
+
 async def content_readable(conn: AsyncConnection, conversation_id: str, now: int) -> bool:
     found = await conn.execute(
         select(m.conversations.c.id).where(
@@ -275,13 +313,12 @@ class Store:
 
     async def staff_teams(self, staff_id: str) -> dict[int, str]:
         """Team id -> slug for the teams a staff member belongs to (archived ones excluded)."""
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(m.teams.c.id, m.teams.c.slug)
-                .join(m.memberships, m.memberships.c.team_id == m.teams.c.id)
-                .where(m.memberships.c.staff_id == staff_id, m.teams.c.archived_at.is_(None))
-            )
-            return {r[0]: r[1] for r in rows}
+        query = (
+            select(m.teams.c.id, m.teams.c.slug)
+            .join(m.memberships, m.memberships.c.team_id == m.teams.c.id)
+            .where(m.memberships.c.staff_id == staff_id, m.teams.c.archived_at.is_(None))
+        )
+        return await self.db.read_sync(lambda conn: {r[0]: r[1] for r in conn.execute(query)})
 
     async def is_member(self, staff_id: str, team_id: int) -> bool:
         async with self.db.read() as conn:
@@ -316,15 +353,14 @@ class Store:
         more than five minutes of it were used, so an active console writes at most one
         row every five minutes.
         """
-        # One read for the session and its account: every console frame comes this way.
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(m.staff, m.sessions.c.expires_at)
-                    .join(m.sessions, m.sessions.c.staff_id == m.staff.c.id)
-                    .where(m.sessions.c.token_hash == token_hash, m.sessions.c.expires_at > now)
-                )
+        # One read for the session and its account: every staff request comes this way.
+        row = await self.db.read_sync(
+            lambda conn: conn.execute(
+                select(m.staff, m.sessions.c.expires_at)
+                .join(m.sessions, m.sessions.c.staff_id == m.staff.c.id)
+                .where(m.sessions.c.token_hash == token_hash, m.sessions.c.expires_at > now)
             ).first()
+        )
         if row is None or row.disabled_at is not None:
             return None
         found = _staff_row(row)
@@ -343,19 +379,8 @@ class Store:
 
     # ------------------------------------------------------------------ conversations
     async def conversation(self, conversation_id: str) -> ConversationRow | None:
-        async with self.db.read() as conn:
-            return await conversation_tx(conn, conversation_id, self.now_ms())
-
-    async def conversation_by_token(self, token_hash: str) -> ConversationRow | None:
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(*_CONV_COLUMNS)
-                    .select_from(_CONV_FROM)
-                    .where(m.conversations.c.token_hash == token_hash, visible(self.now_ms()))
-                )
-            ).first()
-        return _conversation(row) if row else None
+        now = self.now_ms()
+        return await self.db.read_sync(lambda conn: conversation_sync(conn, conversation_id, now))
 
     async def queued_count(self, team_id: int) -> int:
         async with self.db.read() as conn:
@@ -378,53 +403,57 @@ class Store:
         c = m.conversations.c
         waiting = and_(c.team_id == row.team_id, c.state == State.WAITING.value)
         q = row.queued_at
-        async with self.db.read() as conn:
-            if (
-                q is None
-                or not (await conn.execute(select(c.id).where(c.id == row.id, waiting))).first()
-            ):
+
+        def place(conn: Connection) -> tuple[int, list[str]]:
+            if q is None or not conn.execute(select(c.id).where(c.id == row.id, waiting)).first():
                 return 0, []
-            ahead = (
-                await conn.execute(
-                    select(func.count()).where(
-                        waiting, or_(c.queued_at < q, and_(c.queued_at == q, c.id < row.id))
-                    )
+            ahead = conn.execute(
+                select(func.count()).where(
+                    waiting, or_(c.queued_at < q, and_(c.queued_at == q, c.id < row.id))
                 )
             ).scalar_one()
-            behind = (
-                await conn.execute(
-                    select(c.id).where(waiting, c.queued_at == q, c.id > row.id).order_by(c.id)
-                )
+            behind = conn.execute(
+                select(c.id).where(waiting, c.queued_at == q, c.id > row.id).order_by(c.id)
             ).scalars()
             return int(ahead) + 1, list(behind)
 
+        return await self.db.read_sync(place)
+
     async def resume_view(
-        self, token_hash: str, after: int, limit: int = 500
+        self, token_hash: str, conversation_id: str, after: int, limit: int = 500
     ) -> tuple[ConversationRow | None, bool, list[MessageRow]]:
         """What a client's ``resume`` needs, in one transaction: the conversation of this
-        token, whether the token is blocked, and the messages after ``after``."""
+        token (None unless it is ``conversation_id``), whether the token is blocked, and
+        the messages after ``after``."""
         now = self.now_ms()
-        async with self.db.read() as conn:
-            found = (
-                await conn.execute(
-                    select(*_CONV_COLUMNS)
-                    .select_from(_CONV_FROM)
-                    .where(m.conversations.c.token_hash == token_hash, visible(now))
+        key = await self.keystore.get(conversation_key_id(conversation_id))
+
+        def view(conn: Connection) -> tuple[ConversationRow | None, bool, list[MessageRow]]:
+            found = conn.execute(
+                select(*_CONV_COLUMNS)
+                .select_from(_CONV_FROM)
+                .where(
+                    m.conversations.c.token_hash == token_hash,
+                    m.conversations.c.id == conversation_id,
+                    visible(now),
                 )
             ).first()
             if found is None:
                 return None, False, []
-            row = _conversation(found)
-            blocked = (
-                await conn.execute(
-                    select(m.blocks.c.id).where(
-                        m.blocks.c.token_hash == token_hash, m.blocks.c.expires_at > now
-                    )
+            blocked = conn.execute(
+                select(m.blocks.c.id).where(
+                    m.blocks.c.token_hash == token_hash, m.blocks.c.expires_at > now
                 )
-            ).first() is not None
-            if blocked:
-                return row, True, []
-            return row, False, await self._messages_tx(conn, row.id, after, limit, now)
+            ).first()
+            if blocked is not None:
+                return _conversation(found), True, []
+            return (
+                _conversation(found),
+                False,
+                messages_sync(conn, conversation_id, key, after, limit, now),
+            )
+
+        return await self.db.read_sync(view)
 
     async def queue(self, team_ids: Sequence[int]) -> list[ConversationRow]:
         """Waiting conversations of these teams, oldest first."""
@@ -459,30 +488,11 @@ class Store:
         self, conversation_id: str, after: int, limit: int = 500
     ) -> list[MessageRow]:
         """Stored messages after ``after``, their storage seal removed (E2E ciphertext)."""
-        async with self.db.read() as conn:
-            return await self._messages_tx(conn, conversation_id, after, limit, self.now_ms())
-
-    async def _messages_tx(
-        self, conn: AsyncConnection, conversation_id: str, after: int, limit: int, now: int
-    ) -> list[MessageRow]:
-        key_id = conversation_key_id(conversation_id)
-        key = await self.keystore.get(key_id)
-        if key is None:  # destroyed: the conversation is gone
-            return []
-        if not await content_readable(conn, conversation_id, now):
-            return []
-        rows = await conn.execute(
-            select(*_MSG_COLUMNS)
-            .where(m.messages.c.conversation_id == conversation_id, m.messages.c.seq > after)
-            .order_by(m.messages.c.seq)
-            .limit(limit)
+        key = await self.keystore.get(conversation_key_id(conversation_id))
+        now = self.now_ms()
+        return await self.db.read_sync(
+            lambda conn: messages_sync(conn, conversation_id, key, after, limit, now)
         )
-        out = []
-        for r in rows:
-            msg = _message(r)
-            body = unseal(key, key_id, message_place(msg.sender, msg.client_msg_id), msg.body)
-            out.append(dataclasses.replace(msg, body=body))
-        return out
 
     async def envelopes(self, conversation_id: str) -> list[Any]:
         async with self.db.read() as conn:
