@@ -89,6 +89,8 @@ async def run(names: Sequence[str], config: Config, workdir: Path) -> Json:
             figures: Json = await getattr(scenarios, name)(config, workdir / name)
         except Exception as exc:  # one broken scenario must not lose the others' figures
             h.say(f"{name} failed: {exc!r}")
+            for log in sorted((workdir / name).rglob("server.log")):
+                h.say(f"-- {log.relative_to(workdir)}, its end:\n{log.read_text()[-3000:]}")
             figures = {"error": repr(exc)}
         figures["seconds"] = round(time.perf_counter() - began, 1)
         result["scenarios"][name] = figures

@@ -378,6 +378,8 @@ async def _storm(config: Config, workdir: Path, code: Path | None) -> Json:
     n, m = config.storm_clients, config.storm_messages
     teams = max(1, n // config.storm_team_size)
     server = ChatServer(workdir, 0, teams=teams, code=code)
+    if config.profile and code is None:
+        server.profile = Path(config.profile)
     await server.prepare()
     proc = await server.start()
     try:
@@ -463,6 +465,8 @@ async def _surge(config: Config, workdir: Path, code: Path | None) -> Json:
     the queue's changes reach every console, and whether every start is accounted for."""
     n, c = config.surge_clients, config.surge_counsellors
     server = ChatServer(workdir, c, code=code)
+    if config.profile and code is None:
+        server.profile = Path(config.profile)
     await server.prepare()
     proc = await server.start()
     queued_at: dict[str, list[int]] = defaultdict(list)
