@@ -314,16 +314,26 @@ class ChatService:
         place = f.Position(index, waiting_estimate(waits, index, on_duty))
         return row, token, place
 
-    async def resume(self, frame: f.Resume) -> tuple[ConversationRow, list[MessageRow]]:
-        row, blocked, missed = await self.store.resume_view(
+    async def resume(
+        self, frame: f.Resume
+    ) -> tuple[ConversationRow, list[MessageRow], f.Position | None]:
+        """The conversation, the messages after the client's ``last_seq`` and, while it
+        waits, its place and estimate (later changes come when the queue moves ahead of
+        the client or who is on duty changes)."""
+        view = await self.store.resume_view(
             hash_token(frame.token), frame.conversation, frame.last_seq
         )
-        if row is None:
+        if view is None:
             raise NotFound("this conversation does not exist (any more)")
-        if blocked:
+        if view.blocked:
             raise Blocked("this conversation was ended by the counselling team")
-        transition(row.state, Event.RESUME, Actor.CLIENT)
-        return row, missed
+        transition(view.row.state, Event.RESUME, Actor.CLIENT)
+        waiting = None
+        if view.place:
+            waits = await self._recent_waits(view.row.team_id)
+            on_duty = await self._on_duty(view.row.team_id)
+            waiting = f.Position(view.place, waiting_estimate(waits, view.place, on_duty))
+        return view.row, view.messages, waiting
 
     async def client_send(self, conversation_id: str, frame: f.Send) -> f.Ack:
         pending = Pending(
@@ -844,18 +854,6 @@ class ChatService:
             await self._tell(
                 conv_topic(row.id), f.Position(index, waiting_estimate(waits, index, on_duty))
             )
-
-    async def position_frame(self, row: Any) -> f.Position | None:
-        """A waiting client's place and estimate, sent with ``resumed`` (later changes come
-        when the queue moves ahead of the client or who is on duty changes)."""
-        if row.state is not State.WAITING:
-            return None
-        index, _behind = await self.store.queue_place(row)
-        if not index:
-            return None
-        waits = await self._recent_waits(row.team_id)
-        on_duty = await self._on_duty(row.team_id)
-        return f.Position(index, waiting_estimate(waits, index, on_duty))
 
     async def _recent_waits(self, team_id: int) -> list[int]:
         """Start-to-first-accept times (ms) of the team's last accepted conversations."""

@@ -28,6 +28,16 @@ __all__ = ["ConversationRow", "MessageRow", "StaffRow", "Store", "TeamRow"]
 
 
 @dataclass(frozen=True, slots=True)
+class ResumeView:
+    """:meth:`Store.resume_view`: ``place`` is the place in the queue (0: not waiting)."""
+
+    row: ConversationRow
+    blocked: bool
+    messages: list[MessageRow]
+    place: int
+
+
+@dataclass(frozen=True, slots=True)
 class TeamRow:
     id: int
     slug: str
@@ -177,6 +187,25 @@ def conversation_sync(conn: Connection, conversation_id: str, now: int) -> Conve
         .where(m.conversations.c.id == conversation_id, visible(now))
     ).first()
     return _conversation(row) if row else None
+
+
+def _place(conn: Connection, row: ConversationRow) -> tuple[int, list[str]]:
+    """:meth:`Store.queue_place` in an open transaction: a count on the queue's index, not
+    a read of the whole queue."""
+    c = m.conversations.c
+    waiting = and_(c.team_id == row.team_id, c.state == State.WAITING.value)
+    q = row.queued_at
+    if q is None or not conn.execute(select(c.id).where(c.id == row.id, waiting)).first():
+        return 0, []
+    ahead = conn.execute(
+        select(func.count()).where(
+            waiting, or_(c.queued_at < q, and_(c.queued_at == q, c.id < row.id))
+        )
+    ).scalar_one()
+    behind = conn.execute(
+        select(c.id).where(waiting, c.queued_at == q, c.id > row.id).order_by(c.id)
+    ).scalars()
+    return int(ahead) + 1, list(behind)
 
 
 def messages_sync(
@@ -398,37 +427,19 @@ class Store:
     async def queue_place(self, row: ConversationRow) -> tuple[int, list[str]]:
         """A waiting conversation's place in its team's queue (1 for the first; 0 when it
         waits no more) and the ids of those right behind it that were queued in the same
-        millisecond (a newcomer moves nobody else): a count on the queue's index, not a
-        read of the whole queue."""
-        c = m.conversations.c
-        waiting = and_(c.team_id == row.team_id, c.state == State.WAITING.value)
-        q = row.queued_at
-
-        def place(conn: Connection) -> tuple[int, list[str]]:
-            if q is None or not conn.execute(select(c.id).where(c.id == row.id, waiting)).first():
-                return 0, []
-            ahead = conn.execute(
-                select(func.count()).where(
-                    waiting, or_(c.queued_at < q, and_(c.queued_at == q, c.id < row.id))
-                )
-            ).scalar_one()
-            behind = conn.execute(
-                select(c.id).where(waiting, c.queued_at == q, c.id > row.id).order_by(c.id)
-            ).scalars()
-            return int(ahead) + 1, list(behind)
-
-        return await self.db.read_sync(place)
+        millisecond (a newcomer moves nobody else)."""
+        return await self.db.read_sync(lambda conn: _place(conn, row))
 
     async def resume_view(
         self, token_hash: str, conversation_id: str, after: int, limit: int = 500
-    ) -> tuple[ConversationRow | None, bool, list[MessageRow]]:
+    ) -> ResumeView | None:
         """What a client's ``resume`` needs, in one transaction: the conversation of this
-        token (None unless it is ``conversation_id``), whether the token is blocked, and
-        the messages after ``after``."""
+        token (None unless it is ``conversation_id``), whether the token is blocked, the
+        messages after ``after`` and, while it waits, its place in the queue."""
         now = self.now_ms()
         key = await self.keystore.get(conversation_key_id(conversation_id))
 
-        def view(conn: Connection) -> tuple[ConversationRow | None, bool, list[MessageRow]]:
+        def view(conn: Connection) -> ResumeView | None:
             found = conn.execute(
                 select(*_CONV_COLUMNS)
                 .select_from(_CONV_FROM)
@@ -439,19 +450,18 @@ class Store:
                 )
             ).first()
             if found is None:
-                return None, False, []
+                return None
             blocked = conn.execute(
                 select(m.blocks.c.id).where(
                     m.blocks.c.token_hash == token_hash, m.blocks.c.expires_at > now
                 )
             ).first()
+            row = _conversation(found)
             if blocked is not None:
-                return _conversation(found), True, []
-            return (
-                _conversation(found),
-                False,
-                messages_sync(conn, conversation_id, key, after, limit, now),
-            )
+                return ResumeView(row, True, [], 0)
+            messages = messages_sync(conn, conversation_id, key, after, limit, now)
+            place = _place(conn, row)[0] if row.state is State.WAITING else 0
+            return ResumeView(row, False, messages, place)
 
         return await self.db.read_sync(view)
 

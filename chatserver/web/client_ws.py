@@ -81,8 +81,7 @@ class _Client:
             case f.Resume():
                 if conn.conversation is not None:
                     raise InvalidTransition("this connection already has a conversation")
-                row, missed = await service.resume(frame)
-                waiting = await service.position_frame(row)
+                row, missed, waiting = await service.resume(frame)
                 # Then subscribe, and read once more what was stored between the first read
                 # and the subscription (with several processes it takes a round trip to
                 # Redis); peers order by seq and drop duplicates. After a full page the
