@@ -90,6 +90,10 @@ class Sink(Protocol):
 
 
 class Hub(Protocol):
+    #: Whether other processes serve the same conversations (so what this process
+    #: remembers of the database can be outdated by them without its knowing).
+    shared: bool
+
     @property
     def presence(self) -> PresenceBook: ...
 
@@ -107,6 +111,8 @@ class Hub(Protocol):
 
 class LocalHub:
     """In-process fan-out."""
+
+    shared = False
 
     def __init__(self) -> None:
         self._subs: defaultdict[str, set[Sink]] = defaultdict(set)

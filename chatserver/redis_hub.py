@@ -45,6 +45,8 @@ PREFIX = "chat:"
 
 
 class RedisHub:
+    shared = True
+
     def __init__(
         self,
         url: str,

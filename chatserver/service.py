@@ -186,8 +186,10 @@ def team_topic(team_id: int) -> str:
 ESTIMATE_SAMPLES = 20
 ESTIMATE_MIN_SAMPLES = 5
 ESTIMATE_WINDOW_MS = 7 * 86_400_000
-#: How long a team's recent waits are reused (an accept in this process renews them at
-#: once): a surge of starts or a storm of resumes reads them once, not once per client.
+#: How long a team's recent waits are reused by a single server process (an accept
+#: renews them at once): a surge of starts or a storm of resumes reads them once, not once
+#: per client. With several processes (Redis) they are read every time: an accept on
+#: another process would not renew them here.
 ESTIMATE_REUSE_MS = 10_000
 
 
@@ -344,6 +346,15 @@ class ChatService:
             await self._tell(staff_topic(outcome.counsellor_id), stored_frame(pending, outcome))
         self.metrics.inc("chat_messages_total", "Messages stored.", role="client")
         return f.Ack(frame.id, outcome.seq)
+
+    async def catch_up(
+        self, conversation_id: str, after: int, limit: int
+    ) -> tuple[State, int, list[MessageRow]]:
+        """What changed since a resume's first read: state, last seq, messages."""
+        now = await self.store.catch_up(conversation_id, after, limit)
+        if now is None:
+            raise NotFound("this conversation does not exist (any more)")
+        return now
 
     async def client_fetch(self, conversation_id: str, after: int) -> list[MessageRow]:
         return await self.store.messages_after(conversation_id, after)
@@ -859,7 +870,7 @@ class ChatService:
         """Start-to-first-accept times (ms) of the team's last accepted conversations."""
         now = self.now_ms()
         read_at, waits = self._waits.get(team_id, (0, []))
-        if read_at and 0 <= now - read_at < ESTIMATE_REUSE_MS:
+        if read_at and 0 <= now - read_at < ESTIMATE_REUSE_MS and not self.hub.shared:
             return waits
         c = m.conversations.c
         async with self.store.db.read() as conn:

@@ -494,6 +494,26 @@ class Store:
             )
             return [_conversation(r) for r in rows]
 
+    async def catch_up(
+        self, conversation_id: str, after: int, limit: int
+    ) -> tuple[State, int, list[MessageRow]] | None:
+        """A conversation's state and last seq now, and up to ``limit`` messages after
+        ``after``, in one transaction (None once it is gone)."""
+        key = await self.keystore.get(conversation_key_id(conversation_id))
+        now = self.now_ms()
+        c = m.conversations.c
+
+        def read(conn: Connection) -> tuple[State, int, list[MessageRow]] | None:
+            found = conn.execute(
+                select(c.state, c.last_seq).where(c.id == conversation_id, visible(now))
+            ).first()
+            if found is None:
+                return None
+            messages = messages_sync(conn, conversation_id, key, after, limit, now)
+            return State(found.state), int(found.last_seq), messages
+
+        return await self.db.read_sync(read)
+
     async def messages_after(
         self, conversation_id: str, after: int, limit: int = 500
     ) -> list[MessageRow]:

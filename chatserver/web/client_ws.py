@@ -9,6 +9,7 @@ from .. import PROTOCOL_VERSION
 from ..hub import Hub
 from ..protocol import frames as f
 from ..protocol.errors import InvalidTransition, Overloaded
+from ..protocol.lifecycle import State
 from ..service import ChatService, conv_topic, message_frame
 from .connection import Connection
 from .keys import CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
@@ -82,20 +83,23 @@ class _Client:
                 if conn.conversation is not None:
                     raise InvalidTransition("this connection already has a conversation")
                 row, missed, waiting = await service.resume(frame)
-                # Then subscribe, and read once more what was stored between the first read
+                # Then subscribe, and read once more what changed between the first read
                 # and the subscription (with several processes it takes a round trip to
-                # Redis); peers order by seq and drop duplicates. After a full page the
-                # client fetches the rest page by page (docs/protocol.md, `resume`).
+                # Redis): the state (an accept may have come in between) and the messages
+                # stored meanwhile; peers order by seq and drop duplicates. After a full
+                # page the client fetches the rest page by page (docs/protocol.md).
                 self.bind(row.id)
                 await hub.flush()
-                if len(missed) < PAGE:
-                    after = missed[-1].seq if missed else frame.last_seq
-                    missed += await service.client_fetch(row.id, after)
+                after = missed[-1].seq if missed else frame.last_seq
+                state, last_seq, more = await service.catch_up(row.id, after, PAGE - len(missed))
+                missed += more
+                if state is not State.WAITING:
+                    waiting = None
                 conn.send(
                     f.Resumed(
                         row.id,
-                        row.state.value,
-                        row.last_seq,
+                        state.value,
+                        last_seq,
                         row.client_key,
                         row.team,
                         row.topic,
