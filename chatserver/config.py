@@ -105,7 +105,7 @@ class Settings:
     retention_interval_minutes: float = _s(15.0, "Minutes between retention sweeps.")
     retention_batch: int = _s(
         2000,
-        "Messages deleted per transaction in a sweep (a conversation's other rows go with them).",
+        "Messages a sweep deletes between two pauses, in transactions of a few milliseconds.",
     )
     retention_pause_ms: int = _s(
         20, "Pause between a sweep's delete batches, so live chats are never stalled."

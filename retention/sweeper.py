@@ -4,10 +4,12 @@ Order matters: expired holds are released; idle open conversations are ended; an
 statistics are recorded for every conversation before it may go; then message content
 (its storage key first: crypto-shredding), whole conversations, retired epochs' team keys,
 sessions, invitations, blocks, deactivated accounts and old audit entries. Deletes go in
-bounded batches on indexed due-time columns with a pause between them, so live chats keep
-their write slot. Afterwards the storage is compacted (SQLite: WAL checkpoint with
-truncate, incremental vacuum; PostgreSQL: VACUUM of the swept tables), and a content-free
-report is appended to the hash-chained audit log.
+bounded batches on indexed due-time columns with a pause between them, each batch in
+transactions that hold the write slot a few milliseconds (:class:`Pace`), with the WAL
+checkpointed between them: a live message waits for one such transaction at most.
+Afterwards the storage is compacted (SQLite: WAL checkpoint with truncate, incremental
+vacuum; PostgreSQL: VACUUM of the swept tables), and a content-free report is appended to
+the hash-chained audit log.
 
 Only one sweep runs at a time across processes (:mod:`retention.locks`).
 """
@@ -17,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol.lifecycle import Actor, Event, State, transition
 from chatserver.storage import models as m
@@ -52,8 +56,18 @@ class EndedConversation:
     now: State
 
 
-#: Free pages handed back to the file system per transaction (2 MiB of 4 KiB pages).
-VACUUM_PAGES = 512
+#: Free pages handed back to the file system between two pauses (8 MiB of 4 KiB pages).
+VACUUM_PAGES = 2048
+
+#: About how long one write transaction of the sweep holds the write slot: SQLite has one,
+#: and a live message that arrives meanwhile waits for the transaction to end. Rows and
+#: pages per transaction adapt to it (:class:`Pace`), never more than ``retention_batch``.
+HOLD_S = 0.004
+
+#: The sweep checkpoints the write-ahead log itself, outside its transactions, about every
+#: this many pages written; SQLite would otherwise do it in the commit that takes the log
+#: past 1,000 pages, with the write slot held (the sweep's, or a live message's).
+CHECKPOINT_PAGES = 400
 
 SWEPT_TABLES = (
     "messages",
@@ -78,6 +92,8 @@ class Report:
     batches: int = 0
     holds_skipped: int = 0
     keys_destroyed: int = 0
+    transactions: int = 0
+    longest_write_ms: float = 0.0  # the longest hold of the write slot by one transaction
     errors: list[str] = field(default_factory=list)
     skipped: bool = False  # another sweep held the lock
 
@@ -91,9 +107,29 @@ class Report:
             "batches": self.batches,
             "holds_skipped": self.holds_skipped,
             "keys_destroyed": self.keys_destroyed,
+            "transactions": self.transactions,
+            "longest_write_ms": round(self.longest_write_ms, 1),
             "errors": self.errors,
             "duration_ms": self.finished_at - self.started_at,
         }
+
+
+class Pace:
+    """How many rows (or pages) the next transaction takes, so that it holds the write
+    slot about ``target`` seconds: learnt from the time per row of the one before, at
+    most ``limit``, at least ``floor``, and at most twice the last size (a cold start or
+    a slow disk must not make one transaction long)."""
+
+    def __init__(self, limit: int, target: float, floor: int = 16) -> None:
+        self.limit, self.target = limit, target
+        self.floor = min(floor, limit)
+        self.size = self.floor
+
+    def learn(self, done: int, held: float) -> None:
+        if done <= 0:
+            return
+        fit = round(done * self.target / held) if held > 0 else self.limit
+        self.size = max(self.floor, min(self.limit, 2 * self.size, fit))
 
 
 class Sweeper:
@@ -111,6 +147,12 @@ class Sweeper:
         self.db, self.keystore, self.rules, self.clock = db, keystore, rules, clock
         self.batch, self.pause = batch, pause_ms / 1000
         self.on_ended = on_ended
+        self._rows = Pace(batch, HOLD_S)  # messages
+        self._pages = Pace(VACUUM_PAGES, HOLD_S)
+        self._paces: dict[str, Pace] = {}  # other steps' rows
+        self._held = 0.0  # how long the last transaction held the write slot
+        self._unchecked = 0  # transactions since the last checkpoint
+        self._checkpoint_every = 1  # transactions, learnt from the pages they wrote
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -154,9 +196,75 @@ class Sweeper:
         return report
 
     # ------------------------------------------------------------------ helpers
+    @asynccontextmanager
+    async def _write(self, report: Report) -> AsyncIterator[AsyncConnection]:
+        """A write transaction of the sweep; how long it held the write slot (from its
+        start to its commit) is kept in ``_held`` and the report."""
+        async with self.db.write() as conn:
+            started = time.perf_counter()
+            yield conn
+        self._held = time.perf_counter() - started
+        self._unchecked += 1
+        report.transactions += 1
+        report.longest_write_ms = max(report.longest_write_ms, self._held * 1000)
+
+    async def _paced(
+        self,
+        report: Report,
+        step: str,
+        ids: list[Any],
+        work: Callable[[AsyncConnection, list[Any]], Awaitable[None]],
+    ) -> None:
+        """One batch: ``work`` on ``ids`` in transactions of the step's ``Pace``, with the
+        checkpoint between them and the pause after the batch."""
+        pace = self._paces.setdefault(step, Pace(self.batch, HOLD_S))
+        done = 0
+        while done < len(ids):
+            part = ids[done : done + pace.size]
+            async with self._write(report) as conn:
+                await work(conn, part)
+            pace.learn(len(part), self._held)
+            done += len(part)
+            if done < len(ids):
+                await self._between()
+        await self._pause(report)
+
     async def _pause(self, report: Report) -> None:
+        """Between two batches."""
         report.batches += 1
-        await asyncio.sleep(self.pause)  # yield the write slot to live chats
+        await self._rest()
+
+    async def _rest(self) -> None:
+        """Give the write slot to live chats for ``pause``; the WAL checkpoint, which
+        needs no write slot, runs in that time."""
+        started = time.perf_counter()
+        await self._checkpoint()
+        await asyncio.sleep(max(0.0, self.pause - (time.perf_counter() - started)))
+
+    async def _between(self) -> None:
+        """Between two transactions of one batch: live writers waiting for the write slot
+        take it (first come, first served) while the checkpoint, when due, runs."""
+        if self._unchecked >= self._checkpoint_every:
+            await self._checkpoint()
+        await asyncio.sleep(0)
+
+    async def _checkpoint(self) -> None:
+        """SQLite: copy what the last transactions wrote out of the write-ahead log, beside
+        live writers (``CHECKPOINT_PAGES``). A failure is only logged: the checkpoint at
+        the end of the sweep does it again, and reports."""
+        if not self.db.is_sqlite or not self._unchecked:
+            return
+        transactions, self._unchecked = self._unchecked, 0
+        try:
+            async with self.db.engine.connect() as conn:
+                result = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")).one()
+        except Exception:
+            log.warning("retention checkpoint failed", exc_info=True)
+            return
+        # The log restarts after a complete checkpoint, so its length now is about what
+        # the transactions since the last one wrote.
+        pages = max(1, int(tuple(result)[1]))
+        self._checkpoint_every = max(1, CHECKPOINT_PAGES * transactions // pages)
 
     async def _team_rules(self) -> dict[int, dict[str, int]]:
         async with self.db.read() as conn:
@@ -270,9 +378,11 @@ class Sweeper:
             )
             if not ids:
                 return
-            async with self.db.write() as conn:
-                report.add("statistics_recorded", await record_stats(conn, ids, now))
-            await self._pause(report)
+
+            async def record(conn: AsyncConnection, part: list[str], now: int = now) -> None:
+                report.add("statistics_recorded", await record_stats(conn, part, now))
+
+            await self._paced(report, "statistics", ids, record)
 
     async def _skip_held(self, report: Report, column: Any) -> None:
         c = m.conversations.c
@@ -285,7 +395,7 @@ class Sweeper:
 
     async def _purge_content(self, report: Report) -> None:
         """Messages and notes of conversations past ``messages_due_at``: the storage keys
-        go first, then the rows, about ``batch`` messages a transaction (whole
+        go first, then the rows, in batches of about ``batch`` messages (whole
         conversations while they fit: a conversation's ``last_seq`` is its number of
         messages); ``messages_due_at`` is cleared once done."""
         c = m.conversations.c
@@ -306,43 +416,60 @@ class Sweeper:
                 ).all()
             if not due:
                 return
-            ids = [row.id for row in due]
-            destroyed = await self.keystore.destroy([conversation_key_id(i) for i in ids])
+            destroyed = await self.keystore.destroy([conversation_key_id(row.id) for row in due])
             report.keys_destroyed += len(destroyed)
             group: list[str] = []
             size = 0
             for row in due:
                 if group and size + row.last_seq > self.batch:
-                    await self._delete_messages(report, group)
+                    await self._empty(report, group)
                     group, size = [], 0
                 group.append(row.id)
                 size += row.last_seq
-            await self._delete_messages(report, group)
-            async with self.db.write() as conn:
-                notes = await conn.execute(
-                    delete(m.key_envelopes).where(m.key_envelopes.c.conversation_id.in_(ids))
-                )
-                await conn.execute(
-                    update(m.conversations).where(c.id.in_(ids)).values(messages_due_at=None)
-                )
-            report.add("envelopes", int(notes.rowcount or 0))
-            report.add("conversations_emptied", len(ids))
-            await self._pause(report)
+            await self._empty(report, group)
 
-    async def _delete_messages(self, report: Report, conversation_ids: list[str]) -> None:
-        """The messages of these conversations, ``batch`` at most a transaction (only a
-        conversation longer than a batch takes several), with a pause after each."""
-        mc = m.messages.c
-        chunk = select(mc.id).where(mc.conversation_id.in_(conversation_ids)).limit(self.batch)
+    async def _empty(self, report: Report, conversation_ids: list[str]) -> None:
+        """One batch: the messages of these conversations (``batch`` at most, unless one
+        conversation is longer: then a pause after each ``batch``), in transactions of
+        ``Pace`` rows; the last one also deletes their notes and clears
+        ``messages_due_at``."""
+        mc, c = m.messages.c, m.conversations.c
+        since_pause = envelopes = 0
         while True:
-            async with self.db.write() as conn:
+            rows = self._rows.size
+            chunk = select(mc.id).where(mc.conversation_id.in_(conversation_ids)).limit(rows)
+            async with self._write(report) as conn:
                 gone = int(
                     (await conn.execute(delete(m.messages).where(mc.id.in_(chunk)))).rowcount or 0
                 )
+                if gone < rows:  # the last of them
+                    notes = await conn.execute(
+                        delete(m.key_envelopes).where(
+                            m.key_envelopes.c.conversation_id.in_(conversation_ids)
+                        )
+                    )
+                    envelopes = int(notes.rowcount or 0)
+                    await conn.execute(
+                        update(m.conversations)
+                        .where(c.id.in_(conversation_ids))
+                        .values(messages_due_at=None)
+                    )
+            self._rows.learn(gone, self._held)
             report.add("messages", gone)
-            await self._pause(report)
-            if gone < self.batch:
+            since_pause += gone
+            if gone < rows:
+                report.add("envelopes", envelopes)
+                report.add("conversations_emptied", len(conversation_ids))
+                if since_pause:  # else the pause came just before this last transaction
+                    await self._pause(report)
+                else:
+                    await self._between()
                 return
+            if since_pause >= self.batch:
+                await self._pause(report)
+                since_pause = 0
+            else:
+                await self._between()
 
     async def _purge_conversations(self, report: Report) -> None:
         c = m.conversations.c
@@ -356,10 +483,12 @@ class Sweeper:
                 return
             destroyed = await self.keystore.destroy([conversation_key_id(i) for i in ids])
             report.keys_destroyed += len(destroyed)
-            async with self.db.write() as conn:
-                gone = await conn.execute(delete(m.conversations).where(c.id.in_(ids)))
-            report.add("conversations", int(gone.rowcount or 0))
-            await self._pause(report)
+
+            async def purge(conn: AsyncConnection, part: list[str]) -> None:
+                gone = await conn.execute(delete(m.conversations).where(c.id.in_(part)))
+                report.add("conversations", int(gone.rowcount or 0))
+
+            await self._paced(report, "conversations", ids, purge)
 
     async def _retire_epochs(self, report: Report) -> None:
         e = m.team_epochs.c
@@ -419,32 +548,50 @@ class Sweeper:
                 ids = await self._ids(select(key).where(*where).order_by(stamp))
                 if not ids:
                     break
-                async with self.db.write() as conn:
-                    gone = await conn.execute(delete(table).where(key.in_(ids)))
-                report.add(category, int(gone.rowcount or 0))
-                await self._pause(report)
 
-    async def _incremental_vacuum(self) -> None:
-        """Hand free pages back to the file system, ``VACUUM_PAGES`` a transaction, with
-        the pause between (between two writers, never during one)."""
+                async def purge(
+                    conn: AsyncConnection,
+                    part: list[Any],
+                    category: str = category,
+                    table: Any = table,
+                    key: Any = key,
+                ) -> None:
+                    gone = await conn.execute(delete(table).where(key.in_(part)))
+                    report.add(category, int(gone.rowcount or 0))
+
+                await self._paced(report, category, ids, purge)
+
+    async def _incremental_vacuum(self, report: Report) -> None:
+        """Hand free pages back to the file system, in transactions of ``Pace`` pages,
+        with the pause after each ``VACUUM_PAGES`` (between two writers, never during
+        one)."""
+        since_pause = 0
         while True:
-            async with self.db.write() as conn:
-                if not (await conn.exec_driver_sql("PRAGMA freelist_count")).scalar():
+            pages = self._pages.size
+            async with self._write(report) as conn:
+                free = int((await conn.exec_driver_sql("PRAGMA freelist_count")).scalar() or 0)
+                if not free:
                     return
                 # Python's sqlite3 steps a statement without result columns only once,
                 # which frees one page; executescript steps it to the end. It commits the
                 # empty transaction first and runs the pragma as its own.
                 driver = (await conn.get_raw_connection()).driver_connection
                 assert driver is not None
-                await driver.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")
-            await asyncio.sleep(self.pause)
+                await driver.executescript(f"PRAGMA incremental_vacuum({pages})")
+            self._pages.learn(min(pages, free), self._held)
+            since_pause += pages
+            if since_pause >= VACUUM_PAGES:
+                await self._rest()
+                since_pause = 0
+            else:
+                await self._between()
 
     async def _compact(self, report: Report) -> None:
         """Give deleted pages back and leave no copy in the write-ahead log."""
         try:
             if self.db.is_sqlite:
                 started = time.perf_counter()
-                await self._incremental_vacuum()
+                await self._incremental_vacuum(report)
                 vacuumed = time.perf_counter()
                 async with self.db.engine.connect() as conn:
                     # PASSIVE copies the log beside live writers; TRUNCATE, which makes

@@ -21,7 +21,7 @@ from chatserver.storage.db import Database, sqlite_path
 from chatserver.storage.keystore import message_place, unseal
 from chatserver.web.keys import DB, KEYSTORE, SERVICE, SWEEPS
 from retention.locks import sweep_lock
-from retention.sweeper import Report, Sweeper
+from retention.sweeper import Pace, Report, Sweeper
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -261,6 +261,71 @@ async def canaries(
         await db.dispose()
     data = files()
     return sum(1 for blob in blobs if blob[12:60] in data)
+
+
+def test_pace_fits_transactions_to_the_hold_target() -> None:
+    """Rows per transaction start small, at most double, settle where a transaction holds
+    the write slot about the target, shrink after a slow one, and stay within the batch."""
+    pace = Pace(2000, target=0.005)
+    assert pace.size == 16
+    pace.learn(16, 0.0001)  # fast: may double, no more
+    assert pace.size == 32
+    for _ in range(10):
+        pace.learn(pace.size, pace.size * 0.00001)  # 10 µs a row: 500 rows fit in 5 ms
+    assert pace.size == 500
+    pace.learn(500, 0.05)  # a slow disk: ten times longer
+    assert pace.size == 50
+    pace.learn(50, 0.5)  # never below the floor
+    assert pace.size == 16
+    for _ in range(20):
+        pace.learn(pace.size, 0.0)
+    assert pace.size == 2000  # never above the batch
+    pace.learn(0, 1.0)  # nothing done: nothing learnt
+    assert pace.size == 2000
+    assert Pace(4, target=0.005).size == 4
+
+
+async def test_a_batch_goes_in_short_transactions_keys_first(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pace of one message a transaction, each transaction deletes one message
+    (never more than a batch), the storage keys are destroyed before the first message
+    row goes, and the pause comes after each batch, not after each transaction."""
+    server, clock, anna = world["server"], world["clock"], world["anna"]
+    convs = [(await closed_chat(server, anna))[0] for _ in range(3)]
+    clock.advance(3 * DAY)
+    keystore = server.app[KEYSTORE]
+    events: list[tuple[str, int]] = []
+
+    def deleted(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("DELETE FROM messages"):
+            events.append(("messages", cursor.rowcount))
+
+    engine = server.app[DB].engine.sync_engine
+    event.listen(engine, "after_cursor_execute", deleted)
+    destroy = keystore.destroy
+
+    async def destroy_logged(key_ids: Any) -> list[str]:
+        gone = await destroy(key_ids)
+        events.append(("keys", len(gone)))
+        return gone
+
+    monkeypatch.setattr(keystore, "destroy", destroy_logged)
+    try:
+        one = sweeper(server, clock, batch=4)
+        one._rows = Pace(4, target=0.0, floor=1)
+        report = await one.run()
+    finally:
+        event.remove(engine, "after_cursor_execute", deleted)
+    assert events[0] == ("keys", 3)
+    rows = [n for kind, n in events if kind == "messages"]
+    assert sorted(set(rows)) == [0, 1] and sum(rows) == 6 == report.counts["messages"]
+    assert report.counts["conversations_emptied"] == 3
+    assert report.batches == 2  # two conversations of two messages, then the third
+    assert report.transactions >= len(rows) > report.batches
+    assert report.as_detail()["longest_write_ms"] > 0
+    c = m.conversations.c
+    assert await count(server, m.conversations, c.id.in_(convs), c.messages_due_at.is_(None)) == 3
 
 
 async def test_one_sweep_at_a_time(world: dict[str, Any]) -> None:
