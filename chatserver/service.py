@@ -307,14 +307,10 @@ class ChatService:
         # (started in the same millisecond) are told; a surge costs no frame per waiter,
         # and its place is a count on the queue's index, not a read of the whole queue.
         index, behind = await self.store.queue_place(row)
-        waits = await self._recent_waits(team.id)
-        on_duty = await self._on_duty(team.id)
+        place = await self._placer(team.id)
         for later, conversation in enumerate(behind, start=index + 1):
-            await self._tell(
-                conv_topic(conversation), f.Position(later, waiting_estimate(waits, later, on_duty))
-            )
-        place = f.Position(index, waiting_estimate(waits, index, on_duty))
-        return row, token, place
+            await self._tell(conv_topic(conversation), place(later))
+        return row, token, place(index)
 
     async def resume(
         self, frame: f.Resume
@@ -332,9 +328,7 @@ class ChatService:
         transition(view.row.state, Event.RESUME, Actor.CLIENT)
         waiting = None
         if view.place:
-            waits = await self._recent_waits(view.row.team_id)
-            on_duty = await self._on_duty(view.row.team_id)
-            waiting = f.Position(view.place, waiting_estimate(waits, view.place, on_duty))
+            waiting = (await self._placer(view.row.team_id))(view.place)
         return view.row, view.messages, waiting
 
     async def client_send(self, conversation_id: str, frame: f.Send) -> f.Ack:
@@ -859,12 +853,18 @@ class ChatService:
     async def _announce_positions(self, team_id: int) -> None:
         """Send every waiting client of the team its place and estimate."""
         queue = await self.store.queue([team_id])
-        waits = await self._recent_waits(team_id) if queue else []
-        on_duty = await self._on_duty(team_id)
+        if not queue:
+            return
+        place = await self._placer(team_id)
         for index, row in enumerate(queue, start=1):
-            await self._tell(
-                conv_topic(row.id), f.Position(index, waiting_estimate(waits, index, on_duty))
-            )
+            await self._tell(conv_topic(row.id), place(index))
+
+    async def _placer(self, team_id: int) -> Callable[[int], f.Position]:
+        """The ``position`` frame of a place in the team's queue, with the estimate from
+        the team's recent waits and who is on duty now."""
+        waits = await self._recent_waits(team_id)
+        on_duty = await self._on_duty(team_id)
+        return lambda index: f.Position(index, waiting_estimate(waits, index, on_duty))
 
     async def _recent_waits(self, team_id: int) -> list[int]:
         """Start-to-first-accept times (ms) of the team's last accepted conversations."""

@@ -143,20 +143,25 @@ def test_charts_are_drawn(quick: dict[str, Any]) -> None:
     assert all((folder / n).read_bytes().startswith(b"\x89PNG") for n in names)
 
 
+RELAY_AND_STORM = [sys.executable, "-m", "bench.run", "relay", "storm", "--quick", "--peers", ""]
+
+
 def test_before_runs_another_checkout_beside_this_one(tmp_path: Path) -> None:
     """``--before DIR`` adds the chat server found in DIR to the relay (as a system of its
     own) and runs the storm once more with it; a folder without one is refused."""
     out = tmp_path / "r.json"
-    command = [sys.executable, "-m", "bench.run", "relay", "storm", "--quick", "--peers", ""]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [*command, "--before", str(REPO), "--out", str(out)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def bench(before: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*RELAY_AND_STORM, "--before", str(before), "--out", str(out)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    proc = bench(REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
     for figures in result["scenarios"]["relay"]["sizes"].values():
@@ -168,13 +173,6 @@ def test_before_runs_another_checkout_beside_this_one(tmp_path: Path) -> None:
     assert storm["before"]["lost"] == 0
     assert "chatserver-before: " in proc.stdout
 
-    refused = subprocess.run(
-        [*command, "--before", str(tmp_path), "--out", str(out)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    refused = bench(tmp_path)
     assert refused.returncode != 0
     assert "no chatserver package there" in refused.stdout + refused.stderr

@@ -169,18 +169,12 @@ def content_visible(now: int) -> Any:
 async def conversation_tx(
     conn: AsyncConnection, conversation_id: str, now: int
 ) -> ConversationRow | None:
-    row = (
-        await conn.execute(
-            select(*_CONV_COLUMNS)
-            .select_from(_CONV_FROM)
-            .where(m.conversations.c.id == conversation_id, visible(now))
-        )
-    ).first()
-    return _conversation(row) if row else None
+    return await conn.run_sync(conversation_sync, conversation_id, now)
 
 
 def conversation_sync(conn: Connection, conversation_id: str, now: int) -> ConversationRow | None:
-    """:func:`conversation_tx` for :meth:`Database.read_sync`."""
+    """A conversation not past due, in an open transaction (:meth:`Database.read_sync`,
+    or :func:`conversation_tx` in an async one)."""
     row = conn.execute(
         select(*_CONV_COLUMNS)
         .select_from(_CONV_FROM)
@@ -215,12 +209,7 @@ def messages_sync(
     the key is destroyed or the messages are past due)."""
     if key is None:
         return []
-    readable = conn.execute(
-        select(m.conversations.c.id).where(
-            m.conversations.c.id == conversation_id, content_visible(now)
-        )
-    ).first()
-    if readable is None:
+    if not readable_sync(conn, conversation_id, now):
         return []
     key_id = conversation_key_id(conversation_id)
     out = []
@@ -236,13 +225,18 @@ def messages_sync(
     return out
 
 
-async def content_readable(conn: AsyncConnection, conversation_id: str, now: int) -> bool:
-    found = await conn.execute(
+def readable_sync(conn: Connection, conversation_id: str, now: int) -> bool:
+    """Whether a conversation's messages and notes may be served (not past due)."""
+    found = conn.execute(
         select(m.conversations.c.id).where(
             m.conversations.c.id == conversation_id, content_visible(now)
         )
     )
     return found.first() is not None
+
+
+async def content_readable(conn: AsyncConnection, conversation_id: str, now: int) -> bool:
+    return await conn.run_sync(readable_sync, conversation_id, now)
 
 
 async def audit_tx(
