@@ -16,7 +16,9 @@ TIME_COLUMNS_SCANNED_BY_RETENTION = {
     ("conversations", "closed_at"),
     ("conversations", "last_activity_at"),
     ("conversations", "created_at"),
-    ("messages", "created_at"),
+    ("conversations", "messages_due_at"),
+    ("conversations", "due_at"),
+    # messages go by conversation_id (a foreign key, indexed like every other)
     ("sessions", "expires_at"),
     ("blocks", "expires_at"),
     ("key_envelopes", "created_at"),

@@ -146,7 +146,7 @@ messages = Table(
     Column("gen", Integer, nullable=False),
     Column("n", Integer, nullable=False),
     Column("body", LargeBinary, nullable=False),  # opaque E2E ciphertext, at most 64 KiB
-    Column("created_at", BigInteger, nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("conversation_id", "seq"),
     UniqueConstraint(
         "conversation_id", "sender", "client_msg_id", name="uq_messages_client_msg_id"
