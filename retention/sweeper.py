@@ -22,9 +22,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, select, text, update
+from sqlalchemy import Connection, and_, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol.lifecycle import Actor, Event, State, transition
@@ -41,6 +42,8 @@ from .store import MINUTE, due_values, effective_rules, held, record_stats
 __all__ = ["EndedConversation", "Report", "Sweeper"]
 
 log = logging.getLogger("retention.sweeper")
+
+T = TypeVar("T")
 
 #: Told of each conversation the sweep ended for idleness, after the commit.
 Ended = Callable[["EndedConversation"], Awaitable[None]]
@@ -64,9 +67,9 @@ VACUUM_PAGES = 2048
 #: pages per transaction adapt to it (:class:`Pace`), never more than ``retention_batch``.
 HOLD_S = 0.004
 
-#: The sweep checkpoints the write-ahead log itself, outside its transactions, about every
-#: this many pages written; SQLite would otherwise do it in the commit that takes the log
-#: past 1,000 pages, with the write slot held (the sweep's, or a live message's).
+#: The sweep has the write-ahead log checkpointed about every this many pages it wrote,
+#: beside its own next transactions (no commit checkpoints: :mod:`chatserver.storage.db`);
+#: the log stays short, and so does each checkpoint's fsync.
 CHECKPOINT_PAGES = 400
 
 SWEPT_TABLES = (
@@ -153,6 +156,7 @@ class Sweeper:
         self._held = 0.0  # how long the last transaction held the write slot
         self._unchecked = 0  # transactions since the last checkpoint
         self._checkpoint_every = 1  # transactions, learnt from the pages they wrote
+        self._checkpointing: asyncio.Task[None] | None = None
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -182,6 +186,7 @@ class Sweeper:
                 except Exception as exc:  # a failed step must not stop the others
                     log.exception("retention step %s failed", step.__name__)
                     report.errors.append(f"{step.__name__.strip('_')}: {type(exc).__name__}")
+            await self._checkpoint_done()
             await self._compact(report)
             report.finished_at = self.now_ms()
             async with self.db.write() as conn:
@@ -196,33 +201,46 @@ class Sweeper:
         return report
 
     # ------------------------------------------------------------------ helpers
+    def _held_for(self, report: Report, held: float) -> None:
+        self._held = held
+        self._unchecked += 1
+        report.transactions += 1
+        report.longest_write_ms = max(report.longest_write_ms, held * 1000)
+
+    async def _transaction(self, report: Report, fn: Callable[[Connection], T]) -> T:
+        """A write transaction of the sweep: ``fn`` with a plain connection, on SQLite one
+        call to the database's writer thread from ``BEGIN`` to commit. How long it held
+        the write slot goes into ``_held`` and the report."""
+        async with self.db.write_slot():
+            started = time.perf_counter()
+            result = await self.db.run_write(fn)
+            held = time.perf_counter() - started
+        self._held_for(report, held)
+        return result
+
     @asynccontextmanager
     async def _write(self, report: Report) -> AsyncIterator[AsyncConnection]:
-        """A write transaction of the sweep; how long it held the write slot (from its
-        start to its commit) is kept in ``_held`` and the report."""
+        """A write transaction with an async connection, for the steps whose statements are
+        shared with the server's own async code (statistics); timed like the others."""
         async with self.db.write() as conn:
             started = time.perf_counter()
             yield conn
-        self._held = time.perf_counter() - started
-        self._unchecked += 1
-        report.transactions += 1
-        report.longest_write_ms = max(report.longest_write_ms, self._held * 1000)
+        self._held_for(report, time.perf_counter() - started)
 
     async def _paced(
         self,
         report: Report,
         step: str,
         ids: list[Any],
-        work: Callable[[AsyncConnection, list[Any]], Awaitable[None]],
+        work: Callable[[list[Any]], Awaitable[None]],
     ) -> None:
-        """One batch: ``work`` on ``ids`` in transactions of the step's ``Pace``, with the
-        checkpoint between them and the pause after the batch."""
+        """One batch: ``work`` (one transaction) on parts of ``ids`` sized by the step's
+        ``Pace``, with the checkpoint between them and the pause after the batch."""
         pace = self._paces.setdefault(step, Pace(self.batch, HOLD_S))
         done = 0
         while done < len(ids):
             part = ids[done : done + pace.size]
-            async with self._write(report) as conn:
-                await work(conn, part)
+            await work(part)
             pace.learn(len(part), self._held)
             done += len(part)
             if done < len(ids):
@@ -237,34 +255,46 @@ class Sweeper:
     async def _rest(self) -> None:
         """Give the write slot to live chats for ``pause``; the WAL checkpoint, which
         needs no write slot, runs in that time."""
-        started = time.perf_counter()
-        await self._checkpoint()
-        await asyncio.sleep(max(0.0, self.pause - (time.perf_counter() - started)))
+        self._checkpoint()
+        await asyncio.sleep(self.pause)
 
     async def _between(self) -> None:
         """Between two transactions of one batch: live writers waiting for the write slot
-        take it (first come, first served) while the checkpoint, when due, runs."""
+        take it (first come, first served); a checkpoint starts when one is due."""
         if self._unchecked >= self._checkpoint_every:
-            await self._checkpoint()
+            self._checkpoint()
         await asyncio.sleep(0)
 
-    async def _checkpoint(self) -> None:
-        """SQLite: copy what the last transactions wrote out of the write-ahead log, beside
-        live writers (``CHECKPOINT_PAGES``). A failure is only logged: the checkpoint at
-        the end of the sweep does it again, and reports."""
+    def _checkpoint(self) -> None:
+        """SQLite: start copying what the last transactions wrote out of the write-ahead
+        log (about every ``CHECKPOINT_PAGES``), beside live writers and beside the sweep's
+        next transactions: a checkpoint needs no write slot. At most one runs at a time."""
         if not self.db.is_sqlite or not self._unchecked:
             return
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
         transactions, self._unchecked = self._unchecked, 0
+        self._checkpointing = asyncio.create_task(self._copy_log(transactions))
+
+    async def _copy_log(self, transactions: int) -> None:
+        """One passive checkpoint. A failure is only logged: the checkpoint at the end of
+        the sweep does it again, and reports."""
         try:
-            async with self.db.engine.connect() as conn:
-                result = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")).one()
+            pages = await self.db.checkpoint()
         except Exception:
             log.warning("retention checkpoint failed", exc_info=True)
             return
+        if pages is None:  # the server's own checkpoint was running
+            self._unchecked += transactions
+            return
         # The log restarts after a complete checkpoint, so its length now is about what
         # the transactions since the last one wrote.
-        pages = max(1, int(tuple(result)[1]))
-        self._checkpoint_every = max(1, CHECKPOINT_PAGES * transactions // pages)
+        self._checkpoint_every = max(1, CHECKPOINT_PAGES * transactions // max(1, pages))
+
+    async def _checkpoint_done(self) -> None:
+        if self._checkpointing is not None:
+            await self._checkpointing
+            self._checkpointing = None
 
     async def _team_rules(self) -> dict[int, dict[str, int]]:
         async with self.db.read() as conn:
@@ -379,8 +409,9 @@ class Sweeper:
             if not ids:
                 return
 
-            async def record(conn: AsyncConnection, part: list[str], now: int = now) -> None:
-                report.add("statistics_recorded", await record_stats(conn, part, now))
+            async def record(part: list[str], now: int = now) -> None:
+                async with self._write(report) as conn:
+                    report.add("statistics_recorded", await record_stats(conn, part, now))
 
             await self._paced(report, "statistics", ids, record)
 
@@ -434,26 +465,29 @@ class Sweeper:
         ``Pace`` rows; the last one also deletes their notes and clears
         ``messages_due_at``."""
         mc, c = m.messages.c, m.conversations.c
-        since_pause = envelopes = 0
+        since_pause = 0
+
+        def chunk(conn: Connection, rows: int) -> tuple[int, int]:
+            ids = select(mc.id).where(mc.conversation_id.in_(conversation_ids)).limit(rows)
+            gone = int(conn.execute(delete(m.messages).where(mc.id.in_(ids))).rowcount or 0)
+            if gone == rows:
+                return gone, 0
+            # The last of them: their notes, and the conversations are done.
+            notes = conn.execute(
+                delete(m.key_envelopes).where(
+                    m.key_envelopes.c.conversation_id.in_(conversation_ids)
+                )
+            )
+            conn.execute(
+                update(m.conversations)
+                .where(c.id.in_(conversation_ids))
+                .values(messages_due_at=None)
+            )
+            return gone, int(notes.rowcount or 0)
+
         while True:
             rows = self._rows.size
-            chunk = select(mc.id).where(mc.conversation_id.in_(conversation_ids)).limit(rows)
-            async with self._write(report) as conn:
-                gone = int(
-                    (await conn.execute(delete(m.messages).where(mc.id.in_(chunk)))).rowcount or 0
-                )
-                if gone < rows:  # the last of them
-                    notes = await conn.execute(
-                        delete(m.key_envelopes).where(
-                            m.key_envelopes.c.conversation_id.in_(conversation_ids)
-                        )
-                    )
-                    envelopes = int(notes.rowcount or 0)
-                    await conn.execute(
-                        update(m.conversations)
-                        .where(c.id.in_(conversation_ids))
-                        .values(messages_due_at=None)
-                    )
+            gone, envelopes = await self._transaction(report, partial(chunk, rows=rows))
             self._rows.learn(gone, self._held)
             report.add("messages", gone)
             since_pause += gone
@@ -484,9 +518,12 @@ class Sweeper:
             destroyed = await self.keystore.destroy([conversation_key_id(i) for i in ids])
             report.keys_destroyed += len(destroyed)
 
-            async def purge(conn: AsyncConnection, part: list[str]) -> None:
-                gone = await conn.execute(delete(m.conversations).where(c.id.in_(part)))
-                report.add("conversations", int(gone.rowcount or 0))
+            async def purge(part: list[str]) -> None:
+                def drop(conn: Connection) -> int:
+                    gone = conn.execute(delete(m.conversations).where(c.id.in_(part)))
+                    return int(gone.rowcount or 0)
+
+                report.add("conversations", await self._transaction(report, drop))
 
             await self._paced(report, "conversations", ids, purge)
 
@@ -550,14 +587,12 @@ class Sweeper:
                     break
 
                 async def purge(
-                    conn: AsyncConnection,
-                    part: list[Any],
-                    category: str = category,
-                    table: Any = table,
-                    key: Any = key,
+                    part: list[Any], category: str = category, table: Any = table, key: Any = key
                 ) -> None:
-                    gone = await conn.execute(delete(table).where(key.in_(part)))
-                    report.add(category, int(gone.rowcount or 0))
+                    def drop(conn: Connection) -> int:
+                        return int(conn.execute(delete(table).where(key.in_(part))).rowcount or 0)
+
+                    report.add(category, await self._transaction(report, drop))
 
                 await self._paced(report, category, ids, purge)
 
@@ -565,19 +600,24 @@ class Sweeper:
         """Hand free pages back to the file system, in transactions of ``Pace`` pages,
         with the pause after each ``VACUUM_PAGES`` (between two writers, never during
         one)."""
-        since_pause = 0
-        while True:
-            pages = self._pages.size
-            async with self._write(report) as conn:
-                free = int((await conn.exec_driver_sql("PRAGMA freelist_count")).scalar() or 0)
-                if not free:
-                    return
+
+        def vacuum(conn: Connection, pages: int) -> int:
+            free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
+            if free:
                 # Python's sqlite3 steps a statement without result columns only once,
                 # which frees one page; executescript steps it to the end. It commits the
                 # empty transaction first and runs the pragma as its own.
-                driver = (await conn.get_raw_connection()).driver_connection
+                driver = conn.connection.driver_connection
                 assert driver is not None
-                await driver.executescript(f"PRAGMA incremental_vacuum({pages})")
+                driver.executescript(f"PRAGMA incremental_vacuum({pages})")
+            return free
+
+        since_pause = 0
+        while True:
+            pages = self._pages.size
+            free = await self._transaction(report, partial(vacuum, pages=pages))
+            if not free:
+                return
             self._pages.learn(min(pages, free), self._held)
             since_pause += pages
             if since_pause >= VACUUM_PAGES:
@@ -592,6 +632,7 @@ class Sweeper:
             if self.db.is_sqlite:
                 started = time.perf_counter()
                 await self._incremental_vacuum(report)
+                await self._checkpoint_done()
                 vacuumed = time.perf_counter()
                 async with self.db.engine.connect() as conn:
                     # PASSIVE copies the log beside live writers; TRUNCATE, which makes

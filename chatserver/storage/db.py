@@ -5,11 +5,18 @@ so an ack after commit survives ``kill -9`` and power loss) and ``secure_delete=
 (deleted rows are overwritten in the file). Write transactions start with
 ``BEGIN IMMEDIATE`` and are serialised in the process, so a reader never has to upgrade
 its lock and nothing ever sees ``database is locked`` in normal operation.
+
+No commit checkpoints the write-ahead log (``wal_autocheckpoint=0``): SQLite would copy
+the log into the database file, with two fsyncs, inside the commit that takes it past
+1,000 pages, and a live message would wait for that. A long-running process checkpoints
+beside its writers instead (:meth:`Database.checkpoints`, :meth:`Database.checkpoint`);
+a short one leaves it to SQLite, which checkpoints when the last connection closes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -26,9 +33,17 @@ T = TypeVar("T")
 #: Threads (each with its own connection) that run whole read transactions on SQLite.
 READERS = 4
 
+#: How often a long-running process looks whether its writers committed since its last
+#: checkpoint of the write-ahead log (and checkpoints at least this many times as often,
+#: for writers in other processes).
+CHECKPOINT_SECONDS = 0.25
+IDLE_CHECKPOINTS = 20
+
 __all__ = ["Database", "migrate", "sqlite_path", "sqlite_pragmas"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger("chatserver.storage")
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -50,6 +65,7 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         "foreign_keys=ON",
         "secure_delete=ON",
         "busy_timeout=10000",
+        "wal_autocheckpoint=0",
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
@@ -84,6 +100,13 @@ class Database:
         self._sync_path = sqlite_path(url) if self.is_sqlite else None
         self._sync: Engine | None = None
         self._readers: ThreadPoolExecutor | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._on_connect: list[Callable[[Any, Any], None]] = [sqlite_pragmas]
+        self._checkpointer: ThreadPoolExecutor | None = None
+        self._checkpointing = asyncio.Lock()
+        self._wrote = False  # a commit since the last checkpoint
+        #: Checkpoints of the write-ahead log made by this process (for /metrics).
+        self.checkpoints_made = 0
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -101,20 +124,108 @@ class Database:
         if self._sync_path is None:
             async with self.read() as conn:
                 return await conn.run_sync(fn)
-        if self._sync is None or self._readers is None:
-            self._sync = create_engine(
-                f"sqlite:///{self._sync_path}", pool_size=READERS, max_overflow=0
-            )
-            event.listen(self._sync, "connect", sqlite_pragmas)
-            event.listen(self._sync, "begin", _sqlite_begin)
-            self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="db-reader")
-        engine = self._sync
+        engine = self._sync_engine()
 
         def run() -> T:
             with engine.connect() as conn, conn.begin():
                 return fn(conn)
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    def on_connect(self, hook: Callable[[Any, Any], None]) -> None:
+        """Also run ``hook(dbapi_connection, record)`` on every new connection of this
+        database (its async pool's and, on SQLite, its plain engine's), after the
+        pragmas."""
+        event.listen(self.engine.sync_engine, "connect", hook)
+        self._on_connect.append(hook)
+        if self._sync is not None:
+            event.listen(self._sync, "connect", hook)
+
+    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a write transaction and return what it returns; committed when
+        ``fn`` returns. The caller holds :meth:`write_slot`.
+
+        For a writer whose transactions must hold the write slot as briefly as possible
+        (the retention sweep): on a SQLite file the whole transaction, from its
+        ``BEGIN IMMEDIATE`` to its commit, is one call to a thread of its own, so no
+        hand-over to the event loop (which may be busy) lies inside it. Elsewhere ``fn``
+        runs on an async connection (``run_sync``)."""
+        if self._sync_path is None:
+            async with self.engine.connect() as conn:
+                if self.is_sqlite:  # in memory: the slot is held, so no writer can be inside
+                    conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+                async with conn.begin():
+                    return await conn.run_sync(fn)
+        engine = self._sync_engine()
+
+        def run() -> T:
+            with engine.connect() as plain:
+                conn = plain.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    return fn(conn)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+        finally:
+            self._wrote = True
+
+    def wrote(self) -> None:
+        """A writer with a connection of its own committed (the next checkpoint is due)."""
+        self._wrote = True
+
+    async def checkpoint(self) -> int | None:
+        """SQLite file: copy the write-ahead log into the database file, beside readers
+        and writers (``PRAGMA wal_checkpoint(PASSIVE)``), on a thread of its own. Returns
+        how many pages the log held; None when a checkpoint was already running (here or
+        in another process) or on other databases."""
+        if self._sync_path is None or self._checkpointing.locked():
+            return None
+        async with self._checkpointing:
+            engine = self._sync_engine()
+            self._wrote = False
+
+            def run() -> tuple[int, int]:
+                with engine.connect() as conn:
+                    driver = conn.connection.driver_connection
+                    assert driver is not None
+                    busy, pages, _ = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    return int(busy), int(pages)
+
+            busy, pages = await asyncio.get_running_loop().run_in_executor(self._checkpointer, run)
+            if busy:
+                return None
+            self.checkpoints_made += 1
+            return pages
+
+    async def checkpoints(self) -> None:
+        """Run until cancelled: a checkpoint soon after this process's writers committed,
+        and now and then in any case (a command-line tool may have written). Failures
+        are logged and tried again."""
+        idle = 0
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            idle += 1
+            if not self._wrote and idle < IDLE_CHECKPOINTS:
+                continue
+            idle = 0
+            try:
+                await self.checkpoint()
+            except Exception:
+                log.warning("event=checkpoint_failed", exc_info=True)
+
+    def _sync_engine(self) -> Engine:
+        """The plain engine of a SQLite file, its reader threads and its writer thread."""
+        if self._sync is None:
+            self._sync = create_engine(
+                f"sqlite:///{self._sync_path}", pool_size=READERS + 2, max_overflow=0
+            )
+            for hook in self._on_connect:
+                event.listen(self._sync, "connect", hook)
+            event.listen(self._sync, "begin", _sqlite_begin)
+            self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="db-reader")
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
+            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="db-checkpoint")
+        return self._sync
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -125,8 +236,11 @@ class Database:
             return
         async with self._write_lock, self.engine.connect() as conn:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-            async with conn.begin():
-                yield conn
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                self._wrote = True
 
     @asynccontextmanager
     async def write_slot(self) -> AsyncIterator[None]:
@@ -140,9 +254,10 @@ class Database:
             yield
 
     async def dispose(self) -> None:
-        if self._readers is not None:
-            self._readers.shutdown()
-            self._readers = None
+        for pool in (self._readers, self._writer, self._checkpointer):
+            if pool is not None:
+                pool.shutdown()
+        self._readers = self._writer = self._checkpointer = None
         if self._sync is not None:
             self._sync.dispose()
             self._sync = None

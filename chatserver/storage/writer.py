@@ -172,6 +172,8 @@ class MessageWriter:
                     item.future.set_exception(ServerError("storage is unavailable; resend"))
             return
         self.commits += 1
+        if self._sqlite is not None:
+            self.db.wrote()
         for item, result in zip(items, results, strict=True):
             if item.future.done():  # the sender went away
                 continue

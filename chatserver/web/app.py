@@ -79,6 +79,12 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     await keystore.open()
     writer = MessageWriter(db, keystore, lambda: int(app[CLOCK]() * 1000), settings.commit_batch)
     writer.start()
+    # SQLite: the write-ahead logs are checkpointed beside the writers, never in a commit.
+    checkpoints = [
+        asyncio.create_task(d.checkpoints(), name="checkpoints")
+        for d in (db, keystore.db)
+        if d.is_sqlite
+    ]
     store = Store(db, keystore, app[CLOCK])
     metrics = app[METRICS]
     app[DB], app[STORE], app[KEYSTORE] = db, store, keystore
@@ -87,8 +93,17 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         "chat_open_connections", "Open WebSocket connections.", lambda: len(app[CONNECTIONS])
     )
     metrics.gauge("chat_group_commits", "Message transactions committed.", lambda: writer.commits)
+    if db.is_sqlite:
+        metrics.gauge(
+            "chat_wal_checkpoints",
+            "Checkpoints of the SQLite write-ahead log made beside the writers.",
+            lambda: db.checkpoints_made,
+        )
     yield
     await writer.stop()
+    for task in checkpoints:
+        task.cancel()
+    await asyncio.gather(*checkpoints, return_exceptions=True)
     await keystore.close()
     await db.dispose()
 
