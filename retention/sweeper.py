@@ -67,6 +67,10 @@ VACUUM_PAGES = 2048
 #: pages per transaction adapt to it (:class:`Pace`), never more than ``retention_batch``.
 HOLD_S = 0.004
 
+#: Messages one statement of a sweep transaction deletes; between two, the transaction
+#: commits early when a live writer waits for the write slot.
+STEP_ROWS = 64
+
 #: The sweep has the write-ahead log checkpointed about every this many pages it wrote,
 #: beside its own next transactions (no commit checkpoints: :mod:`chatserver.storage.db`);
 #: the log stays short, and so does each checkpoint's fsync.
@@ -463,16 +467,28 @@ class Sweeper:
         """One batch: the messages of these conversations (``batch`` at most, unless one
         conversation is longer: then a pause after each ``batch``), in transactions of
         ``Pace`` rows; the last one also deletes their notes and clears
-        ``messages_due_at``."""
+        ``messages_due_at``.
+
+        A transaction deletes ``STEP_ROWS`` at a time and commits early when a live
+        writer waits for the write slot: that writer then waits for one step and the
+        commit, not for the rest of the transaction."""
         mc, c = m.messages.c, m.conversations.c
         since_pause = 0
 
-        def chunk(conn: Connection, rows: int) -> tuple[int, int]:
-            ids = select(mc.id).where(mc.conversation_id.in_(conversation_ids)).limit(rows)
-            gone = int(conn.execute(delete(m.messages).where(mc.id.in_(ids))).rowcount or 0)
-            if gone == rows:
-                return gone, 0
-            # The last of them: their notes, and the conversations are done.
+        def chunk(conn: Connection, rows: int) -> tuple[int, int, bool]:
+            """(messages deleted, notes deleted, whether these conversations are done)"""
+            gone = 0
+            while gone < rows:
+                step = min(STEP_ROWS, rows - gone)
+                ids = select(mc.id).where(mc.conversation_id.in_(conversation_ids)).limit(step)
+                done = int(conn.execute(delete(m.messages).where(mc.id.in_(ids))).rowcount or 0)
+                gone += done
+                if done < step:
+                    break  # the last of them
+                if self.db.slot_wanted():
+                    return gone, 0, False
+            else:
+                return gone, 0, False
             notes = conn.execute(
                 delete(m.key_envelopes).where(
                     m.key_envelopes.c.conversation_id.in_(conversation_ids)
@@ -483,15 +499,16 @@ class Sweeper:
                 .where(c.id.in_(conversation_ids))
                 .values(messages_due_at=None)
             )
-            return gone, int(notes.rowcount or 0)
+            return gone, int(notes.rowcount or 0), True
 
         while True:
             rows = self._rows.size
-            gone, envelopes = await self._transaction(report, partial(chunk, rows=rows))
-            self._rows.learn(gone, self._held)
+            gone, envelopes, finished = await self._transaction(report, partial(chunk, rows=rows))
+            if finished or gone >= rows:  # one that ended early says little about the pace
+                self._rows.learn(gone, self._held)
             report.add("messages", gone)
             since_pause += gone
-            if gone < rows:
+            if finished:
                 report.add("envelopes", envelopes)
                 report.add("conversations_emptied", len(conversation_ids))
                 if since_pause:  # else the pause came just before this last transaction

@@ -5,6 +5,7 @@ anything back, and only one sweep runs at a time."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from chatserver.storage import models as m
 from chatserver.storage.db import Database, sqlite_path
 from chatserver.storage.keystore import message_place, unseal
 from chatserver.web.keys import DB, KEYSTORE, SERVICE, SWEEPS
+from retention import sweeper as sweeper_module
 from retention.locks import sweep_lock
 from retention.sweeper import Pace, Report, Sweeper
 
@@ -403,3 +405,69 @@ async def staff_http(server: Server, username: str) -> Any:
             return r.status, await r.json()
 
     return call
+
+
+async def test_a_waiting_writer_is_seen_while_the_slot_is_held(world: dict[str, Any]) -> None:
+    """``slot_wanted`` is what the sweep asks between two statements: true exactly while
+    another writer of the process waits for the write slot (SQLite)."""
+    db: Database = world["server"].app[DB]
+    if not db.is_sqlite:  # PostgreSQL has no write slot: nothing ever waits for it
+        assert not db.slot_wanted()
+        return
+    entered = asyncio.Event()
+
+    async def writer() -> None:
+        async with db.write():
+            entered.set()
+
+    async with db.write_slot():
+        assert not db.slot_wanted()  # the holder itself does not count
+        waiting = asyncio.create_task(writer())
+        while not db.slot_wanted():  # the task runs up to the lock
+            await asyncio.sleep(0)
+        assert not entered.is_set()
+    await waiting
+    assert entered.is_set() and not db.slot_wanted()
+
+
+async def test_a_sweep_transaction_ends_early_for_a_waiting_writer(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a live writer always waiting, every transaction of the sweep deletes one step
+    of messages and commits; with none, one transaction takes the whole batch. Nothing
+    is lost either way: every message goes, and each conversation is emptied once."""
+    server, clock, anna = world["server"], world["clock"], world["anna"]
+    for _ in range(2):
+        await closed_chat(server, anna)
+    clock.advance(3 * DAY)
+    monkeypatch.setattr(sweeper_module, "STEP_ROWS", 1)
+    db = server.app[DB]
+    monkeypatch.setattr(db, "slot_wanted", lambda: True)
+    urgent = sweeper(server, clock, batch=4)
+    urgent._rows = Pace(4, target=10.0, floor=4)  # the pace alone would take all four
+    assert await messages_per_transaction(urgent) == [1, 1, 1, 1, 0]
+    monkeypatch.setattr(db, "slot_wanted", lambda: False)
+    for _ in range(2):
+        await closed_chat(server, anna)
+    clock.advance(3 * DAY)
+    calm = sweeper(server, clock, batch=4)
+    calm._rows = Pace(4, target=10.0, floor=4)
+    assert await messages_per_transaction(calm) == [4, 0]
+    assert await count(server, m.messages) == 0
+
+
+async def messages_per_transaction(sweep: Sweeper) -> list[int]:
+    """Runs the sweep; the messages each of its message transactions deleted."""
+    deleted: list[int] = []
+    transaction = sweep._transaction
+
+    async def counted(report: Report, fn: Any) -> Any:
+        result = await transaction(report, fn)
+        if getattr(fn, "func", None) is not None and fn.func.__name__ == "chunk":
+            deleted.append(result[0])
+        return result
+
+    sweep._transaction = counted  # type: ignore[method-assign]
+    report = await sweep.run()
+    assert report.counts["messages"] == 4 and report.counts["conversations_emptied"] == 2
+    return deleted

@@ -16,7 +16,11 @@ a short one leaves it to SQLite, which checkpoints when the last connection clos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -76,6 +80,14 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _in_the_background() -> None:
+    """Linux: the calling thread gets the lowest CPU priority (it holds no lock a live
+    writer waits for: the checkpoint). Elsewhere nothing changes."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
 class Database:
     """Owns the engine. Use :meth:`read` and :meth:`write`; nothing else opens transactions."""
 
@@ -96,6 +108,7 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._wanting = 0  # writers waiting for the write slot
         # A SQLite file's frequent reads run whole on a reader thread (see read_sync).
         self._sync_path = sqlite_path(url) if self.is_sqlite else None
         self._sync: Engine | None = None
@@ -224,7 +237,9 @@ class Database:
             event.listen(self._sync, "begin", _sqlite_begin)
             self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="db-reader")
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
-            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="db-checkpoint")
+            self._checkpointer = ThreadPoolExecutor(
+                1, thread_name_prefix="db-checkpoint", initializer=_in_the_background
+            )
         return self._sync
 
     @asynccontextmanager
@@ -234,7 +249,7 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as conn:
+        async with self._slot(), self.engine.connect() as conn:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             try:
                 async with conn.begin():
@@ -250,8 +265,27 @@ class Database:
         if self._write_lock is None:
             yield
             return
-        async with self._write_lock:
+        async with self._slot():
             yield
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        assert self._write_lock is not None
+        self._wanting += 1
+        try:
+            await self._write_lock.acquire()
+        finally:
+            self._wanting -= 1
+        try:
+            yield
+        finally:
+            self._write_lock.release()
+
+    def slot_wanted(self) -> bool:
+        """Whether another writer of this process waits for the write slot: a long writer
+        (the retention sweep) then ends its transaction early. Safe to ask from the
+        thread that runs :meth:`run_write`."""
+        return self._wanting > 0
 
     async def dispose(self) -> None:
         for pool in (self._readers, self._writer, self._checkpointer):
