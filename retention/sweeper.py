@@ -5,8 +5,9 @@ statistics are recorded for every conversation before it may go; then message co
 (its storage key first: crypto-shredding), whole conversations, retired epochs' team keys,
 sessions, invitations, blocks, deactivated accounts and old audit entries. Deletes go in
 bounded batches on indexed due-time columns with a pause between them, each batch in
-transactions that hold the write slot a few milliseconds (:class:`Pace`), with the WAL
-checkpointed between them: a live message waits for one such transaction at most.
+transactions that hold the write slot a few milliseconds (:class:`Pace`) and end early
+for a live writer, with the WAL checkpointed beside them: a live message waits for one
+statement of such a transaction and its commit at most.
 Afterwards the storage is compacted (SQLite: WAL checkpoint with truncate, incremental
 vacuum; PostgreSQL: VACUUM of the swept tables), and a content-free report is appended to
 the hash-chained audit log.
