@@ -165,7 +165,7 @@ class Database:
         runs on an async connection (``run_sync``)."""
         if self._sync_path is None:
             async with self.engine.connect() as conn:
-                if self.is_sqlite:  # in memory: the slot is held, so no writer can be inside
+                if self.is_sqlite:  # SQLite without a file: BEGIN IMMEDIATE, as every writer
                     conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
                 async with conn.begin():
                     return await conn.run_sync(fn)
