@@ -145,7 +145,8 @@ GROUPS = (
         ("blocks",),
         "",
         "no",
-        "the team (through the conversation), the operator",
+        "the team (through the conversation); its supervisors and admins list and lift "
+        "blocks in the admin area; the operator",
     ),
     DataGroup(
         "Anonymous statistics",

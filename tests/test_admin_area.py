@@ -36,6 +36,7 @@ PAGE_IDS = [
     "stats",
     "retention",
     "holds",
+    "blocks",
     "reports",
     "privacy",
 ]
@@ -151,7 +152,7 @@ async def test_admin_signs_in_and_a_counsellor_is_turned_away(desk: Desk, chromi
     await form.get_by_role("button", name="Sign in").click()
     nav = sup.get_by_role("navigation")
     await expect(nav.get_by_role("link")).to_have_text(
-        ["Statistics", "Legal holds"], timeout=30_000
+        ["Statistics", "Legal holds", "Blocks"], timeout=30_000
     )
     body = await open_page(sup, "Legal holds")
     await expect(body.get_by_label("Team").locator("option")).to_have_text(["Demo team"])
@@ -446,6 +447,7 @@ async def test_every_text_in_both_languages(desk: Desk, chromium: Any) -> None:
             "stats",
             "retention",
             "holds",
+            "blocks",
             "reports",
             "privacy",
             "teams",

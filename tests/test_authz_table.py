@@ -1,10 +1,10 @@
 """Who may use each endpoint of the admin area beyond ``/api/admin`` (test_admin_http.py has
 those): opening hours, canned replies, statistics, retention rules and preview, holds,
-sweep reports, the audit log, the privacy report, epochs, invitations, rosters and the
-team's keys. Each role tries each endpoint: allowed, or 401 (nobody, or a write without
-the CSRF token) / 403, and a refusal leaves the database exactly as it was. A last test
-makes sure every ``/api`` route of the server is in one of the tables, so an endpoint
-added later cannot miss its check."""
+sweep reports, the audit log, the privacy report, epochs, invitations, rosters, the
+team's keys and client blocks. Each role tries each endpoint: allowed, or 401 (nobody, or
+a write without the CSRF token) / 403, and a refusal leaves the database exactly as it
+was. A last test makes sure every ``/api`` route of the server is in one of the tables,
+so an endpoint added later cannot miss its check."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Entry(NamedTuple):
     ok: set[int]  # what the allowed roles get (400: shape refused after the role check)
 
 
-def table(conversation: str) -> list[Entry]:
+def table(conversation: str, block: int) -> list[Entry]:
     a = "/api/teams/alpha"
     t = "/api/teams/{slug}"
     hold = {"reason": "court order", "days": 3}
@@ -66,6 +66,11 @@ def table(conversation: str) -> list[Entry]:
             hold,
             {"root", "sue"},
             {201, 409},
+        ),
+        Entry("GET", t + "/blocks", a + "/blocks", None, {"root", "sue"}, {200}),
+        # The first allowed role lifts it; the next finds it gone.
+        Entry(
+            "DELETE", "/api/blocks/{id}", f"/api/blocks/{block}", None, {"root", "sue"}, {200, 404}
         ),
         Entry("GET", "/api/retention/reports", "/api/retention/reports", None, {"root"}, {200}),
         Entry("GET", "/api/admin/audit", "/api/admin/audit", None, {"root"}, {200}),
@@ -127,8 +132,19 @@ async def a_conversation(server: Server) -> str:
     return str((await client.start("alpha", client_key()))["conversation"])
 
 
+async def a_block(w: World) -> int:
+    """A client of alpha blocked by anna in the duty console; the block's id."""
+    anna = await w.server.console("anna")
+    conversation = await a_conversation(w.server)
+    await anna.accept(conversation)
+    await anna.block(conversation, hours=2)
+    status, listed = await w.as_["root"]("GET", "/api/teams/alpha/blocks")
+    assert status == 200, listed
+    return int(listed["blocks"][0]["id"])
+
+
 async def test_each_role_on_each_endpoint_of_the_admin_area(world: World) -> None:  # noqa: F811
-    rows = table(await a_conversation(world.server))
+    rows = table(await a_conversation(world.server), await a_block(world))
     before = await world.dump()
     for e in rows:
         tries = [(r, world.as_[r], True) for r in ROLES if r not in e.allowed]
@@ -148,7 +164,7 @@ async def test_each_role_on_each_endpoint_of_the_admin_area(world: World) -> Non
 def test_every_api_route_has_its_check(server: Server) -> None:
     """A new endpoint must join a table: this one, test_admin_http's, or the short lists
     above of what is not the admin area's."""
-    covered = {(e.method, e.route) for e in table("c")}
+    covered = {(e.method, e.route) for e in table("c", 0)}
     ids = {"root": "x", "sue": "x", "bob": "x", "anna": "x"}
     covered |= {(method, _route(path)) for method, path, _, _ in endpoints(ids)}
     routes = {

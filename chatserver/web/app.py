@@ -26,6 +26,7 @@ from ..storage.writer import MessageWriter
 from .admin_http import add_admin_routes
 from .admin_page_http import add_admin_page_routes
 from .audit_http import add_audit_routes
+from .blocks_http import add_block_routes
 from .canned_http import add_canned_routes
 from .client_ws import client_socket
 from .connection import CLOSE_GOING_AWAY, Connection
@@ -183,6 +184,7 @@ def create_app(
     add_team_routes(app)
     add_member_routes(app)
     add_retention_routes(app)
+    add_block_routes(app)
     add_stats_routes(app)
     add_widget_routes(app)
     add_console_routes(app)

@@ -28,6 +28,7 @@ const PAGES = [
   { id: 'stats', module: './stats.js', roles: ['admin', 'supervisor'] },
   { id: 'retention', module: './retention.js', roles: ['admin'] },
   { id: 'holds', module: './holds.js', roles: ['admin', 'supervisor'] },
+  { id: 'blocks', module: './blocks.js', roles: ['admin', 'supervisor'] },
   { id: 'reports', module: './reports.js', roles: ['admin'] }, // they cover every team
   { id: 'privacy', module: './privacy.js', roles: ['admin'] },
 ];
