@@ -443,6 +443,11 @@ class ChatService:
         if staff.connections == 1:
             await self._on_duty_changed(staff.teams)
 
+    async def opened(self, staff: StaffContext, connection: str) -> None:
+        """Tell every console of ``staff`` (in any process) that ``connection`` is theirs
+        now: the others stop (docs/protocol.md, ``console_opened``)."""
+        await self._tell(staff_topic(staff.id), f.ConsoleOpened(connection))
+
     async def depart(self, staff: StaffContext) -> None:
         """A console of ``staff`` closed: with their last one anywhere, they go offline;
         with consoles left on other processes, colleagues see the status those have."""

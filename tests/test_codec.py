@@ -31,6 +31,7 @@ from chatserver.protocol.frames import (
     Block,
     Challenge,
     Close,
+    ConsoleOpened,
     Delete,
     Dequeued,
     Envelope,
@@ -666,6 +667,7 @@ SERVER_SAMPLES: list[Frame] = [
         last_seq=12,
     ),
     Presence(staff="s1", name="N", status="available", chats=2),
+    ConsoleOpened(connection="0a1b2c3d"),
 ]
 
 

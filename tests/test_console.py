@@ -122,8 +122,9 @@ def database_bytes(desk: Desk) -> bytes:
 
 # --------------------------------------------------------------------------- tests
 async def test_queue_accept_and_chat_end_to_end(desk: Desk, chromium: Any) -> None:
-    """Two consoles see the queue live; one accepts; the other's queue empties; messages go
-    both ways in plain text on screen and only as ciphertext into the database."""
+    """Two consoles see two clients queue live; each counsellor accepts one; the other's
+    queue loses it at once; messages go both ways in plain text on screen, each chat only
+    with its own client, and only as ciphertext into the database."""
     from playwright.async_api import expect
 
     anna = await sign_in(desk, chromium, "demo")
@@ -132,20 +133,36 @@ async def test_queue_accept_and_chat_end_to_end(desk: Desk, chromium: Any) -> No
     client = await open_widget(desk, chromium, "I need to talk to someone")
     await expect(queue(anna)).to_have_count(1)
     await expect(queue(ben)).to_have_count(1)
-    await expect(anna).to_have_title("(1) Duty console")
-    await accept_first(anna)
+    other = await open_widget(desk, chromium, "is anyone there")
+    await expect(queue(anna)).to_have_count(2)
+    await expect(queue(ben)).to_have_count(2)
+    await expect(anna).to_have_title("(2) Duty console")
+    await accept_first(anna)  # the one who waited longest
     await expect(log(anna).first).to_have_text("ClientI need to talk to someone")
-    await expect(queue(ben)).to_have_count(0)
+    await expect(queue(ben)).to_have_count(1)
+    await expect(queue(anna)).to_have_count(1)
+    await expect(ben).to_have_title("(1) Duty console")
+    await accept_first(ben)
+    await expect(log(ben).first).to_have_text("Clientis anyone there")
     await expect(queue(anna)).to_have_count(0)
+    await expect(anna).to_have_title("Duty console")
     await reply(anna, "I am here. What happened?")
+    await reply(ben, "Yes, Ben here.")
     frame = client.frame_locator("iframe")
     await expect(frame.locator("#log li.team p").last).to_have_text("I am here. What happened?")
+    other_frame = other.frame_locator("iframe")
+    await expect(other_frame.locator("#log li.team p")).to_have_text(["Yes, Ben here."])
     await widget_says(client, "school was awful today")
+    await widget_says(other, "my parents fight")
     await expect(log(anna).last).to_have_text("Clientschool was awful today")
+    await expect(log(ben).last).to_have_text("Clientmy parents fight")
     # The client's message acknowledged the reply: it was read.
     await expect(anna.locator("#log li.team .meta").last).to_have_text("You · read")
+    await expect(log(anna)).to_have_count(3)
+    await expect(log(ben)).to_have_count(3)
+    await expect(frame.locator("#log li.team p")).to_have_text(["I am here. What happened?"])
     stored = database_bytes(desk)
-    for text in ("I need to talk", "What happened", "school was awful"):
+    for text in ("I need to talk", "What happened", "school was awful", "Ben here", "parents"):
         assert text.encode() not in stored
 
 
@@ -441,6 +458,72 @@ async def test_a_new_client_is_announced(desk: Desk, chromium: Any) -> None:
     assert await page.evaluate("window.__tones") == 1
 
 
+async def test_a_message_while_the_counsellor_looks_elsewhere_is_announced(
+    desk: Desk, chromium: Any
+) -> None:
+    """A client writes while the console's window has no focus: a tone, a desktop notice
+    naming only the chat, and the count in the title and on the tab until the counsellor
+    comes back to the window."""
+    from playwright.async_api import expect
+
+    page = await console_page(chromium, "demo")
+    await page.add_init_script(NOTICE_PROBE)
+    await sign_in(desk, chromium, "demo", page)
+    await page.get_by_role("button", name="Desktop notices").click()
+    client = await open_widget(desk, chromium, "hello")
+    await accept_first(page)
+    await expect(log(page)).to_have_text(["Clienthello"])
+    await widget_says(client, "SECRET-7 this must not show")
+    await expect(page).to_have_title("1 new · Duty console")
+    await expect(page.get_by_role("tab")).to_contain_text("1 new")
+    await expect(log(page).last).to_have_text("ClientSECRET-7 this must not show")
+    notices = await page.evaluate("window.__notices")
+    assert notices[-1] == ["Duty console", "New message in Chat 1: No topic."]
+    assert not [n for n in notices if "SECRET" in str(n)]
+    assert await page.evaluate("window.__tones") == 2  # the queue's and the message's
+    await page.evaluate("document.hasFocus = () => true; window.dispatchEvent(new Event('focus'))")
+    await expect(page).to_have_title("Duty console")
+    await expect(page.get_by_role("tab")).not_to_contain_text("new")
+
+
+async def test_a_second_device_takes_the_chats_and_the_first_says_so(
+    desk: Desk, chromium: Any
+) -> None:
+    """The counsellor opens the console on a second device mid-chat: it shows the whole
+    history and answers; the first device stops and says where the chats are; unlocking
+    there takes them back, with everything written meanwhile; the client's chat never
+    breaks."""
+    from playwright.async_api import expect
+
+    first = await sign_in(desk, chromium, "demo")
+    client = await open_widget(desk, chromium, "hello")
+    await accept_first(first)
+    await reply(first, "from the office")
+    second = await sign_in(desk, chromium, "demo")  # another browser: its own storage
+    await expect(log(second)).to_have_text(["Clienthello", "You · storedfrom the office"])
+    notice = (
+        "Your console was opened in another window or on another device; your chats are"
+        " there now. To work here instead, unlock again."
+    )
+    unlock = first.locator("#unlock")
+    await expect(unlock.get_by_role("alert")).to_have_text(notice)
+    await reply(second, "from the laptop")
+    frame = client.frame_locator("iframe")
+    await expect(frame.locator("#log li.team p").last).to_have_text("from the laptop")
+    await widget_says(client, "which one of you?")
+    await expect(log(second).last).to_have_text("Clientwhich one of you?")
+
+    await unlock.get_by_label("Password").fill(desk.password("demo"))
+    await unlock.get_by_role("button", name="Unlock").click()
+    await expect(log(first).locator(".text")).to_have_text(
+        ["hello", "from the office", "from the laptop", "which one of you?"]
+    )
+    await expect(second.locator("#unlock").get_by_role("alert")).to_have_text(notice)
+    await reply(first, "back at the desk")
+    await expect(frame.locator("#log li.team p").last).to_have_text("back at the desk")
+    await expect(frame.locator("#log li.problem")).to_have_count(0)
+
+
 async def test_several_chats_with_unread_counts_typing_and_drafts(
     desk: Desk, chromium: Any
 ) -> None:
@@ -596,3 +679,34 @@ async def test_status_for_colleagues_and_sign_out(desk: Desk, chromium: Any) -> 
     assert await ben.evaluate("sessionStorage.length") == 0
     status = await ben.evaluate("fetch('/api/me').then((r) => r.status)")
     assert status == 401
+
+
+async def test_a_team_joined_meanwhile_says_how_to_take_its_chats(
+    desk: Desk, chromium: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin adds the counsellor to another team while the console is open: its queue
+    shows up (the server rechecks idle consoles), and accepting says to unlock again
+    instead of failing as if something were wrong."""
+    from playwright.async_api import expect
+    from sqlalchemy import insert, select
+
+    from chatserver.storage import models as m
+    from chatserver.web import console_ws
+
+    monkeypatch.setattr(console_ws, "SESSION_CHECK_SECONDS", 0.05)
+    anna = await sign_in(desk, chromium, "demo")
+    await cli.team_add(desk.server.db, "night", "Night line", [])
+    async with desk.server.db.write() as conn:
+        team = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == "night"))).scalar()
+        staff = (
+            await conn.execute(select(m.staff.c.id).where(m.staff.c.username == "demo"))
+        ).scalar()
+        await conn.execute(insert(m.memberships).values(staff_id=staff, team_id=team, since=0))
+    await (await desk.server.client(origin=desk.url)).start("night", b"\x04" + b"\x01" * 64)
+    await expect(queue(anna)).to_have_count(1)
+    await accept_first(anna)
+    await expect(anna.locator("#connection")).to_have_text(
+        "You have been added to the team night. Reload the page and unlock again to take its chats."
+    )
+    await expect(queue(anna)).to_have_count(1)
+    await expect(anna.get_by_role("tab")).to_have_count(0)

@@ -250,6 +250,7 @@ class Hello(Frame):
     staff_role: str | None = None
     teams: tuple[str, ...] = ()
     cap: int | None = None
+    connection: str | None = None  # a console's own id, as ``console_opened`` names it
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,6 +434,15 @@ class Presence(Frame):
     chats: int
 
 
+@dataclass(frozen=True, slots=True)
+class ConsoleOpened(Frame):
+    """The staff member opened a console (``connection``, from its hello) somewhere: every
+    other console of theirs stops, since only one device can hold their chats' counters."""
+
+    type = "console_opened"
+    connection: str
+
+
 SERVER_FRAMES: tuple[type[Frame], ...] = (
     Hello,
     Started,
@@ -451,4 +461,5 @@ SERVER_FRAMES: tuple[type[Frame], ...] = (
     EnvelopeNotice,
     EnvelopeList,
     Presence,
+    ConsoleOpened,
 )

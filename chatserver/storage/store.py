@@ -369,12 +369,15 @@ class Store:
                 update(m.staff).where(m.staff.c.id == staff_id).values(last_login_at=now)
             )
 
-    async def session_staff(self, token_hash: str, now: int, ttl_ms: int) -> StaffRow | None:
+    async def session_staff(
+        self, token_hash: str, now: int, ttl_ms: int, *, slide: bool = True
+    ) -> StaffRow | None:
         """The staff member of a live session (expired sessions and disabled accounts: None).
 
         The session's expiry slides with activity: it is pushed to ``now + ttl_ms`` when
         more than five minutes of it were used, so an active console writes at most one
-        row every five minutes.
+        row every five minutes. The server's own checks of an idle console pass
+        ``slide=False``: they must not keep a forgotten session alive.
         """
         # One read for the session and its account: every staff request comes this way.
         row = await self.db.read_sync(
@@ -387,7 +390,7 @@ class Store:
         if row is None or row.disabled_at is not None:
             return None
         found = _staff_row(row)
-        if row.expires_at < now + ttl_ms - 300_000:
+        if slide and row.expires_at < now + ttl_ms - 300_000:
             async with self.db.write() as conn:
                 await conn.execute(
                     update(m.sessions)

@@ -9,9 +9,19 @@ transaction that would store it, and the full check (which also slides the sessi
 expiry and picks up a changed role, cap or membership) runs for a message only when the
 last one is more than :data:`FULL_CHECK_SECONDS` old. An account that has yet to set up two-factor
 sign-in (setting ``require_totp``) gets a ``forbidden`` error frame and the close 1008.
+
+A console that sends nothing is checked too, every :data:`SESSION_CHECK_SECONDS`, without
+sliding the session: an ended session or a disabled account closes it (a forgotten
+console on a shared desk does not go on showing the queue and decrypting messages), and
+a new membership gives it the team's queue. A console that opens tells the staff
+member's other consoles (``console_opened``): one device holds their chats at a time.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
 
 from aiohttp import web
 
@@ -33,6 +43,11 @@ from .sockets import open_socket, run_socket
 #: How old the last full check of session, account and memberships may be when a message
 #: comes (the writer checks session and account for every message anyway).
 FULL_CHECK_SECONDS = 30.0
+
+#: How often the server checks an idle console's session, account and memberships.
+SESSION_CHECK_SECONDS = 30.0
+
+log = logging.getLogger("chatserver.web")
 
 
 async def console_socket(request: web.Request) -> web.WebSocketResponse:
@@ -70,12 +85,13 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
         conn.topics = wanted
         return changed
 
-    async def recheck() -> None:
-        """Session, account and memberships, again, before every frame."""
+    async def recheck(slide: bool = True) -> None:
+        """Session, account and memberships, again, before every frame (and, without
+        sliding the session, while the console is idle)."""
         nonlocal checked
         checked = clock()
         try:
-            current, _ = await current_staff(request)
+            current, _ = await current_staff(request, slide=slide)
         except Unauthorized:
             raise SessionExpired("your session has ended; please sign in again") from None
         staff.role = current.role
@@ -84,6 +100,22 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
         if subscribe():
             await hub.flush()
             await service.record_presence(staff)
+            conn.send(await service.queue_snapshot(staff))
+
+    async def watch() -> None:
+        """The idle console's check: an ended session closes it like a frame would."""
+        while True:
+            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            if clock() - checked < SESSION_CHECK_SECONDS:
+                continue  # a frame checked it just now
+            try:
+                await recheck(slide=False)
+            except SessionExpired as exc:
+                conn.send_error(exc)
+                await conn.close(exc.close_code, exc.message)
+                return
+            except Exception:  # the database is away for a moment: try again later
+                log.exception("event=console_check_failed conn=%s", conn.id)
 
     async def dispatch(frame: f.Frame) -> None:
         if isinstance(frame, f.StaffSend) and clock() - checked < FULL_CHECK_SECONDS:
@@ -126,6 +158,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
             staff_role=staff.role,
             teams=tuple(sorted(staff.teams.values())),
             cap=staff.cap,
+            connection=conn.id,
         )
     )
     conn.send(await service.queue_snapshot(staff))
@@ -134,9 +167,14 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     for colleague in await service.colleagues(staff):
         conn.send(colleague)
     await service.announce_presence(staff)
+    await service.opened(staff, conn.id)
+    watcher = asyncio.create_task(watch())
     try:
         await run_socket(request, conn, dispatch)
     finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         for topic in conn.topics:
             hub.unsubscribe(topic, conn)
         await service.depart(staff)

@@ -67,18 +67,20 @@ async def check_team_access(request: web.Request, staff: StaffRow, team_id: int)
         raise Forbidden("this team is not yours")
 
 
-async def current_staff(request: web.Request) -> tuple[StaffRow, str]:
+async def current_staff(request: web.Request, *, slide: bool = True) -> tuple[StaffRow, str]:
     """The staff member behind the request's session cookie, and the session token.
 
     With ``require_totp`` on, an account without TOTP gets ``forbidden`` everywhere but
-    :data:`ENROLMENT_PATHS` (the console socket included): this is the one gate."""
+    :data:`ENROLMENT_PATHS` (the console socket included): this is the one gate. A check
+    that is not the person's own activity passes ``slide=False`` (the session's expiry
+    stays where it is)."""
     token = request.cookies.get(cookie_name(request))
     if not token:
         raise Unauthorized("please sign in")
     settings = request.app[SETTINGS]
     ttl = int(settings.session_hours * 3_600_000)
     staff = await request.app[STORE].session_staff(
-        hash_token(token), int(request.app[CLOCK]() * 1000), ttl
+        hash_token(token), int(request.app[CLOCK]() * 1000), ttl, slide=slide
     )
     if staff is None:
         raise Unauthorized("your session has expired; please sign in again")

@@ -91,6 +91,7 @@ async function boot() {
   $('unlock-text').textContent = t('unlockText', { name: S.me.staff.name });
   $('ul-user').value = S.me.staff.username;
   show('unlock');
+  if (notice) $('unlock-status').textContent = t(notice);
 }
 
 function errorText(err) {
@@ -321,9 +322,20 @@ function connect() {
   const ws = new WebSocket(url);
   S.ws = ws;
   let fatal = null;
+  let mine = null; // this socket's connection id, from its hello
   ws.onmessage = (event) => {
+    if (fatal === 'openedElsewhere') return;
     const f = JSON.parse(event.data);
     if (f.type === 'error' && ['session_expired', 'unauthorized'].includes(f.code)) fatal = 'sessionEnded';
+    if (f.type === 'hello') mine = f.connection;
+    if (f.type === 'console_opened' && mine && f.connection !== mine) {
+      // Another window or device of this account opened the console: it holds the chats
+      // now (their counters move on there). This page stops and offers to unlock again.
+      fatal = 'openedElsewhere';
+      S.desk.disconnected();
+      ws.close();
+      return;
+    }
     onFrame(f);
   };
   ws.onclose = () => {
@@ -398,12 +410,14 @@ function onDesk(event, d) {
     case 'message':
       if (!chat) break;
       if (d.cid === S.current && !document.hidden) appendMessage(d.message);
-      else if (d.message.sender === 'client') {
+      if (d.message.sender === 'client' && (d.cid !== S.current || !looking())) {
         chat.unread += 1;
         if (d.cid !== S.current) announce(`${chatLabel(d.cid)}: ${t('unread', { n: chat.unread })}`);
+        notifyMessage(d.cid);
       }
       if (d.cid === S.current && d.message.sender === 'client') $('typing').textContent = '';
       renderTabs();
+      updateTitle();
       break;
     case 'status':
       if (d.cid === S.current) {
@@ -497,8 +511,16 @@ function nameOf(id) {
 }
 
 async function acceptChat(cid, button) {
-  if (button) button.disabled = true;
   const status = $('chat-status');
+  const team = S.queue.get(cid)?.team;
+  if (team && !S.keys.teams.has(team)) {
+    // A team this account joined after the keys were unlocked: its keys come with the next unlock.
+    const text = t('newTeam', { team });
+    announce(text);
+    $('connection').textContent = text;
+    return;
+  }
+  if (button) button.disabled = true;
   try {
     const held = await S.desk.accept(cid);
     select(held.cid);
@@ -513,7 +535,14 @@ async function acceptChat(cid, button) {
 
 function updateTitle() {
   const n = S.queue.size;
-  document.title = n ? t('titleCount', { n }) : t('title');
+  const unread = [...S.chats.values()].reduce((sum, chat) => sum + chat.unread, 0);
+  const title = unread ? t('titleUnread', { n: unread }) : t('title');
+  document.title = n ? `(${n}) ${title}` : title;
+}
+
+// Whether the counsellor sees this page now (not another tab or window).
+function looking() {
+  return !document.hidden && document.hasFocus();
 }
 
 // ----------------------------------------------------------------- notices
@@ -521,12 +550,12 @@ function wakeAudio() {
   if (!S.audio && 'AudioContext' in window) S.audio = new AudioContext();
 }
 
-function beep() {
+function beep(frequency) {
   const ctx = S.audio;
   if (!ctx) return;
   const osc = ctx.createOscillator();
   const gain = ctx.createGain();
-  osc.frequency.value = 660;
+  osc.frequency.value = frequency;
   gain.gain.setValueAtTime(0.15, ctx.currentTime);
   gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.4);
   osc.connect(gain).connect(ctx.destination);
@@ -535,12 +564,22 @@ function beep() {
 }
 
 function notifyWaiting(item) {
-  beep();
+  beep(660);
   const text = t('newClient', { topic: topicName(item) });
   announce(text);
   if ('Notification' in window && Notification.permission === 'granted' && (document.hidden || !document.hasFocus())) {
     // No content of the chat: only that someone waits, and the topic.
     new Notification(t('title'), { body: text, tag: 'cc-queue', silent: true });
+  }
+}
+
+// A client wrote while the counsellor looks elsewhere: a lower tone and, with permission,
+// a desktop notice naming only the chat's tab, never what was written.
+function notifyMessage(cid) {
+  if (looking()) return;
+  beep(440);
+  if ('Notification' in window && Notification.permission === 'granted') {
+    new Notification(t('title'), { body: t('newMessage', { chat: chatLabel(cid) }), tag: `cc-chat-${cid}`, silent: true });
   }
 }
 
@@ -606,6 +645,7 @@ async function select(cid) {
   if (chat) chat.unread = 0;
   renderTabs();
   renderChat();
+  updateTitle();
 }
 
 function renderChat() {
@@ -910,7 +950,7 @@ $('mc-form').addEventListener('submit', async (event) => {
 // ----------------------------------------------------------------- keyboard
 document.addEventListener('keydown', (event) => {
   if (!event.altKey || event.ctrlKey || event.metaKey || $('desk').hidden) return;
-  const key = event.key.toLowerCase();
+  const key = event.code.startsWith('Key') ? event.code.slice(3).toLowerCase() : event.key.toLowerCase();
   const actions = {
     a: () => {
       const first = $('queue').querySelector('button');
@@ -933,9 +973,21 @@ document.addEventListener('keydown', (event) => {
   action();
 });
 
+function seen() {
+  const chat = S.chats.get(S.current);
+  if (!chat || !looking()) return;
+  if (chat.unread) {
+    chat.unread = 0;
+    renderTabs();
+  }
+  updateTitle();
+}
+
 document.addEventListener('visibilitychange', () => {
   if (!document.hidden && S.current) renderChat();
+  seen();
 });
+window.addEventListener('focus', seen);
 
 setInterval(() => S.hello && renderQueue(), 30000);
 
