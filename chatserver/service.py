@@ -83,7 +83,9 @@ class StaffContext:
         return self.role in ("supervisor", "admin")
 
 
-def message_frame(row: MessageRow) -> f.Message:
+def message_frame(row: MessageRow, *, for_staff: bool = False) -> f.Message:
+    """A stored message as a peer reads it; a console also learns which colleague sent a
+    team message (a client never does)."""
     return f.Message(
         conversation=row.conversation_id,
         seq=row.seq,
@@ -94,6 +96,7 @@ def message_frame(row: MessageRow) -> f.Message:
         n=row.n,
         kind=row.kind,
         at=row.created_at,
+        author=row.author_id if for_staff else None,
     )
 
 

@@ -23,7 +23,7 @@ from aiohttp import web
 from conftest import PASSWORD as PASSWORD_CLI
 from conftest import Desk, FakeClock
 from sqlalchemy import select
-from test_console import accept_first, log, reply
+from test_console import accept_first, log, reply, said
 
 from chatserver.accounts import Accounts
 from chatserver.epochs import Epochs
@@ -179,7 +179,7 @@ async def test_an_agency_sets_itself_up_from_the_admin_area(
     await box.press("Enter")
     await expect(frame.locator("#log li.me .st").last).not_to_have_text("sending")
     await accept_first(newcomer)
-    await expect(log(newcomer).first).to_have_text("Clienthello youth line")
+    await expect(log(newcomer).first).to_have_text(said("Client", "hello youth line"))
     await reply(newcomer, "Hi, I am Nina from the youth line")
     await expect(frame.locator("#log li.team p").last).to_have_text(
         "Hi, I am Nina from the youth line"

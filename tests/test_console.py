@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,11 @@ def log(page: Any) -> Any:
     return page.locator("#log li")
 
 
+def said(who: str, text: str) -> re.Pattern[str]:
+    """A message (or note) as the console shows it: who (and its state), when, what."""
+    return re.compile("^" + re.escape(who) + r"(.*, )?\d\d:\d\d" + re.escape(text) + "$")
+
+
 async def reply(page: Any, text: str) -> None:
     from playwright.async_api import expect
 
@@ -138,12 +144,12 @@ async def test_queue_accept_and_chat_end_to_end(desk: Desk, chromium: Any) -> No
     await expect(queue(ben)).to_have_count(2)
     await expect(anna).to_have_title("(2) Duty console")
     await accept_first(anna)  # the one who waited longest
-    await expect(log(anna).first).to_have_text("ClientI need to talk to someone")
+    await expect(log(anna).first).to_have_text(said("Client", "I need to talk to someone"))
     await expect(queue(ben)).to_have_count(1)
     await expect(queue(anna)).to_have_count(1)
     await expect(ben).to_have_title("(1) Duty console")
     await accept_first(ben)
-    await expect(log(ben).first).to_have_text("Clientis anyone there")
+    await expect(log(ben).first).to_have_text(said("Client", "is anyone there"))
     await expect(queue(anna)).to_have_count(0)
     await expect(anna).to_have_title("Duty console")
     await reply(anna, "I am here. What happened?")
@@ -154,8 +160,8 @@ async def test_queue_accept_and_chat_end_to_end(desk: Desk, chromium: Any) -> No
     await expect(other_frame.locator("#log li.team p")).to_have_text(["Yes, Ben here."])
     await widget_says(client, "school was awful today")
     await widget_says(other, "my parents fight")
-    await expect(log(anna).last).to_have_text("Clientschool was awful today")
-    await expect(log(ben).last).to_have_text("Clientmy parents fight")
+    await expect(log(anna).last).to_have_text(said("Client", "school was awful today"))
+    await expect(log(ben).last).to_have_text(said("Client", "my parents fight"))
     # The client's message acknowledged the reply: it was read.
     await expect(anna.locator("#log li.team .meta").last).to_have_text("You · read")
     await expect(log(anna)).to_have_count(3)
@@ -180,7 +186,9 @@ async def test_transfer_with_a_handover_note(desk: Desk, chromium: Any) -> None:
     await reply(anna, "Hi, I am Anna")
     await anna.get_by_label("New note").fill("NOTE-1 seems scared of home")
     await anna.get_by_role("button", name="Add note").click()
-    await expect(anna.locator("#notes li")).to_have_text(["YouNOTE-1 seems scared of home"])
+    await expect(anna.locator("#notes li")).to_have_text(
+        [said("You", "NOTE-1 seems scared of home")]
+    )
 
     await anna.get_by_role("button", name="Transfer (Alt+T)").click()
     dialog = anna.get_by_role("dialog", name="Hand over this chat")
@@ -193,20 +201,23 @@ async def test_transfer_with_a_handover_note(desk: Desk, chromium: Any) -> None:
     await expect(ben.locator("#handovers")).to_have_text(
         "Handover note from Demo counsellor: HANDOVER-2 talk about school"
     )
-    await expect(log(ben)).to_have_text(["Clienthello", "You · storedHi, I am Anna"])
+    await expect(log(ben)).to_have_text(
+        [said("Client", "hello"), said("Demo counsellor · stored", "Hi, I am Anna")]
+    )
     await expect(ben.locator("#notes li")).to_have_text(
-        ["Demo counsellorNOTE-1 seems scared of home"]
+        [said("Demo counsellor", "NOTE-1 seems scared of home")]
     )
     await reply(ben, "Ben here, Anna told me")
     frame = client.frame_locator("iframe")
     await expect(frame.locator("#log li.team p").last).to_have_text("Ben here, Anna told me")
     await widget_says(client, "ok thanks")
-    await expect(log(ben).last).to_have_text("Clientok thanks")
+    await expect(log(ben).last).to_have_text(said("Client", "ok thanks"))
     await expect(frame.locator("#log li.problem")).to_have_count(0)
     # The client's socket carried messages, and never a note or a handover.
     kinds = {json.loads(f)["type"] for f in frames}
     assert "message" in kinds and "envelope" not in kinds and "envelopes" not in kinds
     assert not [f for f in frames if "NOTE-1" in f or "HANDOVER" in f]
+    assert not [f for f in frames if '"author"' in f]  # no colleague is named to the client
     stored = database_bytes(desk)
     assert b"NOTE-1" not in stored and b"HANDOVER-2" not in stored
 
@@ -230,7 +241,11 @@ async def test_reload_brings_back_history_and_draft(desk: Desk, chromium: Any) -
     await unlock.get_by_label("Password").fill(desk.password("demo"))
     await unlock.get_by_role("button", name="Unlock").click()
     await expect(log(anna)).to_have_text(
-        ["Clientfirst", "You · readanswer one", "Clientare you still there?"]
+        [
+            said("Client", "first"),
+            said("You · read", "answer one"),
+            said("Client", "are you still there?"),
+        ]
     )
     await expect(anna.get_by_label("Your reply")).to_have_value("half a sentence")
     await anna.get_by_label("Your reply").fill("yes, I am here")
@@ -297,8 +312,6 @@ async def test_accept_beyond_the_cap_is_refused(desk: Desk, chromium: Any) -> No
 async def test_an_accept_lost_to_a_colleague_is_said_plainly(desk: Desk, chromium: Any) -> None:
     """Ben's console still shows the chat (its frames are held back) when Anna takes it;
     Ben's accept is refused and the console says so."""
-    import re
-
     from playwright.async_api import expect
 
     anna = await sign_in(desk, chromium, "demo")
@@ -327,7 +340,7 @@ async def test_an_accept_lost_to_a_colleague_is_said_plainly(desk: Desk, chromiu
     await expect(queue(ben)).to_have_count(1)
     state["paused"] = True
     await accept_first(anna)
-    await expect(log(anna).first).to_have_text("Clientwho takes me?")
+    await expect(log(anna).first).to_have_text(said("Client", "who takes me?"))
     await accept_first(ben)
     await asyncio.wait_for(refused.wait(), 10)
     state["paused"] = False
@@ -472,11 +485,11 @@ async def test_a_message_while_the_counsellor_looks_elsewhere_is_announced(
     await page.get_by_role("button", name="Desktop notices").click()
     client = await open_widget(desk, chromium, "hello")
     await accept_first(page)
-    await expect(log(page)).to_have_text(["Clienthello"])
+    await expect(log(page)).to_have_text([said("Client", "hello")])
     await widget_says(client, "SECRET-7 this must not show")
     await expect(page).to_have_title("1 new · Duty console")
     await expect(page.get_by_role("tab")).to_contain_text("1 new")
-    await expect(log(page).last).to_have_text("ClientSECRET-7 this must not show")
+    await expect(log(page).last).to_have_text(said("Client", "SECRET-7 this must not show"))
     notices = await page.evaluate("window.__notices")
     assert notices[-1] == ["Duty console", "New message in Chat 1: No topic."]
     assert not [n for n in notices if "SECRET" in str(n)]
@@ -500,7 +513,9 @@ async def test_a_second_device_takes_the_chats_and_the_first_says_so(
     await accept_first(first)
     await reply(first, "from the office")
     second = await sign_in(desk, chromium, "demo")  # another browser: its own storage
-    await expect(log(second)).to_have_text(["Clienthello", "You · storedfrom the office"])
+    await expect(log(second)).to_have_text(
+        [said("Client", "hello"), said("You · stored", "from the office")]
+    )
     notice = (
         "Your console was opened in another window or on another device; your chats are"
         " there now. To work here instead, unlock again."
@@ -511,7 +526,7 @@ async def test_a_second_device_takes_the_chats_and_the_first_says_so(
     frame = client.frame_locator("iframe")
     await expect(frame.locator("#log li.team p").last).to_have_text("from the laptop")
     await widget_says(client, "which one of you?")
-    await expect(log(second).last).to_have_text("Clientwhich one of you?")
+    await expect(log(second).last).to_have_text(said("Client", "which one of you?"))
 
     await unlock.get_by_label("Password").fill(desk.password("demo"))
     await unlock.get_by_role("button", name="Unlock").click()
@@ -541,7 +556,7 @@ async def test_several_chats_with_unread_counts_typing_and_drafts(
     await expect(tabs.nth(1)).to_have_attribute("aria-selected", "true")
     await anna.get_by_label("Your reply").fill("draft for the second")
     await anna.keyboard.press("Alt+1")
-    await expect(log(anna)).to_have_text(["Clientfirst client"])
+    await expect(log(anna)).to_have_text([said("Client", "first client")])
     await expect(anna.get_by_label("Your reply")).to_have_value("")
     await anna.get_by_label("Your reply").fill("draft for the first")
     await widget_says(second, "are you there?")
@@ -549,7 +564,9 @@ async def test_several_chats_with_unread_counts_typing_and_drafts(
     await first.frame_locator("iframe").get_by_label("Your message").press_sequentially("typ")
     await expect(anna.locator("#typing")).to_have_text("The client is typing…")
     await anna.keyboard.press("Alt+2")
-    await expect(log(anna)).to_have_text(["Clientsecond client", "Clientare you there?"])
+    await expect(log(anna)).to_have_text(
+        [said("Client", "second client"), said("Client", "are you there?")]
+    )
     await expect(tabs.nth(1)).not_to_contain_text("new")
     await expect(anna.get_by_label("Your reply")).to_have_value("draft for the second")
     await anna.keyboard.press("Alt+1")
@@ -609,7 +626,9 @@ async def test_back_to_the_queue_and_taken_over_by_a_colleague(desk: Desk, chrom
     await expect(anna.get_by_role("tab")).to_have_count(0)
     await expect(queue(ben)).to_have_count(1)
     await accept_first(ben)
-    await expect(log(ben)).to_have_text(["Clienthello", "You · storedone moment please"])
+    await expect(log(ben)).to_have_text(
+        [said("Client", "hello"), said("Demo counsellor · stored", "one moment please")]
+    )
     await reply(ben, "I am Ben, I can help")
     frame = client.frame_locator("iframe")
     await expect(frame.locator("#log li.team p").last).to_have_text("I am Ben, I can help")
@@ -710,3 +729,21 @@ async def test_a_team_joined_meanwhile_says_how_to_take_its_chats(
     )
     await expect(queue(anna)).to_have_count(1)
     await expect(anna.get_by_role("tab")).to_have_count(0)
+
+
+async def test_the_queue_names_topics_as_the_team_does(desk: Desk, chromium: Any) -> None:
+    """A topic shows with the name its team gave it (the widget's label), not its slug."""
+    from playwright.async_api import expect
+    from sqlalchemy import update
+
+    from chatserver.storage import models as m
+
+    async with desk.server.db.write() as conn:
+        await conn.execute(
+            update(m.topics).where(m.topics.c.slug == "school").values(name="School & training")
+        )
+    anna = await sign_in(desk, chromium, "demo")
+    await open_widget(desk, chromium, "hi", topic="School & training")
+    await expect(queue(anna).locator("strong")).to_have_text(["School & training"])
+    await accept_first(anna)
+    await expect(anna.get_by_role("tab")).to_have_text(["Chat 1: School & training"])

@@ -15,6 +15,7 @@ from test_console import (
     log,
     open_widget,
     reply,
+    said,
     sign_in,
     widget_says,
 )
@@ -90,7 +91,7 @@ async def test_keyboard_only_shift(desk: Desk, chromium: Any) -> None:
     client = await open_widget(desk, chromium, "keyboard test")
     await expect(page.locator("#queue li")).to_have_count(1)
     await keys.press("Alt+A")
-    await expect(log(page).first).to_have_text("Clientkeyboard test")
+    await expect(log(page).first).to_have_text(said("Client", "keyboard test"))
     await keys.press("Alt+1")
     await expect(page.locator("#draft")).to_be_focused()
     await keys.type("typed without a mouse")

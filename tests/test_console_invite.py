@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from a11y import assert_no_serious, axe_scan, require_axe
 from conftest import Desk
-from test_console import accept_first, log, open_widget, reply
+from test_console import accept_first, log, open_widget, reply, said
 
 from chatserver import e2e
 from chatserver.demo import state_path
@@ -152,7 +152,7 @@ async def test_from_invitation_to_first_chat(desk: Desk, chromium: Any) -> None:
     await expect(page.get_by_role("heading", name="On duty")).to_be_visible(timeout=30_000)
     client = await open_widget(desk, chromium, "hello new counsellor")
     await accept_first(page)
-    await expect(log(page).first).to_have_text("Clienthello new counsellor")
+    await expect(log(page).first).to_have_text(said("Client", "hello new counsellor"))
     await reply(page, "Hi, I am Nina")
     frame = client.frame_locator("iframe")
     await expect(frame.locator("#log li.team p").last).to_have_text("Hi, I am Nina")

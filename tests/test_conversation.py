@@ -233,3 +233,54 @@ async def test_resume_pages_long_histories(make_server: Any) -> None:
     rest = [(await back.next("message"))["seq"] for _ in range(10)]
     assert rest == list(range(501, 511))
     assert back.pending("message") == []
+
+
+async def test_a_console_learns_who_wrote_a_team_message_and_a_client_never(
+    server: Server,
+) -> None:
+    """After a transfer the colleague's fetch names the author of each team message; the
+    client's live messages, its resume and its fetch never carry an author."""
+    from conftest import caller
+
+    anna = await server.staff("anna", ["alpha"], name="Anna A.")
+    ben = await server.staff("ben", ["alpha"], name="Ben B.")
+    await server.staff("bea", ["beta"], name="Bea")
+    console_a, console_b = await server.console("anna"), await server.console("ben")
+    client = await server.client()
+    started = await client.start("alpha", client_key(1))
+    cid = started["conversation"]
+    await client.send("c1", b"queued")
+    await console_a.accept(cid, id="acc", key=b"K" * 65, body=b"accept")
+    await console_a.send(cid, "t1", b"from anna", gen=1, n=0)
+    await console_a.send_frame({"type": "transfer", "conversation": cid, "to": ben})
+    await until(console_b, "assigned", conversation=cid)
+    await console_b.fetch(cid)
+    history = [await console_b.next("message") for _ in range(3)]
+    assert [(h["sender"], h.get("author")) for h in history] == [
+        ("client", None),
+        ("team", anna),
+        ("team", anna),
+    ]
+    await console_b.send(cid, "t2", b"from ben", gen=1, n=1)
+    live = await until(client, "message", id="t2")
+    assert "author" not in live
+    await client.fetch(0)
+    fetched = [await client.next("message") for _ in range(4)]
+    again = await server.client()
+    await again.resume(cid, started["token"])
+    resumed = [await again.next("message") for _ in range(4)]
+    assert [m["id"] for m in resumed] == ["c1", "acc", "t1", "t2"]
+    assert not [m for m in fetched + resumed if "author" in m]
+
+    # The team's people, by the names colleagues see: members of that team only.
+    status, people = await (await caller(server, "ben"))("GET", "/api/teams/alpha/people")
+    assert status == 200
+    assert people == {
+        "team": "alpha",
+        "people": [
+            {"id": anna, "name": "Anna A.", "role": "counsellor"},
+            {"id": ben, "name": "Ben B.", "role": "counsellor"},
+        ],
+    }
+    status, _ = await (await caller(server, "bea"))("GET", "/api/teams/alpha/people")
+    assert status == 403

@@ -299,6 +299,7 @@ class Message(Frame):
     n: int
     kind: str
     at: int  # unix milliseconds, server time
+    author: str | None = None  # the sending colleague's id, in a console's fetch only
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,9 @@ class MessageRow:
     n: int
     body: bytes
     created_at: int
+    #: The staff member who sent a team message (None for the client's, or once the
+    #: account is gone); shown to consoles only.
+    author_id: str | None = None
 
 
 _CONV_COLUMNS = (
@@ -128,6 +131,7 @@ _MSG_COLUMNS = (
     m.messages.c.n,
     m.messages.c.body,
     m.messages.c.created_at,
+    m.messages.c.author_id,
 )
 
 
@@ -150,7 +154,9 @@ def _conversation(row: Any) -> ConversationRow:
 
 
 def _message(row: Any) -> MessageRow:
-    return MessageRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bytes(row[7]), row[8])
+    return MessageRow(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], bytes(row[7]), row[8], row[9]
+    )
 
 
 def visible(now: int) -> Any:

@@ -131,7 +131,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
                 conn.send(await service.staff_send(staff, frame, session))
             case f.StaffFetch():
                 for message in await service.staff_fetch(staff, frame):
-                    await conn.reply(message_frame(message))
+                    await conn.reply(message_frame(message, for_staff=True))
             case f.StaffTyping():
                 await service.staff_typing(staff, frame)
             case f.Transfer():

@@ -1,12 +1,15 @@
 """Team endpoints for the end-to-end layer: the current bundle (public, for the widget)
-and the upload of signed epoch bundles (admins)."""
+and the upload of signed epoch bundles (admins); and the team's people as its consoles
+name them."""
 
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy import select
 
 from ..epochs import Epochs
 from ..protocol.errors import Forbidden, MalformedFrame, NotFound
+from ..storage import models as m
 from ..storage.store import TeamRow
 from .http import check_csrf, check_team_access, current_staff, now_ms, read_json
 from .keys import DB, SETTINGS, STORE
@@ -74,7 +77,26 @@ async def epoch_status(request: web.Request) -> web.Response:
     )
 
 
+async def team_people(request: web.Request) -> web.Response:
+    """The team's members by id, with the names colleagues see: a console names the author
+    of a note, a handover or a message with it, also when that colleague is off duty."""
+    staff, _ = await current_staff(request)
+    team = await team_of(request)
+    await check_team_access(request, staff, team.id)
+    s = m.staff.c
+    async with request.app[DB].read() as conn:
+        rows = await conn.execute(
+            select(s.id, s.display_name, s.role)
+            .join(m.memberships, m.memberships.c.staff_id == s.id)
+            .where(m.memberships.c.team_id == team.id)
+            .order_by(s.display_name, s.id)
+        )
+        people = [{"id": r.id, "name": r.display_name, "role": r.role} for r in rows]
+    return web.json_response({"team": team.slug, "people": people})
+
+
 def add_team_routes(app: web.Application) -> None:
     app.router.add_get("/api/teams/{slug}/bundle", current_bundle)
     app.router.add_post("/api/teams/{slug}/bundles", upload_bundles)
     app.router.add_get("/api/teams/{slug}/epochs", epoch_status)
+    app.router.add_get("/api/teams/{slug}/people", team_people)

@@ -20,6 +20,8 @@ const S = {
   hello: null,
   queue: new Map(), // cid -> queue item
   presence: new Map(), // staff id -> {name, status, chats}
+  people: new Map(), // staff id -> name, of every team member (also those off duty)
+  topics: new Map(), // "team topic" -> the topic's name as the team set it
   chats: new Map(), // cid -> {held, unread, ended, note}
   order: [], // cids in tab order
   current: null,
@@ -161,7 +163,25 @@ async function afterLogin(wrap) {
     throw err;
   }
   S.drafts = await Drafts.open(wrap, S.me.staff.id);
+  await loadNames();
   startDesk();
+}
+
+// The names of the teams' members, for notes, handovers and messages by colleagues who
+// are not on duty now (presence frames name those who are), and of the teams' topics.
+async function loadNames() {
+  for (const team of S.me.teams) {
+    const slug = encodeURIComponent(team);
+    try {
+      const data = await api(`/api/teams/${slug}/people`);
+      for (const p of data.people) S.people.set(p.id, p.name);
+      const status = await api(`/api/teams/${slug}/status?lang=${S.lang}`);
+      for (const topic of status.topics ?? []) S.topics.set(`${team} ${topic.slug}`, topic.name);
+    } catch {
+      // names are a convenience: without them a colleague is "a former colleague" and a
+      // topic goes by its short name
+    }
+  }
 }
 
 async function enrolTotp(wrap) {
@@ -380,6 +400,7 @@ function onFrame(f) {
       if (f.staff === S.me.staff.id) break; // our own, as the team hears it
       if (f.status === 'offline') S.presence.delete(f.staff);
       else S.presence.set(f.staff, { name: f.name, status: f.status, chats: f.chats });
+      S.people.set(f.staff, f.name);
       renderShift();
       break;
     case 'error':
@@ -422,7 +443,8 @@ function onDesk(event, d) {
     case 'status':
       if (d.cid === S.current) {
         const meta = $('log').querySelector(`li[data-id="${CSS.escape(d.id)}"] .meta`);
-        if (meta) meta.textContent = `${t('you')} · ${t(d.status)}`;
+        const message = chat?.held.messages.find((m) => m.id === d.id);
+        if (meta && message) meta.textContent = whoSaid(message);
       }
       break;
     case 'typing':
@@ -488,7 +510,8 @@ function renderQueue() {
 }
 
 function topicName(item) {
-  const topic = item.topic ? item.topic.charAt(0).toUpperCase() + item.topic.slice(1) : t('noTopic');
+  const named = item.topic && S.topics.get(`${item.team} ${item.topic}`);
+  const topic = named || (item.topic ? item.topic.charAt(0).toUpperCase() + item.topic.slice(1) : t('noTopic'));
   return S.me.teams.length > 1 ? `${topic} (${item.team})` : topic;
 }
 
@@ -507,7 +530,39 @@ function renderShift() {
 
 function nameOf(id) {
   if (id === S.me.staff.id) return t('you');
-  return S.presence.get(id)?.name ?? id;
+  return S.presence.get(id)?.name ?? S.people.get(id) ?? t('formerColleague');
+}
+
+// "Client", "You · read", "Anna · stored" (a colleague's message in a chat taken over).
+function whoSaid(m) {
+  if (m.sender !== 'team') return t('client');
+  return `${m.author ? nameOf(m.author) : t('you')} · ${t(m.status ?? 'stored')}`;
+}
+
+// When: the time today, the date and time before.
+function clockText(at) {
+  const when = new Date(at);
+  const today = new Date().toDateString() === when.toDateString();
+  const options = today ? { hour: '2-digit', minute: '2-digit' } : { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
+  return new Intl.DateTimeFormat(S.lang === 'de' ? 'de-DE' : 'en-GB', options).format(when);
+}
+
+// The head of a message or note: who (and its state), and when.
+function head(who, at) {
+  const line = document.createElement('span');
+  line.className = 'head';
+  const meta = document.createElement('span');
+  meta.className = 'meta';
+  meta.textContent = who;
+  line.append(meta);
+  if (at) {
+    const time = document.createElement('time');
+    time.className = 'at';
+    time.dateTime = new Date(at).toISOString();
+    time.textContent = clockText(at);
+    line.append(time);
+  }
+  return line;
 }
 
 async function acceptChat(cid, button) {
@@ -680,10 +735,7 @@ function appendMessage(m) {
   const text = document.createElement('p');
   text.className = 'text';
   text.textContent = m.text;
-  const meta = document.createElement('span');
-  meta.className = 'meta';
-  meta.textContent = m.sender === 'team' ? `${t('you')} · ${t(m.status ?? 'stored')}` : t('client');
-  li.append(meta, text);
+  li.append(head(whoSaid(m), m.at), text);
   const log = $('log');
   log.append(li);
   log.scrollTop = log.scrollHeight; // the list scrolls, not the page
@@ -694,10 +746,7 @@ function renderNotes() {
   if (!chat) return;
   $('notes').replaceChildren(...chat.held.notes.map((note) => {
     const li = document.createElement('li');
-    const meta = document.createElement('span');
-    meta.className = 'meta';
-    meta.textContent = nameOf(note.author);
-    li.append(meta, note.text);
+    li.append(head(nameOf(note.author), note.at), note.text);
     return li;
   }));
 }

@@ -364,7 +364,8 @@ export class Desk {
     const out = await this.replayOwn(held, f);
     if (f.kind === 'msg') {
       const read = (ch.peerAcks?.get(f.gen) ?? 0) > f.n;
-      this.push(held, { sender: 'team', text: utf8.decode(out.data), id: f.id, gen: f.gen, n: f.n, seq: f.seq, at: f.at, status: read ? 'read' : 'stored' });
+      const author = f.author && f.author !== this.me.id ? f.author : null; // null: this counsellor
+      this.push(held, { sender: 'team', text: utf8.decode(out.data), id: f.id, gen: f.gen, n: f.n, seq: f.seq, at: f.at, status: read ? 'read' : 'stored', author });
     } else if (f.kind === 'rekey') {
       const r = await e2e.parseRekey(out.data);
       if (r.gen !== f.gen || r.sent !== f.n) throw new Problem('tampering');
