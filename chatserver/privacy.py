@@ -101,7 +101,8 @@ GROUPS = (
         ("messages",),
         "",
         "yes: only the client and the team members holding the epoch or conversation key",
-        "the counsellor in the chat and team members holding the epoch key; "
+        "the counsellor in the chat and team members holding the epoch key (the team's "
+        "supervisors and admins may read along in the console; each reading is audited); "
         "the server and its operator see ciphertext only",
     ),
     DataGroup(

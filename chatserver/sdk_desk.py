@@ -13,6 +13,7 @@ from typing import Any
 from . import e2e
 from .e2e.channel import Channel, Opened, Tampering
 from .e2e.primitives import PrivateKey
+from .protocol.frames import PAGE
 from .sdk import ConsolePeer
 
 __all__ = ["History", "SecureCounsellor"]
@@ -122,17 +123,24 @@ class SecureCounsellor:
         )
 
     async def _history(self, conversation: str, last_seq: int) -> list[dict[str, Any]]:
-        """Messages 1 … ``last_seq`` of a conversation in order; later live ones stay
-        buffered for :meth:`hear`."""
-        await self.peer.fetch(conversation)
+        """Messages 1 … ``last_seq`` of a conversation in order, a page of :data:`PAGE` at
+        a time (what the server answers a fetch with); later live ones stay buffered for
+        :meth:`hear`."""
         by_seq: dict[int, dict[str, Any]] = {}
         later: list[dict[str, Any]] = []
-        while len(by_seq) < last_seq:
-            frame = await self.peer.next("message")
-            if frame["conversation"] == conversation and frame["seq"] <= last_seq:
-                by_seq[frame["seq"]] = frame
-            else:
-                later.append(frame)
+        after = 0
+        while after < last_seq:
+            until = min(last_seq, after + PAGE)
+            missing = set(range(after + 1, until + 1)) - set(by_seq)
+            await self.peer.fetch(conversation, after)
+            while missing:
+                frame = await self.peer.next("message")
+                if frame["conversation"] == conversation and frame["seq"] <= last_seq:
+                    by_seq[frame["seq"]] = frame
+                    missing.discard(frame["seq"])
+                else:
+                    later.append(frame)
+            after = until
         self.peer.unread(later)
         return [by_seq[i] for i in sorted(by_seq)]
 

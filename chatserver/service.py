@@ -564,7 +564,17 @@ class ChatService:
         if not staff.oversees:
             self._holder(staff, row)
         self._member(staff, row)
+        if frame.after == 0:
+            await self._audit_reading(staff, row, "messages")
         return await self.store.messages_after(row.id, frame.after)
+
+    async def _audit_reading(self, staff: StaffContext, row: ConversationRow, what: str) -> None:
+        """A supervisor or admin reads a conversation they do not hold (reading along, a
+        legal hold): the audit log says who and when, never anything of its content."""
+        if row.counsellor_id == staff.id:
+            return
+        async with self.store.db.write() as conn:
+            await audit_tx(conn, self.now_ms(), staff.id, "conversation.read", row.id, what=what)
 
     async def staff_typing(self, staff: StaffContext, frame: f.StaffTyping) -> None:
         row = await self._conversation(frame.conversation)
@@ -758,6 +768,7 @@ class ChatService:
         if not staff.oversees:
             self._holder(staff, row)
         key = await self._storage_key(row.id)
+        await self._audit_reading(staff, row, "keys")
         items = tuple(
             f.EnvelopeItem(
                 e.envelope_id,

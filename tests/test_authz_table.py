@@ -38,6 +38,7 @@ def table(conversation: str, block: int) -> list[Entry]:
         Entry("GET", t + "/consent/suggestion", a + "/consent/suggestion", None, {"root"}, {200}),
         Entry("GET", t + "/canned", a + "/canned", None, {"root", "sue", "anna"}, {200}),
         Entry("GET", t + "/people", a + "/people", None, {"root", "sue", "anna"}, {200}),
+        Entry("GET", t + "/chats", a + "/chats", None, {"root", "sue"}, {200}),
         Entry(
             "POST",
             t + "/canned",

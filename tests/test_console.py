@@ -747,3 +747,36 @@ async def test_the_queue_names_topics_as_the_team_does(desk: Desk, chromium: Any
     await expect(queue(anna).locator("strong")).to_have_text(["School & training"])
     await accept_first(anna)
     await expect(anna.get_by_role("tab")).to_have_text(["Chat 1: School & training"])
+
+
+async def test_a_long_chat_comes_back_whole(make_desk: Callable[..., Any], chromium: Any) -> None:
+    """A fetch answers with at most 500 messages: the console pages through a longer
+    history when it accepts a chat and again after a reload."""
+    import time
+
+    from playwright.async_api import expect
+
+    from chatserver.sdk_e2e import SecureClient
+
+    desk: Desk = await make_desk(frame_rate=10_000.0, frame_burst=10_000)
+    client = await SecureClient.connect(
+        desk.url, "demo", desk.demo.pin, int(time.time() * 1000), origin=desk.url
+    )
+    desk.server.peers.append(client.peer)
+    await client.start()
+    for k in range(505):
+        await client.say(f"line {k}")
+    anna = await sign_in(desk, chromium, "demo")
+    await accept_first(anna)
+    await expect(log(anna)).to_have_count(505, timeout=30_000)
+    await expect(log(anna).last).to_have_text(said("Client", "line 504"))
+    await reply(anna, "I read all of it")
+    assert await client.hear() == "I read all of it"
+
+    await anna.reload()
+    unlock = anna.locator("#unlock")
+    await unlock.get_by_label("Password").fill(desk.password("demo"))
+    await unlock.get_by_role("button", name="Unlock").click()
+    await expect(log(anna)).to_have_count(506, timeout=30_000)
+    await expect(log(anna).nth(0)).to_have_text(said("Client", "line 0"))
+    await expect(log(anna).last).to_have_text(said("You · stored", "I read all of it"))

@@ -67,8 +67,12 @@ class World:
 
 @pytest.fixture
 async def world(make_server: Any) -> World:
+    return await make_world(make_server)
+
+
+async def make_world(make_server: Any, **settings: Any) -> World:
     clock = FakeClock(NOW / 1000)
-    server: Server = await make_server(clock=clock)
+    server: Server = await make_server(clock=clock, **settings)
     await server.team("alpha")
     await server.staff("root", [], role="admin")
     # Epoch 1 ends a minute from now, epoch 2 follows (the fake clock moves two minutes).
@@ -130,6 +134,26 @@ async def test_transfer_to_a_colleague_rekeys(world: World) -> None:
     assert client.channel is not None and client.channel.gen == 2
     await client.say("hi Ben")
     assert await ben.hear(cid) == "hi Ben"
+
+
+async def test_a_long_history_is_read_page_by_page(make_server: Any) -> None:
+    """A fetch answers with a page of at most 500 messages: a colleague taking over a
+    longer chat reads every page, in order, and the chat goes on."""
+    world = await make_world(make_server, frame_rate=10_000.0, frame_burst=10_000)
+    client, anna, cid = await world.accepted()
+    for k in range(520):
+        await client.say(f"line {k}")
+    for k in range(520):
+        assert await anna.hear(cid) == f"line {k}"
+    ben = await world.desk("ben")
+    await anna.peer.transfer(cid, world.ids["ben"])
+
+    history = await ben.take_over(await ben.peer.next("assigned"))
+
+    assert len(history.messages) == 522
+    assert history.messages[-1] == ("client", "line 519")
+    await ben.say(cid, "I read all of it")
+    assert await client.hear() == "I read all of it"
 
 
 async def test_a_second_device_takes_over_and_the_first_is_refused(world: World) -> None:

@@ -89,10 +89,11 @@ async def test_an_idle_console_ends_with_its_session(make_server: object) -> Non
     async with server.db.read() as conn:
         expires = (await conn.execute(select(m.sessions.c.expires_at))).scalar_one()
 
-    clock.advance(50 * 60)
     async with server.db.write() as conn:  # an admin adds anna to beta
         beta = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == "beta"))).scalar()
         await conn.execute(insert(m.memberships).values(staff_id=anna_id, team_id=beta, since=0))
+    # The server's clock moves on: the next check (not before) finds the new team.
+    clock.advance(50 * 60)
     snapshot = await console.next("queue")
     assert [item["conversation"] for item in snapshot["items"]] == [waiting]
     async with server.db.read() as conn:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 MAX_BODY = 64 * 1024  # ciphertext bytes per message
 MAX_KEY = 256  # an encoded public key
+PAGE = 500  # messages per answer to a resume or a fetch: a reader pages with `after`
 ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"  # client message ids and conversation ids
 STATUSES = ("available", "busy", "away")
 MESSAGE_KINDS = ("msg", "accept", "rekey", "close", "receipt")

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..protocol.frames import PAGE
 from ..protocol.lifecycle import State
 from . import models as m
 from .db import Database
@@ -434,7 +435,7 @@ class Store:
         return await self.db.read_sync(lambda conn: _place(conn, row))
 
     async def resume_view(
-        self, token_hash: str, conversation_id: str, after: int, limit: int = 500
+        self, token_hash: str, conversation_id: str, after: int, limit: int = PAGE
     ) -> ResumeView | None:
         """What a client's ``resume`` needs, in one transaction: the conversation of this
         token (None unless it is ``conversation_id``), whether the token is blocked, the
@@ -518,7 +519,7 @@ class Store:
         return await self.db.read_sync(read)
 
     async def messages_after(
-        self, conversation_id: str, after: int, limit: int = 500
+        self, conversation_id: str, after: int, limit: int = PAGE
     ) -> list[MessageRow]:
         """Stored messages after ``after``, their storage seal removed (E2E ciphertext)."""
         key = await self.keystore.get(conversation_key_id(conversation_id))

@@ -15,9 +15,6 @@ from .connection import Connection
 from .keys import CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
 from .sockets import open_socket, run_socket
 
-#: Messages per answer to ``resume`` and ``fetch`` (``Store.messages_after``'s limit).
-PAGE = 500
-
 
 async def origin_allowed(request: web.Request) -> str | None:
     """The request's Origin if the server's own or any team's allowed origin, else 403."""
@@ -91,7 +88,7 @@ class _Client:
                 self.bind(row.id)
                 await hub.flush()
                 after = missed[-1].seq if missed else frame.last_seq
-                state, last_seq, more = await service.catch_up(row.id, after, PAGE - len(missed))
+                state, last_seq, more = await service.catch_up(row.id, after, f.PAGE - len(missed))
                 missed += more
                 if state is not State.WAITING:
                     waiting = None

@@ -1,6 +1,6 @@
 """Team endpoints for the end-to-end layer: the current bundle (public, for the widget)
-and the upload of signed epoch bundles (admins); and the team's people as its consoles
-name them."""
+and the upload of signed epoch bundles (admins); the team's people as its consoles name
+them, and its chats in progress for its supervisors (reading along)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from ..epochs import Epochs
 from ..protocol.errors import Forbidden, MalformedFrame, NotFound
+from ..protocol.lifecycle import State
 from ..storage import models as m
-from ..storage.store import TeamRow
+from ..storage.store import TeamRow, visible
 from .http import check_csrf, check_team_access, current_staff, now_ms, read_json
 from .keys import DB, SETTINGS, STORE
 
@@ -95,8 +96,53 @@ async def team_people(request: web.Request) -> web.Response:
     return web.json_response({"team": team.slug, "people": people})
 
 
+async def team_chats(request: web.Request) -> web.Response:
+    """The team's chats in progress, for its supervisors and admins to read along in the
+    console: who holds each, its topic and times; nothing of its content (reading it is
+    a console frame, and audited)."""
+    staff, _ = await current_staff(request)
+    if staff.role not in ("admin", "supervisor"):
+        raise Forbidden("admins and supervisors only")
+    team = await team_of(request)
+    await check_team_access(request, staff, team.id)
+    now = now_ms(request)
+    c, s, t = m.conversations.c, m.staff.c, m.topics.c
+    async with request.app[DB].read() as conn:
+        rows = await conn.execute(
+            select(
+                c.id,
+                t.slug,
+                c.counsellor_id,
+                s.display_name,
+                c.accepted_at,
+                c.last_activity_at,
+                c.transfers,
+            )
+            .select_from(m.conversations)
+            .outerjoin(m.topics, t.id == c.topic_id)
+            .outerjoin(m.staff, s.id == c.counsellor_id)
+            .where(c.team_id == team.id, c.state == State.ACTIVE.value, visible(now))
+            .order_by(c.accepted_at, c.id)
+        )
+        chats = [
+            {
+                "conversation": r.id,
+                "topic": r.slug,
+                "counsellor": None
+                if r.counsellor_id is None
+                else {"id": r.counsellor_id, "name": r.display_name},
+                "accepted_at": r.accepted_at,
+                "last_activity_at": r.last_activity_at,
+                "transfers": r.transfers,
+            }
+            for r in rows
+        ]
+    return web.json_response({"team": team.slug, "chats": chats})
+
+
 def add_team_routes(app: web.Application) -> None:
     app.router.add_get("/api/teams/{slug}/bundle", current_bundle)
     app.router.add_post("/api/teams/{slug}/bundles", upload_bundles)
     app.router.add_get("/api/teams/{slug}/epochs", epoch_status)
     app.router.add_get("/api/teams/{slug}/people", team_people)
+    app.router.add_get("/api/teams/{slug}/chats", team_chats)

@@ -331,7 +331,8 @@ function startDesk() {
     me: { id: S.me.staff.id, sigPriv: k.sigPriv, sigPub: k.sigPub },
     teams: k.teams,
   });
-  $('manage').hidden = !['admin', 'supervisor'].includes(S.me.staff.role);
+  $('manage').hidden = !oversees();
+  $('team-chats-box').hidden = !oversees();
   $('safety').textContent = [...k.teams].map(([team, v]) => t('safety', { team, safety: v.safety })).join(' · ');
   show('desk');
   connect();
@@ -382,6 +383,7 @@ function onFrame(f) {
       S.presence.clear();
       S.ws.send(JSON.stringify({ type: 'availability', status: $('availability').value }));
       renderShift();
+      teamChatsSoon();
       break;
     case 'queue':
       S.queue = new Map(f.items.map((item) => [item.conversation, item]));
@@ -395,6 +397,7 @@ function onFrame(f) {
     case 'dequeued':
       S.queue.delete(f.conversation);
       renderQueue();
+      teamChatsSoon();
       break;
     case 'presence':
       if (f.staff === S.me.staff.id) break; // our own, as the team hears it
@@ -402,6 +405,7 @@ function onFrame(f) {
       else S.presence.set(f.staff, { name: f.name, status: f.status, chats: f.chats });
       S.people.set(f.staff, f.name);
       renderShift();
+      teamChatsSoon(); // a colleague's number of chats changed
       break;
     case 'error':
       if (!f.answers || !['accept', 'send', 'envelope', 'envelopes', 'transfer', 'close', 'block'].includes(f.answers)) $('connection').textContent = f.message;
@@ -722,13 +726,12 @@ function renderChat() {
   $('compose').querySelector('button[type=submit]').disabled = ended;
   $('note-form').querySelector('button').disabled = ended;
   $('act-remove').hidden = !ended;
-  const handovers = held.handovers.map((h) => `${t('handover', { name: nameOf(h.author) })}: ${h.text}`);
-  $('handovers').hidden = handovers.length === 0;
-  $('handovers').textContent = handovers.join('\n');
+  $('handovers').hidden = held.handovers.length === 0;
+  $('handovers').textContent = handoverText(held);
   renderNotes();
 }
 
-function appendMessage(m) {
+function messageItem(m) {
   const li = document.createElement('li');
   li.className = m.sender;
   li.dataset.id = m.id;
@@ -736,19 +739,29 @@ function appendMessage(m) {
   text.className = 'text';
   text.textContent = m.text;
   li.append(head(whoSaid(m), m.at), text);
+  return li;
+}
+
+function appendMessage(m) {
   const log = $('log');
-  log.append(li);
+  log.append(messageItem(m));
   log.scrollTop = log.scrollHeight; // the list scrolls, not the page
+}
+
+function noteItem(note) {
+  const li = document.createElement('li');
+  li.append(head(nameOf(note.author), note.at), note.text);
+  return li;
+}
+
+function handoverText(held) {
+  return held.handovers.map((h) => `${t('handover', { name: nameOf(h.author) })}: ${h.text}`).join('\n');
 }
 
 function renderNotes() {
   const chat = S.chats.get(S.current);
   if (!chat) return;
-  $('notes').replaceChildren(...chat.held.notes.map((note) => {
-    const li = document.createElement('li');
-    li.append(head(nameOf(note.author), note.at), note.text);
-    return li;
-  }));
+  $('notes').replaceChildren(...chat.held.notes.map(noteItem));
 }
 
 function dropChat(cid, why) {
@@ -995,6 +1008,100 @@ $('mc-form').addEventListener('submit', async (event) => {
     $('mc-status').textContent = err.message;
   }
 });
+
+// ----------------------------------------------------------------- reading along
+// Supervisors and admins see their teams' chats in progress and read one, read only: the
+// console checks and decrypts its whole history as a takeover would, sends nothing, and
+// the server audits the reading. The counsellor holding it notices nothing.
+const reading = { item: null, timer: null, serial: 0 };
+
+function oversees() {
+  return ['admin', 'supervisor'].includes(S.me?.staff.role);
+}
+
+function teamChatsSoon() {
+  if (!oversees()) return;
+  clearTimeout(reading.timer);
+  reading.timer = setTimeout(loadTeamChats, 300);
+}
+
+async function loadTeamChats() {
+  const serial = ++reading.serial;
+  const items = [];
+  for (const team of S.keys.teams.keys()) {
+    try {
+      const data = await api(`/api/teams/${encodeURIComponent(team)}/chats`);
+      for (const c of data.chats) if (c.counsellor?.id !== S.me.staff.id) items.push({ ...c, team });
+    } catch (err) {
+      $('team-chats-status').textContent = err.message;
+    }
+  }
+  if (serial === reading.serial) renderTeamChats(items); // the latest answer wins
+}
+
+function teamChatLabel(c) {
+  return `${topicName(c)} · ${c.counsellor?.name ?? t('formerColleague')}`;
+}
+
+function renderTeamChats(items) {
+  $('team-chats-empty').hidden = items.length > 0;
+  $('team-chats').replaceChildren(...items.map((c) => {
+    const li = document.createElement('li');
+    const who = document.createElement('span');
+    who.className = 'who';
+    const label = document.createElement('strong');
+    label.textContent = teamChatLabel(c);
+    const since = document.createElement('span');
+    since.className = 'since';
+    since.textContent = t('since', { time: clockText(c.accepted_at) });
+    who.append(label, since);
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'secondary';
+    button.textContent = t('readAlong');
+    button.setAttribute('aria-label', `${t('readAlong')}: ${label.textContent}`);
+    button.addEventListener('click', () => openReading(c));
+    li.append(who, button);
+    return li;
+  }));
+}
+
+async function openReading(item) {
+  reading.item = item;
+  $('read-info').textContent = teamChatLabel(item);
+  $('read-log').replaceChildren();
+  $('read-notes').replaceChildren();
+  $('read-handovers').hidden = true;
+  if (!$('read-dialog').open) $('read-dialog').showModal();
+  await refreshReading();
+}
+
+async function refreshReading() {
+  const item = reading.item;
+  const status = $('read-status');
+  status.textContent = t('working');
+  try {
+    const held = await S.desk.read(item.conversation, item.team);
+    if (reading.item !== item) return;
+    $('read-log').replaceChildren(...held.messages.map(messageItem));
+    $('read-notes').replaceChildren(...held.notes.map(noteItem));
+    $('read-handovers').hidden = held.handovers.length === 0;
+    $('read-handovers').textContent = handoverText(held);
+    $('read-empty').hidden = held.messages.length > 0;
+    status.textContent = '';
+  } catch (err) {
+    status.textContent = err instanceof Refused ? err.message : t('problem', { code: err.code || err.reason || 'malformed' });
+  }
+}
+
+$('read-refresh').addEventListener('click', refreshReading);
+$('read-close').addEventListener('click', () => $('read-dialog').close());
+$('read-dialog').addEventListener('close', () => {
+  reading.item = null;
+  $('read-log').replaceChildren(); // nothing decrypted stays in the page longer than shown
+  $('read-notes').replaceChildren();
+});
+$('team-chats-refresh').addEventListener('click', loadTeamChats);
 
 // ----------------------------------------------------------------- keyboard
 document.addEventListener('keydown', (event) => {

@@ -15,6 +15,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 const PINS = 'cc-console-pins'; // localStorage: team root pins and roster versions seen here
 const SECRETS = 'cc-console-secret:'; // localStorage: an account secret key, per username
 const DRAFTS = 'cc-console-drafts'; // sessionStorage: sealed drafts of this tab
+const PAGE = 500; // messages per answer to a fetch (docs/protocol.md): longer histories page
 
 // A refusal by the server, shown to the person with its message.
 export class Refused extends Error {
@@ -216,6 +217,7 @@ class Held {
     this.own = new Set(); // seqs of our own acked messages above `have` (never sent back to us)
     this.target = 0;
     this.reached = null; // resolves when `have` reaches `target`
+    this.pageEnd = 0; // the last seq the latest fetch answers with
     this.queued = []; // the client's generation-0 bodies
     this.escrow = new Map(); // b64(E_pub) -> private key, from conv_key envelopes
     this.messages = []; // {sender, text, id, gen, n, status, at}
@@ -241,6 +243,7 @@ export class Desk {
   constructor(o) {
     Object.assign(this, o);
     this.held = new Map();
+    this.reading = new Map(); // conversations read along (not held), while being read
     this.waiters = [];
     this.expected = new Set(); // conversations whose `assigned` this console asked for
   }
@@ -264,9 +267,11 @@ export class Desk {
     if (i >= 0) this.waiters.splice(i, 1)[0].resolve(f);
     const held = f.conversation ? this.held.get(f.conversation) : null;
     switch (f.type) {
-      case 'message':
-        if (held) this.arrive(held, f);
+      case 'message': {
+        const target = held ?? this.reading.get(f.conversation);
+        if (target) this.arrive(target, f);
         break;
+      }
       case 'assigned':
         if (this.expected.has(f.conversation)) break; // accept() handles it
         if (!this.held.has(f.conversation)) this.takeOver(f).catch((err) => this.emit('problem', { cid: f.conversation, err }));
@@ -296,6 +301,7 @@ export class Desk {
   disconnected() {
     for (const w of this.waiters.splice(0)) w.reject(new Refused({ code: 'disconnected', message: 'the connection was lost' }));
     this.held.clear();
+    this.reading.clear();
     this.expected.clear();
   }
 
@@ -333,6 +339,8 @@ export class Desk {
     if (held.reached && held.have >= held.target) {
       held.reached();
       held.reached = null;
+    } else if (held.reached && held.have >= held.pageEnd) {
+      this.fetchPage(held); // a long history: the next page
     }
   }
 
@@ -342,9 +350,14 @@ export class Desk {
     const done = new Promise((resolve) => {
       held.reached = resolve;
     });
-    this.transmit({ type: 'fetch', conversation: held.cid, after: held.have });
+    this.fetchPage(held);
     held.serial(() => this.drain(held));
     return done;
+  }
+
+  fetchPage(held) {
+    held.pageEnd = held.have + PAGE;
+    this.transmit({ type: 'fetch', conversation: held.cid, after: held.have });
   }
 
   // One stored message, in seq order: checked exactly as sdk_desk.py checks it.
@@ -508,6 +521,27 @@ export class Desk {
       return await this.hold(assigned, true);
     } finally {
       this.expected.delete(cid);
+    }
+  }
+
+  /**
+   * Read a conversation of the team without holding it (supervisors and admins): its
+   * whole history, checked as a takeover checks it; nothing is sent and the counters stay
+   * with the counsellor who holds it. Resolves with the conversation's messages, notes
+   * and handovers as they are now.
+   */
+  async read(cid, team) {
+    const list = await this.request({ type: 'envelopes', conversation: cid }, (f) => f.type === 'envelopes' && f.conversation === cid);
+    const held = new Held({ conversation: cid, team, epoch: list.epoch, client_key: list.client_key }, this.team(team));
+    this.reading.set(cid, held);
+    try {
+      const { tPriv, bundle } = this.epochKey(held, held.queueEpoch);
+      held.channel.keys.set(0, await e2e.queueKeys(tPriv, held.cPub, bundle.team, held.queueEpoch, held.cid, held.cPub));
+      await held.serial(() => this.readEnvelopes(held, list.items));
+      await this.history(held, list.last_seq);
+      return held;
+    } finally {
+      if (this.reading.get(cid) === held) this.reading.delete(cid);
     }
   }
 
