@@ -780,3 +780,68 @@ async def test_a_long_chat_comes_back_whole(make_desk: Callable[..., Any], chrom
     await expect(log(anna)).to_have_count(506, timeout=30_000)
     await expect(log(anna).nth(0)).to_have_text(said("Client", "line 0"))
     await expect(log(anna).last).to_have_text(said("You · stored", "I read all of it"))
+
+
+async def test_a_session_of_another_team_cannot_open_a_chat_by_id(
+    desk: Desk, chromium: Any
+) -> None:
+    """A counsellor of another team, signed in in the browser, names a conversation of
+    this team on the console's socket: every way to open it is refused as forbidden, and
+    the chat goes on untouched."""
+    from playwright.async_api import expect
+    from sqlalchemy import select
+
+    from chatserver.sdk import login
+    from chatserver.storage import models as m
+
+    anna = await sign_in(desk, chromium, "demo")
+    client = await open_widget(desk, chromium, "only for my counsellor")
+    await accept_first(anna)
+    async with desk.server.db.read() as conn:
+        cid = (await conn.execute(select(m.conversations.c.id))).scalar_one()
+    await cli.team_add(desk.server.db, "night", "Night line", [])
+    await cli.user_add(
+        desk.server.db,
+        desk.server.settings,
+        "nora",
+        "Nora",
+        "supervisor",
+        ["night"],
+        "a-good-password",
+        totp=False,
+    )
+    cookie, _ = await login(desk.url, "nora", password="a-good-password", origin=desk.url)
+    name, value = cookie.split(";")[0].split("=", 1)
+    context = await chromium.new_context()
+    await context.add_cookies([{"name": name, "value": value, "url": desk.url}])
+    page = await context.new_page()
+    await page.goto(desk.url + "/console")
+    answers = await page.evaluate(
+        """(cid) => new Promise((resolve) => {
+          const ws = new WebSocket(`ws://${location.host}/ws/console`);
+          const frames = [
+            {type: 'accept', conversation: cid},
+            {type: 'fetch', conversation: cid, after: 0},
+            {type: 'envelopes', conversation: cid},
+            {type: 'transfer', conversation: cid},
+          ];
+          const errors = [];
+          ws.onmessage = (event) => {
+            const f = JSON.parse(event.data);
+            if (f.type === 'hello') for (const frame of frames) ws.send(JSON.stringify(frame));
+            if (['message', 'envelopes', 'assigned'].includes(f.type)) errors.push(f.type);
+            if (f.type === 'error') errors.push(`${f.answers}:${f.code}`);
+            if (errors.length === frames.length) resolve(errors);
+          };
+        })""",
+        cid,
+    )
+    assert answers == [
+        "accept:forbidden",
+        "fetch:forbidden",
+        "envelopes:forbidden",
+        "transfer:forbidden",
+    ]
+    await reply(anna, "still here, only for you")
+    frame = client.frame_locator("iframe")
+    await expect(frame.locator("#log li.team p").last).to_have_text("still here, only for you")
