@@ -55,13 +55,19 @@ async def upload_bundles(request: web.Request) -> web.Response:
     return web.json_response({"added": added}, status=201 if added else 200)
 
 
-async def epoch_status(request: web.Request) -> web.Response:
-    """How far ahead the team's epochs reach, and whether admins must make more now."""
+async def overseen_team(request: web.Request) -> TeamRow:
+    """The request's team, for an admin or one of the team's supervisors (else forbidden)."""
     staff, _ = await current_staff(request)
     if staff.role not in ("admin", "supervisor"):
         raise Forbidden("admins and supervisors only")
     team = await team_of(request)
     await check_team_access(request, staff, team.id)
+    return team
+
+
+async def epoch_status(request: web.Request) -> web.Response:
+    """How far ahead the team's epochs reach, and whether admins must make more now."""
+    team = await overseen_team(request)
     now = now_ms(request)
     epochs = Epochs(request.app[DB])
     until = await epochs.covered_until(team.id, now)
@@ -100,11 +106,7 @@ async def team_chats(request: web.Request) -> web.Response:
     """The team's chats in progress, for its supervisors and admins to read along in the
     console: who holds each, its topic and times; nothing of its content (reading it is
     a console frame, and audited)."""
-    staff, _ = await current_staff(request)
-    if staff.role not in ("admin", "supervisor"):
-        raise Forbidden("admins and supervisors only")
-    team = await team_of(request)
-    await check_team_access(request, staff, team.id)
+    team = await overseen_team(request)
     now = now_ms(request)
     c, s, t = m.conversations.c, m.staff.c, m.topics.c
     async with request.app[DB].read() as conn:

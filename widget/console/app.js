@@ -492,25 +492,33 @@ function renderQueue() {
   $('queue-count').textContent = String(items.length);
   $('queue-empty').hidden = items.length > 0;
   $('queue').replaceChildren(...items.map((item, i) => {
-    const li = document.createElement('li');
+    const since = t('waitingFor', { time: minutes(item.waiting_since) });
+    const li = chatItem(topicName(item), since, i === 0 ? t('acceptKey') : t('accept'), `${t('accept')}: ${topicName(item)}, ${since}`, (button) => acceptChat(item.conversation, button));
     li.dataset.conversation = item.conversation;
-    const who = document.createElement('span');
-    who.className = 'who';
-    const topic = document.createElement('strong');
-    topic.textContent = topicName(item);
-    const since = document.createElement('span');
-    since.className = 'since';
-    since.textContent = t('waitingFor', { time: minutes(item.waiting_since) });
-    who.append(topic, since);
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.textContent = i === 0 ? t('acceptKey') : t('accept');
-    button.setAttribute('aria-label', `${t('accept')}: ${topic.textContent}, ${since.textContent}`);
-    button.addEventListener('click', () => acceptChat(item.conversation, button));
-    li.append(who, button);
     return li;
   }));
   updateTitle();
+}
+
+// A chat in a list of the side column: what and since when, and the one thing to do.
+function chatItem(label, since, action, actionLabel, onClick, className = '') {
+  const li = document.createElement('li');
+  const who = document.createElement('span');
+  who.className = 'who';
+  const strong = document.createElement('strong');
+  strong.textContent = label;
+  const when = document.createElement('span');
+  when.className = 'since';
+  when.textContent = since;
+  who.append(strong, when);
+  const button = document.createElement('button');
+  button.type = 'button';
+  if (className) button.className = className;
+  button.textContent = action;
+  button.setAttribute('aria-label', actionLabel);
+  button.addEventListener('click', () => onClick(button));
+  li.append(who, button);
+  return li;
 }
 
 function topicName(item) {
@@ -1046,23 +1054,8 @@ function teamChatLabel(c) {
 function renderTeamChats(items) {
   $('team-chats-empty').hidden = items.length > 0;
   $('team-chats').replaceChildren(...items.map((c) => {
-    const li = document.createElement('li');
-    const who = document.createElement('span');
-    who.className = 'who';
-    const label = document.createElement('strong');
-    label.textContent = teamChatLabel(c);
-    const since = document.createElement('span');
-    since.className = 'since';
-    since.textContent = t('since', { time: clockText(c.accepted_at) });
-    who.append(label, since);
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.className = 'secondary';
-    button.textContent = t('readAlong');
-    button.setAttribute('aria-label', `${t('readAlong')}: ${label.textContent}`);
-    button.addEventListener('click', () => openReading(c));
-    li.append(who, button);
-    return li;
+    const label = teamChatLabel(c);
+    return chatItem(label, t('since', { time: clockText(c.accepted_at) }), t('readAlong'), `${t('readAlong')}: ${label}`, () => openReading(c), 'secondary');
   }));
 }
 
