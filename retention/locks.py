@@ -22,19 +22,23 @@ SWEEP_LOCK = 0x7377656570
 async def sweep_lock(db: Database) -> AsyncIterator[bool]:
     """Yields whether this process got the lock; never waits for it."""
     if not db.is_sqlite:
+        # A transaction-level lock on a connection kept in its transaction for the sweep:
+        # it ends with that transaction however the sweep ends (the rollback below, the
+        # pool's reset of a connection given back on an error or a cancellation, or the
+        # connection's loss). A session-level lock could outlive a sweep that never reached
+        # its unlock, on a pooled connection, and keep every other process from sweeping.
         async with db.engine.connect() as conn:
             got = bool(
                 (
-                    await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK})
+                    await conn.execute(
+                        text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}
+                    )
                 ).scalar()
             )
-            await conn.commit()
             try:
                 yield got
             finally:
-                if got:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
-                    await conn.commit()
+                await conn.rollback()
         return
     path = sqlite_path(db.url)
     if path is None:  # an in-memory database lives in one process

@@ -35,7 +35,10 @@ class SweepScheduler:
     def start(self) -> None:
         self.scheduler.add_job(
             self._sweep,
-            IntervalTrigger(minutes=self.interval, timezone=UTC),
+            # Up to a tenth of the interval later each time: processes started together
+            # would otherwise try at the same instants for ever, one always sweeping and
+            # the others always refused.
+            IntervalTrigger(minutes=self.interval, timezone=UTC, jitter=self.interval * 6),
             id="retention-sweep",
             next_run_time=datetime.now(UTC),
             coalesce=True,
