@@ -91,7 +91,7 @@ class RedisHub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()
         if self._client is not None:
             await self._client.aclose()
 
@@ -215,7 +215,7 @@ class RedisHub:
             try:
                 async with self._commands:
                     if self._pubsub is not None:
-                        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await self._pubsub.aclose()
                     await self._connect()
                 break
             except (RedisError, OSError):
