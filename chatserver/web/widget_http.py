@@ -8,10 +8,9 @@
   cached: a chat page in the browser's cache would show someone at home that it was used.
 - ``/widget/{file}``: the page's modules and stylesheet, never cached for the same reason.
 
-Files come from ``static_dir``/widget when that setting is set, else from the source
-checkout beside the package, else from ``share/chatserver/widget`` of the installation
-(pyproject.toml ships them there as data files) or of the user's base (``pip install
---user``).
+Files come from ``static_dir``/widget when that setting is set, else from the installed
+package (``chatserver/webroot``: setup.py ships every file under the repository's
+``widget/`` there), else from the source checkout the package runs from.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ import base64
 import hashlib
 import html
 import re
-import site
-import sys
 from pathlib import Path
 
 from aiohttp import web
@@ -67,11 +64,8 @@ _NO_STORE = "no-store"
 def widget_dir(static_dir: str = "") -> Path:
     """Where the widget's files are (see the module docstring)."""
     candidates = [Path(static_dir) / "widget"] if static_dir else []
-    candidates += [
-        Path(__file__).resolve().parents[2] / "widget",
-        Path(sys.prefix) / "share" / "chatserver" / "widget",
-        Path(site.getuserbase()) / "share" / "chatserver" / "widget",  # pip install --user
-    ]
+    package = Path(__file__).resolve().parents[1]
+    candidates += [package / "webroot", package.parent / "widget"]
     for candidate in candidates:
         if (candidate / "loader.js").is_file():
             return candidate
