@@ -22,7 +22,6 @@ from aiohttp import web
 from chatserver import cli
 from chatserver.config import load_settings
 from chatserver.sdk import ClientPeer
-from chatserver.storage.db import migrate
 from chatserver.web.app import create_app
 from chatserver.web.keys import DB, SERVICE
 
@@ -80,7 +79,7 @@ def main() -> None:
         url = args.database_url
         if url is None:
             url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
-            migrate(url)
+            cli._migrate(load_settings(environ={}, database_url=url))  # and its keystore
         results[batch] = asyncio.run(one_run(url, args.clients, args.messages, batch))
         rate, commits, cpu = results[batch]
         print(

@@ -40,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, insert, select
 
-from chatserver import auth, cli
+from chatserver import cli
 from chatserver.config import load_settings
 from chatserver.protocol.lifecycle import State
 from chatserver.sdk import ClientPeer, ConsolePeer, b64, login
@@ -336,8 +336,7 @@ class Live:
     async def open(cls, base: str, rate: float) -> Live:
         client = await ClientPeer.connect(base, origin=ORIGIN)
         conversation = (await client.start("bench", b"\x04" + bytes(64)))["conversation"]
-        credential = auth.derive_credential(PASSWORD, ORIGIN, "anna")
-        cookie, _ = await login(base, "anna", credential=credential, origin=ORIGIN)
+        cookie, _ = await login(base, "anna", password=PASSWORD, origin=ORIGIN)
         console = await ConsolePeer.connect(base, cookie, origin=ORIGIN)
         await console.accept(conversation)
         return cls(client, console, conversation, rate)

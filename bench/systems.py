@@ -30,6 +30,7 @@ from chatserver import auth, cli
 from chatserver.config import load_settings
 from chatserver.sdk import ClientPeer, ConsolePeer, login
 from chatserver.storage.db import Database
+from chatserver.storage.staff import installation_id
 
 ORIGIN = "http://bench.test"
 PASSWORD = "bench password, never used anywhere else"
@@ -245,11 +246,13 @@ class ChatServer:
         try:
             for i in range(self.teams):
                 await cli.team_add(db, self.team_slug(i), f"Bench {i}", [])
+            async with db.read() as conn:
+                salt = await installation_id(conn)  # what the accounts are salted with
             for j in range(self.counsellors):
                 name = f"c{j}"
                 await cli.user_add(db, settings, name, name, "counsellor", [TEAM], PASSWORD, False)
                 self.credentials[name] = await asyncio.to_thread(
-                    auth.derive_credential, PASSWORD, ORIGIN, name
+                    auth.derive_credential, PASSWORD, salt, name
                 )
         finally:
             await db.dispose()

@@ -2,9 +2,12 @@
 
 The password never reaches the server. Consoles and the CLI derive a login credential
 from it (``derive_credential``: PBKDF2-HMAC-SHA-256, 600 000 iterations, salted with the
-chat origin and the username, then HKDF with the info ``cc1 auth``); the server stores
-only an Argon2id hash of that credential. The end-to-end layer derives its unwrapping key
-from the same PBKDF2 output with another HKDF info, which the server never sees.
+account's public salt and the username, then HKDF with the info ``cc1 auth``); the server
+stores only an Argon2id hash of that credential. The salt is the installation id (the
+origin for accounts made before migration 0011), never the address the server is
+reached by now: ``POST /api/login/salt`` tells a console which. The end-to-end layer
+derives its unwrapping key from the same PBKDF2 output with another HKDF info, which the
+server never sees.
 
 Throttling counts failures per username in memory only: no address is ever a key.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import secrets
@@ -41,25 +45,29 @@ __all__ = [
 _hasher = PasswordHasher()  # Argon2id, argon2-cffi's RFC 9106 low-memory profile
 
 
-def derive_credential(password: str, origin: str, username: str, secret: bytes = b"") -> str:
-    """The login credential a console derives from a password (docs/e2e.md, Passwords)."""
-    return auth_credential(derive_master(password, origin, username), secret)
+def derive_credential(password: str, salt: str, username: str, secret: bytes = b"") -> str:
+    """The login credential a console derives from a password, with the account's salt
+    (docs/e2e.md, Passwords)."""
+    return auth_credential(derive_master(password, salt, username), secret)
 
 
 def hash_credential(credential: str) -> str:
     return _hasher.hash(credential)
 
 
-#: Verified for unknown usernames so that a login takes as long either way and does not
-#: tell which usernames exist.
-_DUMMY_HASH = _hasher.hash("no such user")
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified for unknown usernames so that a login takes as long either way and does not
+    tell which usernames exist (made at the first such login, not at every import: the CLI
+    would pay for it on every command)."""
+    return _hasher.hash("no such user")
 
 
 def verify_credential(stored_hash: str | None, credential: str) -> bool:
     """Argon2id check; with ``stored_hash`` None the same work is done and False returned."""
     if stored_hash is None:
         with contextlib.suppress(VerificationError, InvalidHashError):
-            _hasher.verify(_DUMMY_HASH, credential)
+            _hasher.verify(_dummy_hash(), credential)
         return False
     try:
         return _hasher.verify(stored_hash, credential)

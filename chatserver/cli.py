@@ -8,31 +8,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import getpass
 import json
 import logging
+import os
 import re
 import secrets
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
+from . import e2e
 from . import hours as oh
 from .accounts import Accounts, StaffChange, check_cap, check_role
 from .auth import derive_credential, hash_credential, new_totp_secret, normalise_username
 from .config import ConfigError, Settings, load_settings
 from .demo import DemoInfo, demo_team_keys, state_path
+from .e2e.encoding import b64url
+from .e2e.password import MIN_DISTINCT, MIN_LENGTH, password_problem
+from .members import Members
 from .protocol.errors import ChatError
 from .storage import models as m
-from .storage.db import Database, migrate, schema_is_current
+from .storage.db import Database, DatabaseMissing, migrate, schema_is_current
 from .storage.keystore import Keystore
-from .storage.store import audit_tx
+from .storage.staff import create_account, installation_id
+from .storage.store import audit_tx, requeue_held
 from .teamkeys import TeamKeys
 from .teams import Team, Teams, Topic
 
@@ -185,25 +194,24 @@ async def user_add(
         raise CommandError(
             f"'{username}' is not a valid username (a-z, 0-9, '.', '_' and '-', at most 80)"
         )
-    credential = await asyncio.to_thread(derive_credential, password, settings.origin, username)
+    async with db.read() as conn:
+        salt = await installation_id(conn)
+    credential = await asyncio.to_thread(derive_credential, password, salt, username)
     credential_hash = await asyncio.to_thread(hash_credential, credential)
     secret = new_totp_secret() if totp else None
-    staff_id = "s" + secrets.token_hex(8)
     async with db.write() as conn:
         if (await conn.execute(select(m.staff.c.id).where(m.staff.c.username == username))).first():
             raise CommandError(f"user '{username}' exists already")
         team_ids = [await _team_id(conn, t) for t in teams]
         now = _now()
-        await conn.execute(
-            insert(m.staff).values(
-                id=staff_id,
-                username=username,
-                display_name=name,
-                role=role,
-                credential_hash=credential_hash,
-                totp_secret=secret,
-                created_at=now,
-            )
+        staff_id = await create_account(
+            conn,
+            username=username,
+            display_name=name,
+            role=role,
+            credential_hash=credential_hash,
+            now=now,
+            totp_secret=secret,
         )
         for team_id in team_ids:
             await conn.execute(
@@ -251,6 +259,74 @@ async def user_change(db: Database, username: str, change: StaffChange) -> None:
     await accounts.change(await accounts.id_of(username), change, "cli", _now())
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordReset:
+    """What ``user reset-password`` made: the one-time link and what went with the keys."""
+
+    link: str
+    team: str
+    expires_at: int
+    requeued: int
+
+
+async def user_reset_password(
+    db: Database, settings: Settings, username: str, team: str | None, hours: int
+) -> PasswordReset:
+    """The admin area's password reset (``POST /api/admin/staff/ID/reset-password``): the
+    account's keys were wrapped under the password and are lost with it; it is signed out
+    and disabled, its chats go back to the queue, and it sets a new password and new keys
+    through a one-time invitation, which an admin of ``team`` approves in the admin area.
+    The invitation's secret is made here and only printed (the server keeps no copy)."""
+    accounts = Accounts(db)
+    staff_id = await accounts.id_of(username)
+    async with db.read() as conn:
+        teams = dict(
+            (
+                await conn.execute(
+                    select(m.teams.c.slug, m.teams.c.id)
+                    .join(m.memberships, m.memberships.c.team_id == m.teams.c.id)
+                    .where(m.memberships.c.staff_id == staff_id, m.teams.c.archived_at.is_(None))
+                )
+            ).all()
+        )
+        if team is None:
+            if len(teams) != 1:
+                where = f"is in the teams {', '.join(sorted(teams))}" if teams else "is in no team"
+                raise CommandError(
+                    f"'{username}' {where}: name with --team the team whose admin approves "
+                    "the new keys"
+                )
+            (team,) = teams
+        team_id = teams.get(team) or await _team_id(conn, team)
+        roster = (
+            await conn.execute(
+                select(m.rosters.c.roster)
+                .where(m.rosters.c.team_id == team_id)
+                .order_by(m.rosters.c.version.desc())
+                .limit(1)
+            )
+        ).scalar()
+    if roster is None:
+        raise CommandError(
+            f"team '{team}' has no signed roster yet: its keys are made in the admin area first"
+        )
+    pin = e2e.pin(base64.b64decode(json.loads(roster)["r_pub"]))
+    now = _now()
+    try:
+        invite = await Members(db).reset_password(staff_id, team_id, "cli", now, hours)
+    except ChatError as exc:
+        raise CommandError(str(exc)) from None
+    requeued = 0
+    for held_team in teams.values():
+        async with db.write() as conn:
+            requeued += len(await requeue_held(conn, staff_id, held_team, "cli", now))
+    secret = b64url(secrets.token_bytes(32))
+    query = urlencode({"invite": invite, "secret": secret, "pin": pin})
+    return PasswordReset(
+        f"{settings.origin}/console#{query}", team, now + hours * 3_600_000, requeued
+    )
+
+
 async def user_reset_2fa(db: Database, username: str) -> str:
     """A new TOTP secret (``POST /api/admin/staff/ID/reset-2fa`` clears it instead)."""
     secret = new_totp_secret()
@@ -290,7 +366,7 @@ async def demo(db: Database, settings: Settings) -> DemoInfo:
     await keystore.open()
     try:
         return await demo_team_keys(
-            db, keystore, team_id, settings.origin, state_path(settings.database_url), _now()
+            db, keystore, team_id, state_path(settings.database_url), _now()
         )
     finally:
         await keystore.close()
@@ -343,6 +419,10 @@ def _iso_ms(value: str, zone: ZoneInfo) -> int:
     return int(moment.replace(tzinfo=moment.tzinfo or zone).timestamp() * 1000)
 
 
+def _utc(at_ms: int) -> str:
+    return f"{datetime.fromtimestamp(at_ms / 1000, UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def _local_time(at_ms: int, zone: ZoneInfo) -> str:
     return f"{datetime.fromtimestamp(at_ms / 1000, zone):%Y-%m-%d %H:%M %Z} ({zone.key})"
 
@@ -371,6 +451,13 @@ def _parser() -> argparse.ArgumentParser:
     user.add_parser("list", help="list staff accounts")
     dis = user.add_parser("disable", help="disable an account and end its sessions")
     dis.add_argument("username")
+    rp = user.add_parser(
+        "reset-password",
+        help="a forgotten password: the keys are lost; prints a one-time link for new ones",
+    )
+    rp.add_argument("username")
+    rp.add_argument("--team", help="whose admin approves the new keys (default: the only team)")
+    rp.add_argument("--hours", type=int, default=72, help="how long the link works (1-336)")
     r2 = user.add_parser("reset-2fa", help="new TOTP secret; ends the account's sessions")
     r2.add_argument("username")
     role = user.add_parser("set-role", help="change an account's role")
@@ -493,30 +580,35 @@ def _read_password(from_stdin: bool) -> str:
         password = getpass.getpass("Password: ")
         if password != getpass.getpass("Again: "):
             raise CommandError("the passwords differ")
-    if len(password) < 10:
-        raise CommandError("a password needs at least 10 characters")
+    problem = password_problem(password)
+    if problem == "short":
+        raise CommandError(f"a password needs at least {MIN_LENGTH} characters")
+    if problem == "repetitive":
+        raise CommandError(f"a password needs at least {MIN_DISTINCT} different characters")
     return password
 
 
-def _migrate(settings: Settings) -> None:
-    """The database schema, and the keystore's table in its own database."""
-    migrate(settings.database_url)
+def _migrate(settings: Settings) -> str:
+    """The database schema, and the keystore's table in its own database; says what it did.
+    Accounts made before migration 0011 keep the origin of these settings as their salt."""
+    done = migrate(settings.database_url, legacy_origin=settings.origin)
 
     async def keystore() -> None:
-        store = Keystore(settings.keystore)
+        store = Keystore(settings.keystore, create=True)
         try:
             await store.open()
         finally:
             await store.close()
 
     asyncio.run(keystore())
+    return done.describe(settings.database_url)
 
 
 def _serve(settings: Settings, migrate_first: bool) -> None:
     from .web.app import SchemaOutdated, run
 
     if migrate_first:
-        _migrate(settings)
+        print(_migrate(settings), file=sys.stderr, flush=True)
 
     def ready(port: int) -> None:
         print(f"listening on http://{settings.host}:{port}", flush=True)
@@ -533,8 +625,7 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
         case "serve", _:
             _serve(settings, args.migrate)
         case "migrate", _:
-            _migrate(settings)
-            out("database is up to date")
+            out(_migrate(settings))
         case "demo", _:
             _migrate(settings)
             info = asyncio.run(_with_db(settings, lambda db: demo(db, settings)))
@@ -586,6 +677,28 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
         case "user", "disable":
             asyncio.run(_with_db(settings, lambda db: user_disable(db, args.username)))
             out(f"disabled {args.username}")
+        case "user", "reset-password":
+            reset = asyncio.run(
+                _with_db(
+                    settings,
+                    lambda db: user_reset_password(
+                        db, settings, args.username, args.team, args.hours
+                    ),
+                )
+            )
+            out(f"{args.username}: signed out, the keys made with the old password are gone.")
+            if reset.requeued:
+                out(
+                    f"{reset.requeued} chats they held went back to the queue (open consoles "
+                    "and widgets show it when they next connect)."
+                )
+            out("Hand over this link in person or on the phone; it works once, until")
+            out(f"{_utc(reset.expires_at)}, and shows nowhere else:")
+            out(reset.link)
+            out(
+                f"Then an admin of {reset.team} approves the new keys in the admin area "
+                "(Accounts), pasting this link when asked."
+            )
         case "user", "reset-2fa":
             secret = asyncio.run(_with_db(settings, lambda db: user_reset_2fa(db, args.username)))
             out(f"TOTP secret: {secret}")
@@ -737,13 +850,18 @@ async def _records(db: Database, settings: Settings, args: argparse.Namespace) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Whatever this command creates (databases with their -wal and -shm, backups, the
+    # demo's keys) is for the account that runs the server only.
+    umask = os.umask(0o077)
     try:
         settings = load_settings(args.config)
         _setup_logging(settings.log_level)
         run_command(args, settings)
-    except (CommandError, ConfigError, ChatError) as exc:
+    except (CommandError, ConfigError, ChatError, DatabaseMissing) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
+    finally:
+        os.umask(umask)
     return 0
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 
 from . import e2e
-from .auth import derive_credential, hash_credential
+from .auth import hash_credential
 from .e2e.primitives import PrivateKey
 from .epochs import Epochs
 from .members import Members
@@ -37,6 +37,7 @@ from .rootkeys import RootKeys
 from .storage import models as m
 from .storage.db import Database
 from .storage.keystore import Keystore
+from .storage.staff import create_account, installation_id
 from .storage.store import audit_tx
 from .teamkeys import TeamKeys
 
@@ -121,7 +122,7 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 async def demo_team_keys(
-    db: Database, keystore: Keystore, team_id: int, origin: str, path: Path, now: int
+    db: Database, keystore: Keystore, team_id: int, path: Path, now: int
 ) -> DemoInfo:
     """Accounts, roster, bundles and team keys of the demo team; idempotent."""
     state = _load(path) or _new_state()
@@ -129,7 +130,7 @@ async def demo_team_keys(
     accounts = state["accounts"]
     for username, name, role in ACCOUNTS:
         accounts[username]["id"] = await _account(
-            db, team_id, origin, username, name, role, accounts[username], now
+            db, team_id, username, name, role, accounts[username], now
         )
     _save(path, state)
     admin_id = accounts["admin"]["id"]
@@ -158,7 +159,6 @@ async def demo_team_keys(
 async def _account(
     db: Database,
     team_id: int,
-    origin: str,
     username: str,
     name: str,
     role: str,
@@ -167,8 +167,6 @@ async def _account(
 ) -> str:
     """The account with its wrapped identity (made anew when missing or changed)."""
     dh, sig = _key(account["dh"]), _key(account["sig"])
-    master = e2e.derive_master(account["password"], origin, username)
-    wrapped = e2e.wrap_identity(e2e.wrap_key(master), origin, username, dh, sig)
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -177,11 +175,13 @@ async def _account(
                 .where(m.staff.c.username == username)
             )
         ).first()
+        salt = await installation_id(conn)
     if row is not None and row.id == account["id"] and row.dh_pub is not None:  # noqa: SIM102
         if bytes(row.dh_pub) == e2e.public_bytes(dh):
             return str(row.id)
-    credential_hash = hash_credential(derive_credential(account["password"], origin, username))
-    staff_id = "s" + secrets.token_hex(8)
+    master = e2e.derive_master(account["password"], salt, username)
+    wrapped = e2e.wrap_identity(e2e.wrap_key(master), salt, username, dh, sig)
+    credential_hash = hash_credential(e2e.auth_credential(master))
     async with db.write() as conn:
         if row is not None:  # an account of an earlier demo: its keys are gone
             await conn.execute(
@@ -189,15 +189,13 @@ async def _account(
                 .where(m.staff.c.id == row.id)
                 .values(username=f"{username}-old-{secrets.token_hex(3)}", disabled_at=now)
             )
-        await conn.execute(
-            insert(m.staff).values(
-                id=staff_id,
-                username=username,
-                display_name=name,
-                role=role,
-                credential_hash=credential_hash,
-                created_at=now,
-            )
+        staff_id = await create_account(
+            conn,
+            username=username,
+            display_name=name,
+            role=role,
+            credential_hash=credential_hash,
+            now=now,
         )
         await conn.execute(
             insert(m.identities).values(

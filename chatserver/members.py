@@ -27,6 +27,7 @@ from .blobs import b64_field, whole_field
 from .protocol.errors import Conflict, Forbidden, MalformedFrame, NotFound
 from .storage import models as m
 from .storage.db import Database
+from .storage.staff import create_account, installation_id
 from .storage.store import audit_tx
 
 __all__ = ["Enrolment", "Members", "RosterInfo", "roster_shape"]
@@ -138,6 +139,7 @@ class Members:
                     .where(m.invites.c.id == invite_id)
                 )
             ).first()
+            salt = await installation_id(conn)
         if row is None:
             raise NotFound("this invitation does not exist")
         state = (
@@ -155,6 +157,7 @@ class Members:
             "role": row.role,
             "expires_at": row.expires_at,
             "state": state,
+            "salt": salt,  # what the new password's derivation is salted with
         }
         if row.staff_id is not None and row.enrolled_at is None:  # a password reset
             async with self.db.read() as conn:
@@ -199,7 +202,6 @@ class Members:
         if state != "open":
             raise Conflict("this invitation was used already")
         credential_hash = await asyncio.to_thread(hash_credential, credential)
-        staff_id = "s" + secrets.token_hex(8)
         async with self.db.write() as conn:
             invite = (
                 await conn.execute(
@@ -213,7 +215,7 @@ class Members:
             if invite.expires_at <= now:
                 raise Forbidden("this invitation has expired; ask for a new one")
             if invite.staff_id is not None:  # a password reset: the same account, new keys
-                staff_id = invite.staff_id
+                staff_id = str(invite.staff_id)
                 account = (
                     await conn.execute(select(m.staff.c.username).where(m.staff.c.id == staff_id))
                 ).first()
@@ -222,7 +224,11 @@ class Members:
                 await conn.execute(
                     update(m.staff)
                     .where(m.staff.c.id == staff_id)
-                    .values(display_name=name.strip(), credential_hash=credential_hash)
+                    .values(
+                        display_name=name.strip(),
+                        credential_hash=credential_hash,
+                        kdf_salt=await installation_id(conn),
+                    )
                 )
             else:
                 taken = (
@@ -230,16 +236,14 @@ class Members:
                 ).first()
                 if taken:
                     raise Conflict("this username is taken; choose another")
-                await conn.execute(
-                    insert(m.staff).values(
-                        id=staff_id,
-                        username=username,
-                        display_name=name.strip(),
-                        role=invite.role,
-                        credential_hash=credential_hash,
-                        created_at=now,
-                        disabled_at=now,
-                    )
+                staff_id = await create_account(
+                    conn,
+                    username=username,
+                    display_name=name.strip(),
+                    role=invite.role,
+                    credential_hash=credential_hash,
+                    now=now,
+                    disabled_at=now,
                 )
             await conn.execute(
                 insert(m.identities).values(
@@ -300,7 +304,7 @@ class Members:
                     id=invite_id,
                     team_id=team_id,
                     role=row.role,
-                    created_by=admin,
+                    created_by=None if admin == "cli" else admin,
                     created_at=now,
                     expires_at=now + hours * 3_600_000,
                     staff_id=staff_id,

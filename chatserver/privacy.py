@@ -39,6 +39,7 @@ from .e2e.bundle import MAX_WINDOW_MS
 from .e2e.primitives import PBKDF2_ITERATIONS, SUITE
 from .storage import models as m
 from .storage.db import Database
+from .storage.staff import installation_id
 from .teams import Teams
 
 __all__ = [
@@ -453,7 +454,7 @@ async def collect(db: Database, settings: Settings, now: int) -> dict[str, Any]:
         "generated_at": now,
         "software": {"name": "chatserver", "version": __version__},
         "disclaimer": DISCLAIMER["en"],
-        "installation": _installation(settings),
+        "installation": {**_installation(settings), "id": await _installation_id(db)},
         "groups": [_group(g, settings) for g in GROUPS],
         "browser": browser_storage(settings),
         "memory": MEMORY,
@@ -562,6 +563,11 @@ def _group(group: DataGroup, settings: Settings) -> dict[str, Any]:
         "e2e": group.e2e,
         "readers": group.readers,
     }
+
+
+async def _installation_id(db: Database) -> str:
+    async with db.read() as conn:
+        return await installation_id(conn)
 
 
 def _installation(settings: Settings) -> dict[str, Any]:

@@ -62,6 +62,8 @@ def report_blocks(data: dict[str, Any]) -> list[Block]:
             "ul",
             [
                 f"Public origin: `{inst['origin']}` ({'https' if inst['https'] else 'not https'})",
+                f"Installation id: `{inst['id']}` (random, not secret: staff passwords are "
+                "salted with it, so sign-in does not depend on the public origin)",
                 f"Database: {inst['database_kind']}, `{inst['database']}`",
                 f"Keystore (storage keys, apart from the database): `{inst['keystore']}`",
                 "Fan-out between processes: "

@@ -26,7 +26,7 @@ from .auth import derive_credential
 from .protocol.frames import Challenge
 from .protocol.limits import solve
 
-__all__ = ["ChatRefused", "ClientPeer", "ConsolePeer", "b64", "login"]
+__all__ = ["ChatRefused", "ClientPeer", "ConsolePeer", "b64", "login", "login_salt"]
 
 Frame = dict[str, Any]
 
@@ -226,6 +226,22 @@ class ClientPeer(_Peer):
         return await self._state("deleted")
 
 
+async def login_salt(base_url: str, username: str, *, origin: str | None = None) -> str:
+    """What the server says the password of ``username`` is salted with."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            base_url.rstrip("/") + "/api/login/salt",
+            json={"username": username},
+            headers={"Origin": origin or base_url.rstrip("/")},
+        ) as response,
+    ):
+        data = await response.json()
+        if response.status != 200:
+            raise ChatRefused({"type": "error", **data["error"]})
+        return str(data["salt"])
+
+
 async def login(
     base_url: str,
     username: str,
@@ -235,11 +251,13 @@ async def login(
     totp: str = "",
     origin: str | None = None,
 ) -> tuple[str, str]:
-    """Sign in over HTTP; returns (cookie header value, CSRF token)."""
+    """Sign in over HTTP; returns (cookie header value, CSRF token). With a password the
+    credential is derived as a console does it, with the salt the server names."""
     origin = origin or base_url.rstrip("/")
     if credential is None:
         assert password is not None, "give a password or a derived credential"
-        credential = await asyncio.to_thread(derive_credential, password, origin, username)
+        salt = await login_salt(base_url, username, origin=origin)
+        credential = await asyncio.to_thread(derive_credential, password, salt, username)
     async with (
         aiohttp.ClientSession() as http,
         http.post(

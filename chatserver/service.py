@@ -49,7 +49,14 @@ from .protocol.lifecycle import Actor, Event, State, transition
 from .protocol.limits import PowGate
 from .storage import models as m
 from .storage.keystore import conversation_key_id, envelope_place, seal, unseal
-from .storage.store import ConversationRow, MessageRow, Store, audit_tx, conversation_tx
+from .storage.store import (
+    ConversationRow,
+    MessageRow,
+    Store,
+    audit_tx,
+    conversation_tx,
+    requeue_held,
+)
 from .storage.writer import MessageWriter, Outcome, Pending, storage_keys, store_messages
 
 __all__ = ["ChatService", "StaffContext"]
@@ -720,34 +727,8 @@ class ChatService:
         """A member left the team (a signed roster without them): the conversations of the
         team they held go back to the queue, where a colleague takes them over and rekeys
         (docs/e2e.md, "Removing a member")."""
-        now = self.now_ms()
-        c = m.conversations.c
-        moved: list[ConversationRow] = []
         async with self.store.db.write() as conn:
-            ids = (
-                await conn.execute(
-                    select(c.id).where(
-                        c.counsellor_id == staff_id,
-                        c.team_id == team_id,
-                        c.state == State.ACTIVE.value,
-                    )
-                )
-            ).scalars()
-            for conversation_id in list(ids):
-                row = await self._locked(conn, conversation_id)
-                await self._set_state(
-                    conn,
-                    row,
-                    State.WAITING,
-                    counsellor_id=None,
-                    queued_at=now,
-                    transfers=c.transfers + 1,
-                    last_activity_at=now,
-                )
-                await audit_tx(
-                    conn, now, admin, "conversation.requeued", row.id, reason="member_removed"
-                )
-                moved.append(row)
+            moved = await requeue_held(conn, staff_id, team_id, admin, self.now_ms())
         for row in moved:
             await self._tell(staff_topic(staff_id), f.Released(row.id, "member_removed"))
             again = await self._conversation(row.id)

@@ -25,15 +25,16 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 
 from chatserver import auth, cli
 from chatserver.config import Settings, load_settings
-from chatserver.demo import DemoInfo
+from chatserver.demo import DemoInfo, state_path
 from chatserver.sdk import ClientPeer, ConsolePeer, login
 from chatserver.storage import models as m
-from chatserver.storage.db import Database, migrate
+from chatserver.storage.db import Database, migrate, sqlite_path
+from chatserver.storage.keystore import Keystore
 from chatserver.web.app import create_app
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -41,6 +42,9 @@ PG_URL = os.environ.get(
     "CHAT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 ORIGIN = "http://chat.test"
+#: The installation id of every test database (made random by migration 0011, set to this
+#: in the templates), so that ``credential()`` can salt as the server's accounts are salted.
+SALT = "test-installation"
 #: Keystores of PostgreSQL test databases: SQLite files here (the keystore's own code runs
 #: on PostgreSQL in test_keystore.py). SQLite test databases keep theirs beside the file.
 KEYS_DIR = Path(tempfile.mkdtemp(prefix="chat-keys-"))
@@ -66,10 +70,38 @@ def need_service(available: bool, reason: str) -> None:
 
 
 # --------------------------------------------------------------------------- databases
+def migrate_for_tests(url: str) -> None:
+    """Migrate as ``chatserver migrate`` does, with the installation id set to :data:`SALT`."""
+    migrate(url)
+
+    async def fix_id() -> None:
+        db = Database(url, pooled=False)
+        try:
+            async with db.write() as conn:
+                await conn.execute(update(m.installation).values(id=SALT))
+        finally:
+            await db.dispose()
+
+    asyncio.run(fix_id())
+
+
+def _new_keystore(url: str) -> None:
+    async def create() -> None:
+        keystore = Keystore(url, create=True)
+        try:
+            await keystore.open()
+        finally:
+            await keystore.close()
+
+    asyncio.run(create())
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database file, with an empty keystore beside it (``template.keys.db``)."""
     path = tmp_path_factory.mktemp("template") / "template.db"
-    migrate(f"sqlite+aiosqlite:///{path}")
+    migrate_for_tests(f"sqlite+aiosqlite:///{path}")
+    _new_keystore(f"sqlite+aiosqlite:///{path.with_suffix('')}.keys.db")
     return path
 
 
@@ -78,7 +110,7 @@ def postgres_template() -> str:
     need_service(_postgres_reachable(), f"PostgreSQL is not reachable at {PG_URL}")
     name = f"chat_tpl_{os.getpid()}"
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
-    migrate(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    migrate_for_tests(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
     return name
 
 
@@ -96,14 +128,17 @@ async def _pg_admin(*statements: str) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test: a SQLite file or a PostgreSQL database."""
+    template_file: Path = request.getfixturevalue("sqlite_template")
     if request.param == "sqlite":
         path = tmp_path / "chat.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        shutil.copy(template_file, path)
+        shutil.copy(template_file.with_suffix(".keys.db"), tmp_path / "chat.keys.db")
         yield f"sqlite+aiosqlite:///{path}"
         return
     template = request.getfixturevalue("postgres_template")
     name = f"chat_t_{secrets.token_hex(6)}"
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    shutil.copy(template_file.with_suffix(".keys.db"), KEYS_DIR / f"{name}.keys.db")
     yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -132,7 +167,8 @@ async def dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
 # --------------------------------------------------------------------------- server
 @functools.cache
 def credential(username: str, password: str = PASSWORD) -> str:
-    return auth.derive_credential(password, ORIGIN, username)
+    """The login credential of an account made on a test database (salted with SALT)."""
+    return auth.derive_credential(password, SALT, username)
 
 
 @dataclass
@@ -362,6 +398,36 @@ class Desk:
         return self.server.url
 
 
+#: ``chatserver demo`` run once per test process on a SQLite file (its database, keystore
+#: and demo state), copied for each desk: it does not depend on the desk's address, and
+#: making its keys and accounts anew for every browser test cost seconds each.
+_DEMO: dict[str, tuple[Path, DemoInfo]] = {}
+
+
+def _demo_files(database: Path) -> list[Path]:
+    return [database, database.with_suffix(".keys.db"), state_path(f"sqlite:///{database}")]
+
+
+async def _demo(settings: Settings) -> DemoInfo:
+    """What ``chatserver demo`` makes, in the settings' database."""
+    target = sqlite_path(settings.database_url)
+    if target is None:  # PostgreSQL: made for this database
+        info: DemoInfo = await cli._with_db(settings, lambda db: cli.demo(db, settings))
+        return info
+    if "sqlite" not in _DEMO:
+        folder = Path(tempfile.mkdtemp(prefix="chat-demo-"))
+        for source, copy in zip(_demo_files(target), _demo_files(folder / "chat.db"), strict=True):
+            if source.exists():
+                shutil.copy(source, copy)
+        made = settings.replace(database_url=f"sqlite+aiosqlite:///{folder / 'chat.db'}")
+        info = await cli._with_db(made, lambda db: cli.demo(db, made))
+        _DEMO["sqlite"] = (folder / "chat.db", info)
+    template, info = _DEMO["sqlite"]
+    for source, copy in zip(_demo_files(template), _demo_files(target), strict=True):
+        shutil.copy(source, copy)
+    return info
+
+
 @pytest.fixture
 async def make_desk(
     settings_factory: Callable[..., Settings],
@@ -375,7 +441,7 @@ async def make_desk(
         sock.bind(("127.0.0.1", 0))
         origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
         settings = settings_factory(public_origin=origin, **overrides)
-        demo: DemoInfo = await cli._with_db(settings, lambda db: cli.demo(db, settings))
+        demo = await _demo(settings)
         app = create_app(settings, clock=clock)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

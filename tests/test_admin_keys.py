@@ -7,6 +7,7 @@ The same snippet with a changed integrity value loads nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -23,11 +24,13 @@ from aiohttp import web
 from conftest import PASSWORD as PASSWORD_CLI
 from conftest import Desk, FakeClock
 from sqlalchemy import select
+from test_cli import chatserver, ok
 from test_console import accept_first, log, reply, said
 
 from chatserver.accounts import Accounts
 from chatserver.epochs import Epochs
 from chatserver.members import Members
+from chatserver.sdk import ChatRefused, login
 from chatserver.storage import models as m
 from chatserver.web.keys import STORE
 
@@ -144,7 +147,7 @@ async def test_an_agency_sets_itself_up_from_the_admin_area(
     await expect(form).to_contain_text("You are invited to team youth as counsellor.")
     await form.get_by_label("Username").fill("nina")
     await form.get_by_label("Your name as colleagues see it").fill("Nina K.")
-    await form.get_by_label("New password (at least 12 characters)").fill(PASSWORD)
+    await form.get_by_label("New password").fill(PASSWORD)
     await form.get_by_label("The same password again").fill(PASSWORD)
     await form.get_by_role("button", name="Create my account").click()
     await expect(newcomer.get_by_role("heading", name="Your recovery sheet")).to_be_visible(
@@ -383,7 +386,7 @@ async def test_a_forgotten_password_is_reset_with_new_keys(desk: Desk, chromium:
     await expect(form).to_contain_text("Your password was reset.")
     await expect(form.get_by_label("Username")).to_have_value("demo2")
     await form.get_by_label("Your name as colleagues see it").fill("Second counsellor")
-    await form.get_by_label("New password (at least 12 characters)").fill(PASSWORD)
+    await form.get_by_label("New password").fill(PASSWORD)
     await form.get_by_label("The same password again").fill(PASSWORD)
     await form.get_by_role("button", name="Create my account").click()
     await expect(person.get_by_role("heading", name="Your recovery sheet")).to_be_visible(
@@ -406,6 +409,68 @@ async def test_a_forgotten_password_is_reset_with_new_keys(desk: Desk, chromium:
     await signin.get_by_label("Password").fill(desk.password("demo2"))
     await signin.get_by_role("button", name="Sign in").click()
     await expect(signin.get_by_role("alert")).to_have_text("Wrong username, password or code.")
+    await signin.get_by_label("Password").fill(PASSWORD)
+    await signin.get_by_role("button", name="Sign in").click()
+    await expect(person.get_by_role("heading", name="On duty")).to_be_visible(timeout=30_000)
+
+
+async def test_the_operator_resets_a_password_from_the_command_line(
+    desk: Desk, chromium: Any, tmp_path: Any
+) -> None:
+    """``chatserver user reset-password`` does what the admin area's reset does: the old
+    keys and password stop working at once, the printed link enrols new ones, and an admin
+    who did not make the link approves them by pasting it (a wrong link is refused)."""
+    from playwright.async_api import expect
+
+    demo2 = await staff_row(desk, "demo2")
+    settings = desk.server.settings
+    result = await asyncio.to_thread(
+        chatserver,
+        settings.database_url,
+        tmp_path,
+        "user",
+        "reset-password",
+        "demo2",
+        CHAT_PUBLIC_ORIGIN=desk.url,
+    )
+    out = ok(result)
+    (link,) = re.findall(r"^(\S+/console#invite=\S+)$", out, re.M)
+    assert "approves the new keys" in out
+    with pytest.raises(ChatRefused, match="wrong username, password or code"):
+        await login(desk.url, "demo2", password=desk.password("demo2"))
+    async with desk.server.db.read() as conn:
+        identity = await conn.execute(
+            select(m.identities.c.staff_id).where(m.identities.c.staff_id == demo2["id"])
+        )
+        assert identity.first() is None
+
+    person = await (await chromium.new_context(locale="en-GB")).new_page()
+    await person.goto(link)
+    form = person.locator("#invite")
+    await expect(form).to_contain_text("Your password was reset.")
+    await form.get_by_label("Your name as colleagues see it").fill("Second counsellor")
+    await form.get_by_label("New password").fill(PASSWORD)
+    await form.get_by_label("The same password again").fill(PASSWORD)
+    await form.get_by_role("button", name="Create my account").click()
+    await expect(person.get_by_role("heading", name="Your recovery sheet")).to_be_visible(
+        timeout=30_000
+    )
+
+    page = await admin_signs_in(desk, chromium)
+    accounts = await go(page, "Accounts")
+    pasted = accounts.get_by_label("Invitation link of Second counsellor")
+    approve = accounts.get_by_role("button", name="Check and approve Second counsellor")
+    await pasted.fill(link.replace("invite=", "invite=x"))
+    await approve.click()
+    await expect(accounts.get_by_text("This is not the link of this invitation.")).to_be_visible()
+    await pasted.fill(link)
+    await approve.click()
+    await expect(accounts.get_by_text("Second counsellor is approved")).to_be_visible(
+        timeout=30_000
+    )
+    await person.get_by_role("link", name="Go to sign-in").click()
+    signin = person.locator("#signin")
+    await signin.get_by_label("Username").fill("demo2")
     await signin.get_by_label("Password").fill(PASSWORD)
     await signin.get_by_role("button", name="Sign in").click()
     await expect(person.get_by_role("heading", name="On duty")).to_be_visible(timeout=30_000)

@@ -107,6 +107,7 @@ def table(conversation: str, block: int) -> list[Entry]:
 #: status and bundle, an invitation's own link), or the signed-in person's own.
 NOT_ADMIN = {
     ("POST", "/api/login"),
+    ("POST", "/api/login/salt"),
     ("POST", "/api/logout"),
     ("GET", "/api/me"),
     ("GET", "/api/me/identity"),

@@ -579,9 +579,10 @@ async def test_canned_reply_inserted_with_the_shortcut(desk: Desk, chromium: Any
     from playwright.async_api import expect
 
     from chatserver import e2e
-    from chatserver.sdk import login
+    from chatserver.sdk import login, login_salt
 
-    master = await asyncio.to_thread(e2e.derive_master, desk.password("admin"), desk.url, "admin")
+    salt = await login_salt(desk.url, "admin")
+    master = await asyncio.to_thread(e2e.derive_master, desk.password("admin"), salt, "admin")
     cookie, csrf = await login(desk.url, "admin", credential=e2e.auth_credential(master))
     headers = {"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": desk.url}
     async with aiohttp.ClientSession(headers=headers) as http:

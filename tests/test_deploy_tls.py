@@ -31,7 +31,7 @@ from test_e2e_flow import Team, make_team
 from test_scaleout_faults import REDIS_SERVER, RedisServer, free_port
 from test_widget import TEXTS, integrity
 
-from chatserver import auth, cli, e2e
+from chatserver import cli, e2e
 from chatserver.config import load_settings
 from chatserver.sdk import ConsolePeer, login
 from chatserver.sdk_e2e import SecureCounsellor
@@ -184,17 +184,13 @@ class Line:
 
     async def counsellor(self) -> SecureCounsellor:
         origin = self.nginx.origin
-        cookie, _ = await login(
-            self.b.url, "anna", credential=auth.derive_credential(PASSWORD, origin, "anna"),
-            origin=origin,
-        )  # fmt: skip
+        cookie, _ = await login(self.b.url, "anna", password=PASSWORD, origin=origin)
         peer = await ConsolePeer.connect(self.b.url, cookie, origin=origin)
         return SecureCounsellor(peer, self.team.epochs, e2e.generate())
 
 
 async def _upload(url: str, origin: str, wires: list[dict[str, Any]]) -> None:
-    credential = auth.derive_credential(PASSWORD, origin, "root")
-    cookie, csrf = await login(url, "root", credential=credential, origin=origin)
+    cookie, csrf = await login(url, "root", password=PASSWORD, origin=origin)
     async with (
         aiohttp.ClientSession() as http,
         http.post(

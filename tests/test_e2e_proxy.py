@@ -20,7 +20,7 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import aiohttp
 import pytest
-from conftest import ORIGIN, until
+from conftest import ORIGIN, SALT, until
 from e2e_world import (
     DAY,
     World,
@@ -652,7 +652,7 @@ async def test_the_password_never_crosses_the_servers_edge(world: World) -> None
 
     (sent,) = [e for e in proxy.exchanges if e.path == "/api/login"]
     assert sent.headers["Origin"] == ORIGIN
-    expected = auth.derive_credential(PASSWORD, ORIGIN, "zoe")
+    expected = auth.derive_credential(PASSWORD, SALT, "zoe")
     assert json.loads(sent.body) == {"username": "zoe", "credential": expected, "totp": ""}
     assert leaks(proxy.exchanges, PASSWORD) == []
     assert ("GET", "/ws/console") in [(e.method, e.path) for e in proxy.exchanges]

@@ -195,18 +195,18 @@ def check(case: dict[str, Any]) -> None:
                 e2e.load_pkcs8(b(i["recipient_pkcs8"])), b(i["envelope"]), b(i["author_pub"])
             )
     elif op == "password":
-        master = e2e.derive_master(i["password"], i["origin"], i["username"])
+        master = e2e.derive_master(i["password"], i["salt"], i["username"])
         assert master == b(o["master"])
         assert e2e.auth_credential(master, b(i["secret"])) == o["auth"]
         assert e2e.wrap_key(master, b(i["secret"])) == b(o["wrap"])
+    elif op == "password_rule":
+        assert e2e.password_problem(i["password"]) == o["problem"]
     elif op == "identity":
         dh, sig = e2e.load_pkcs8(b(i["dh_pkcs8"])), e2e.load_pkcs8(b(i["sig_pkcs8"]))
-        wrapped = e2e.wrap_identity(
-            b(i["wrap"]), i["origin"], i["username"], dh, sig, b(i["nonce"])
-        )
+        wrapped = e2e.wrap_identity(b(i["wrap"]), i["salt"], i["username"], dh, sig, b(i["nonce"]))
         assert wrapped == b(o["wrapped"])
         got = e2e.unwrap_identity(
-            b(i["wrap"]), i["origin"], i["username"], b(i["dh_pub"]), b(i["sig_pub"]), wrapped
+            b(i["wrap"]), i["salt"], i["username"], b(i["dh_pub"]), b(i["sig_pub"]), wrapped
         )
         assert [b64e(e2e.public_bytes(k)) for k in got] == [i["dh_pub"], i["sig_pub"]]
     elif op == "roster_bytes":

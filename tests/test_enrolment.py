@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import ORIGIN, FakeClock, Server, credential
+from conftest import ORIGIN, SALT, FakeClock, Server, credential
 
 from chatserver import e2e
 from chatserver.sdk import login
@@ -83,7 +83,7 @@ async def newcomer_enrols(
 ) -> tuple[int, Any, dict[str, Any]]:
     """The invitee's browser: keys, account secret key, credential, wrapped identity, MAC."""
     dh, sig, account_secret = e2e.generate(), e2e.generate(), secrets.token_bytes(16)
-    master = e2e.derive_master(password, ORIGIN, username)
+    master = e2e.derive_master(password, SALT, username)
     body = {
         "username": username,
         "name": "Nina K.",
@@ -91,7 +91,7 @@ async def newcomer_enrols(
         "dh_pub": b64(e2e.public_bytes(dh)),
         "sig_pub": b64(e2e.public_bytes(sig)),
         "wrapped": b64(
-            e2e.wrap_identity(e2e.wrap_key(master, account_secret), ORIGIN, username, dh, sig)
+            e2e.wrap_identity(e2e.wrap_key(master, account_secret), SALT, username, dh, sig)
         ),
         "mac": b64(
             e2e.enrol_mac(
@@ -149,7 +149,7 @@ async def test_enrolment_end_to_end(server: Server, admin: Admin) -> None:
     me = roster.members[pending[0]["staff"]]
     dh, _sig = e2e.unwrap_identity(
         e2e.wrap_key(keys["master"], keys["secret"]),
-        ORIGIN,
+        SALT,
         "nina",
         me.dh_pub,
         me.sig_pub,

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pyotp
-from conftest import ORIGIN, PASSWORD, Server, client_key, credential, dump
+from conftest import ORIGIN, PASSWORD, SALT, Server, client_key, credential, dump
 
 from chatserver import auth, cli
 from chatserver.sdk import b64
@@ -117,7 +117,13 @@ async def test_login_sets_a_strict_httponly_cookie_and_returns_csrf(server: Serv
     assert "secure" not in attrs and "domain" not in attrs
     assert int(attrs["max-age"]) == int(server.settings.session_hours * 3600)
     assert reply.body == {
-        "staff": {"id": anna, "username": "anna", "name": "Anna", "role": "counsellor"},
+        "staff": {
+            "id": anna,
+            "username": "anna",
+            "name": "Anna",
+            "role": "counsellor",
+            "salt": SALT,
+        },
         "csrf": auth.csrf_token(token),
     }
 

@@ -31,7 +31,7 @@ from chatserver.web.keys import SERVICE
 async def keystore(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Keystore]:
     """A keystore in its own SQLite file or its own PostgreSQL database."""
     if request.param == "sqlite":
-        store = Keystore(f"sqlite+aiosqlite:///{tmp_path}/k.keys.db")
+        store = Keystore(f"sqlite+aiosqlite:///{tmp_path}/k.keys.db", create=True)
         name = None
     else:
         need_service(_postgres_reachable(), f"PostgreSQL is not reachable at {PG_URL}")

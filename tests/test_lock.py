@@ -115,3 +115,18 @@ def test_these_tests_run_on_exactly_the_locked_set() -> None:
     differ = {n: (v, installed.get(n)) for n, v in locked.items() if installed.get(n) != v}
     assert not differ, f"locked version, installed version: {differ}"
 
+
+def test_the_dockerfile_installs_as_the_docs_say() -> None:
+    """deploy/Dockerfile (no container engine runs here, so it is checked as text) runs
+    the pip commands of docs/operations.md's install, from the same lock."""
+    docker = (REPO / "deploy" / "Dockerfile").read_text("utf-8")
+    ran = [
+        " ".join(w for w in line.split("&&")[0].split() if w != "--no-cache-dir")
+        for line in re.findall(r"^RUN (pip install .*)$", docker, re.M)
+    ]
+    docs = (REPO / "docs" / "operations.md").read_text("utf-8").split("### By hand", 1)[1]
+    documented = re.findall(r"^(pip install .*)$", docs.split("```")[1], re.M)
+    assert ran == documented
+    copied = {w for line in re.findall(r"^COPY (.*)$", docker, re.M) for w in line.split()}
+    # What setup.py and pyproject.toml build from is all in the image.
+    assert {"setup.py", "pyproject.toml", "./chatserver", "./retention", "./widget"} <= copied

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ORIGIN, PASSWORD, FakeClock, Server, credential, dump
+from conftest import ORIGIN, PASSWORD, SALT, FakeClock, Server, credential, dump
 from test_enrolment import NOW_MS, Admin, b, b64
 
 from chatserver import e2e
@@ -30,8 +30,8 @@ class FirstAdmin(Admin):
         )
 
     def identity_body(self) -> dict[str, str]:
-        master = e2e.derive_master(PASSWORD, ORIGIN, "root")
-        wrapped = e2e.wrap_identity(e2e.wrap_key(master), ORIGIN, "root", self.dh, self.sig)
+        master = e2e.derive_master(PASSWORD, SALT, "root")
+        wrapped = e2e.wrap_identity(e2e.wrap_key(master), SALT, "root", self.dh, self.sig)
         return {
             "dh_pub": b64(self.member.dh_pub),
             "sig_pub": b64(self.member.sig_pub),

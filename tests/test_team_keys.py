@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import ORIGIN, FakeClock, Server, credential, dump
+from conftest import ORIGIN, SALT, FakeClock, Server, credential, dump
 from test_cli import chatserver, ok
 from test_enrolment import NOW_MS, Admin, b64, newcomer_enrols
 
@@ -115,7 +115,7 @@ async def nina_unlocks(world: dict[str, Any], tamper: Any = None) -> tuple[str, 
     _, identity = await get(server, "/api/me/identity", cookie)
     dh, _sig = e2e.unwrap_identity(
         e2e.wrap_key(nina["master"], nina["secret"]),
-        ORIGIN,
+        SALT,
         "nina",
         me.dh_pub,
         me.sig_pub,

@@ -20,7 +20,7 @@ import pytest
 from conftest import PASSWORD, REPO, Server, until
 from test_e2e_flow import Team, make_team
 
-from chatserver import auth, cli, e2e
+from chatserver import cli, e2e
 from chatserver.config import Settings
 from chatserver.sdk import ConsolePeer, login
 from chatserver.sdk_e2e import SecureCounsellor
@@ -95,8 +95,7 @@ class World:
 
     async def counsellor(self) -> SecureCounsellor:
         origin = self.server.url
-        credential = auth.derive_credential(PASSWORD, origin, "anna")
-        cookie, _ = await login(origin, "anna", credential=credential, origin=origin)
+        cookie, _ = await login(origin, "anna", password=PASSWORD, origin=origin)
         peer = await ConsolePeer.connect(origin, cookie, origin=origin)
         self.server.peers.append(peer)
         return SecureCounsellor(peer, self.team.epochs, e2e.generate())
@@ -104,8 +103,7 @@ class World:
 
 async def _upload(server: Server, wires: list[dict[str, Any]]) -> None:
     origin = server.url
-    credential = auth.derive_credential(PASSWORD, origin, "root")
-    cookie, csrf = await login(origin, "root", credential=credential, origin=origin)
+    cookie, csrf = await login(origin, "root", password=PASSWORD, origin=origin)
     async with (
         aiohttp.ClientSession() as http,
         http.post(
@@ -533,8 +531,7 @@ async def test_third_party_frame_without_storage_still_chats(world: World, chrom
 
 async def _put_hours(world: World, hours: dict[str, Any]) -> None:
     origin = world.server.url
-    credential = auth.derive_credential(PASSWORD, origin, "root")
-    cookie, csrf = await login(origin, "root", credential=credential, origin=origin)
+    cookie, csrf = await login(origin, "root", password=PASSWORD, origin=origin)
     async with (
         aiohttp.ClientSession() as http,
         http.put(

@@ -21,7 +21,7 @@ from chatserver.storage.writer import MessageWriter, Pending
 
 @pytest.fixture
 async def keystore(tmp_path: Path) -> AsyncIterator[Keystore]:
-    store = Keystore(f"sqlite+aiosqlite:///{tmp_path}/writer.keys.db")
+    store = Keystore(f"sqlite+aiosqlite:///{tmp_path}/writer.keys.db", create=True)
     await store.open()
     for cid in ("c1", "c2", "c3"):
         await store.create(conversation_key_id(cid), 1)

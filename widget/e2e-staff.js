@@ -259,12 +259,28 @@ export function normaliseUsername(username) {
 }
 
 /**
- * `m = PBKDF2(NFKC(password), H(seq("cc1 salt", origin, normalised username)), 600 000)`.
+ * The one password rule, the same as the CLI's (`password_problem` in
+ * chatserver/e2e/password.py): at least 12 characters, at least 5 of them different,
+ * counted as Unicode code points of the NFKC form the derivation hashes.
+ * @param {string} password
+ * @returns {'short' | 'repetitive' | null}
+ */
+export function passwordProblem(password) {
+  const chars = [...password.normalize('NFKC')];
+  if (chars.length < 12) return 'short';
+  if (new Set(chars).size < 5) return 'repetitive';
+  return null;
+}
+
+/**
+ * `m = PBKDF2(NFKC(password), H(seq("cc1 salt", salt, normalised username)), 600 000)`.
+ * `salt` is the account's public salt (the installation id; the origin for accounts made
+ * before it existed), so the derivation does not depend on where the page was loaded from.
  * @returns {Promise<Uint8Array>} 32 bytes; about a second of work
  */
-export async function deriveMaster(password, origin, username) {
-  const salt = await sha256(seq('cc1 salt', origin, normaliseUsername(username)));
-  return pbkdf2(password.normalize('NFKC'), salt);
+export async function deriveMaster(password, salt, username) {
+  const digest = await sha256(seq('cc1 salt', salt, normaliseUsername(username)));
+  return pbkdf2(password.normalize('NFKC'), digest);
 }
 
 function checkSecret(secret) {
@@ -285,18 +301,18 @@ export async function wrapKey(m, secret) {
   return hkdf(m, secret, 'cc1 wrap');
 }
 
-function identityAd(origin, username, dhPub, sigPub) {
-  return seq('cc1 identity', origin, normaliseUsername(username), dhPub, sigPub);
+function identityAd(salt, username, dhPub, sigPub) {
+  return seq('cc1 identity', salt, normaliseUsername(username), dhPub, sigPub);
 }
 
 /**
  * Wraps the identity keys: `N ‖ seal(wrap, N, seq(PKCS8(I_dh), PKCS8(I_sig)), AD_id)`.
- * @param {{wrap: Uint8Array, origin: string, username: string, dhPriv: CryptoKey, sigPriv: CryptoKey,
+ * @param {{wrap: Uint8Array, salt: string, username: string, dhPriv: CryptoKey, sigPriv: CryptoKey,
  *          nonce?: Uint8Array}} w private keys must be extractable
  * @returns {Promise<Uint8Array>}
  */
-export async function wrapIdentity({ wrap, origin, username, dhPriv, sigPriv, nonce = randomBytes() }) {
-  const ad = identityAd(origin, username, await publicBytes(dhPriv), await publicBytes(sigPriv));
+export async function wrapIdentity({ wrap, salt, username, dhPriv, sigPriv, nonce = randomBytes() }) {
+  const ad = identityAd(salt, username, await publicBytes(dhPriv), await publicBytes(sigPriv));
   const plaintext = seq(await exportPkcs8(dhPriv), await exportPkcs8(sigPriv));
   return concat(nonce, await seal(wrap, nonce, plaintext, ad));
 }
@@ -305,11 +321,11 @@ export async function wrapIdentity({ wrap, origin, username, dhPriv, sigPriv, no
  * Unwraps the identity keys and checks both against the given public halves (`key_mismatch`).
  * @returns {Promise<{dhPriv: CryptoKey, sigPriv: CryptoKey}>} extractable private keys
  */
-export async function unwrapIdentity({ wrap, origin, username, dhPub, sigPub, wrapped }) {
+export async function unwrapIdentity({ wrap, salt, username, dhPub, sigPub, wrapped }) {
   checkPointShape(dhPub);
   checkPointShape(sigPub);
   if (wrapped.length < NONCE_BYTES + TAG_BYTES) throw new E2EError('malformed', 'the wrapped identity is too short');
-  const ad = identityAd(origin, username, dhPub, sigPub);
+  const ad = identityAd(salt, username, dhPub, sigPub);
   const plaintext = await open(wrap, wrapped.subarray(0, NONCE_BYTES), wrapped.subarray(NONCE_BYTES), ad);
   const [dh, sig] = unseq(plaintext, 2);
   const dhPriv = await importPrivateEcdh(dh);

@@ -27,7 +27,14 @@ from .encoding import kid, lp, pad, seq, u64, unpad, unseq
 from .envelope import Envelope, open_envelope, parse_envelope, seal_envelope
 from .errors import REASONS, E2EError
 from .hold import Hold, hold_payload, parse_hold
-from .password import auth_credential, derive_master, unwrap_identity, wrap_identity, wrap_key
+from .password import (
+    auth_credential,
+    derive_master,
+    password_problem,
+    unwrap_identity,
+    wrap_identity,
+    wrap_key,
+)
 from .primitives import (
     ecdh,
     generate,
@@ -91,6 +98,7 @@ __all__ = [
     "parse_envelope",
     "parse_hold",
     "parse_rekey",
+    "password_problem",
     "pin",
     "pkcs8",
     "public_bytes",

@@ -24,6 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,7 +44,15 @@ READERS = 4
 CHECKPOINT_SECONDS = 0.25
 IDLE_CHECKPOINTS = 20
 
-__all__ = ["Database", "migrate", "sqlite_path", "sqlite_pragmas"]
+__all__ = [
+    "Database",
+    "DatabaseMissing",
+    "Migrated",
+    "migrate",
+    "readable_by_others",
+    "sqlite_path",
+    "sqlite_pragmas",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -51,11 +60,55 @@ log = logging.getLogger("chatserver.storage")
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file behind a SQLite URL, or None for other databases."""
+    """The file behind a SQLite URL, or None for other databases (and in-memory ones)."""
     parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or not parsed.database:
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+class DatabaseMissing(Exception):
+    """A SQLite file that should exist does not: only migrations create databases, so that
+    a command run in the wrong folder, or with the wrong settings, says so instead of
+    quietly making an empty database there."""
+
+    def __init__(self, path: Path, what: str = "database") -> None:
+        if what == "keystore":
+            advice = (
+                "`chatserver migrate` makes one for a new database; an installation that had "
+                "one restores it from its backup (without it no stored conversation can be "
+                "read), or point keystore_url (CHAT_KEYSTORE_URL) at it"
+            )
+        else:
+            advice = (
+                "run `chatserver migrate` to create it (or `chatserver serve --migrate`), or "
+                "point database_url (CHAT_DATABASE_URL) at the database you meant"
+            )
+        super().__init__(f"there is no {what} at {path.absolute()}: {advice}")
+        self.path = path
+
+
+def _create_private(path: Path) -> None:
+    """An empty file only its owner can read (SQLite gives its -wal and -shm files the
+    same mode), in a folder only its owner can enter when the folder is new."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+
+
+def readable_by_others(url: str) -> list[tuple[Path, int]]:
+    """The files of a SQLite database (with its -wal and -shm) that users other than the
+    owner may read or write, with their modes; empty for other databases."""
+    path = sqlite_path(url)
+    if path is None:
+        return []
+    found = []
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            mode = file.stat().st_mode & 0o777
+            if mode & 0o077:
+                found.append((file, mode))
+    return found
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -91,7 +144,17 @@ def _in_the_background() -> None:
 class Database:
     """Owns the engine. Use :meth:`read` and :meth:`write`; nothing else opens transactions."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, pooled: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        pooled: bool = True,
+        create: bool = False,
+        what: str = "database",
+    ) -> None:
+        """``create``: make a missing SQLite file (mode 0600); without it a missing file is
+        :class:`DatabaseMissing` (only migrations and the keystore's set-up create)."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = (
@@ -99,10 +162,11 @@ class Database:
             if pooled
             else {"poolclass": NullPool}
         )
-        if self.is_sqlite:
-            path = sqlite_path(url)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url) if self.is_sqlite else None
+        if path is not None and not path.exists():
+            if not create:
+                raise DatabaseMissing(path, what)
+            _create_private(path)
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
@@ -298,25 +362,51 @@ class Database:
         await self.engine.dispose()
 
 
-def _alembic_config(url: str) -> Any:
+def _alembic_config(url: str, legacy_origin: str = "") -> Any:
     from alembic.config import Config
 
-    cfg = Config()
+    cfg = Config(attributes={"legacy_origin": legacy_origin})
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the schema at ``url`` to ``revision`` (blocking; call from a thread in async code)."""
+@dataclass(frozen=True, slots=True)
+class Migrated:
+    """What :func:`migrate` did: the schema revision before (None: no schema yet) and
+    after, and whether it created the SQLite file."""
+
+    before: str | None
+    after: str
+    created_file: bool = False
+
+    def describe(self, url: str) -> str:
+        """One line for a person (``chatserver migrate``)."""
+        path = sqlite_path(url)
+        where = str(path.absolute()) if path else make_url(url).render_as_string()
+        if self.created_file:
+            return f"created the database {where} (schema {self.after})"
+        if self.before is None:
+            return f"created the schema in {where} (schema {self.after})"
+        if self.before != self.after:
+            return f"migrated {where} from schema {self.before} to {self.after}"
+        return f"{where} is up to date (schema {self.after})"
+
+
+def migrate(url: str, revision: str = "head", *, legacy_origin: str = "") -> Migrated:
+    """Bring the schema at ``url`` to ``revision``, creating a SQLite file (mode 0600) if
+    there is none (blocking; call from a thread in async code). ``legacy_origin``: the
+    origin existing staff accounts were made under (migration 0011)."""
     from alembic import command
 
     path = sqlite_path(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.stat().st_size == 0:
-            _new_sqlite_file(path)
-    command.upgrade(_alembic_config(url), revision)
+    created = False
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        _new_sqlite_file(path)
+        created = True
+    config = _alembic_config(url, legacy_origin)
+    command.upgrade(config, revision)
+    return Migrated(config.attributes.get("before"), config.attributes["after"], created)
 
 
 def _new_sqlite_file(path: Path) -> None:
@@ -324,6 +414,7 @@ def _new_sqlite_file(path: Path) -> None:
     first table): the retention sweep then hands freed pages back to the file system."""
     import sqlite3
 
+    _create_private(path)
     conn = sqlite3.connect(path)
     try:
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")

@@ -86,8 +86,11 @@ def default_keystore_url(database_url: str) -> str:
 class Keystore:
     """Create, read and destroy storage keys; seal and open what the server stores."""
 
-    def __init__(self, url: str) -> None:
-        self.db = Database(url, pool_size=2)
+    def __init__(self, url: str, *, create: bool = False) -> None:
+        """``create``: make a missing SQLite keystore (``chatserver migrate`` does);
+        without it a missing file is :class:`~chatserver.storage.db.DatabaseMissing`:
+        an empty keystore beside a database with conversations would open none of them."""
+        self.db = Database(url, pool_size=2, create=create, what="keystore")
         self._cache: OrderedDict[str, bytes] = OrderedDict()
 
     async def open(self) -> None:

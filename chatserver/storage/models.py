@@ -34,6 +34,16 @@ metadata = MetaData(
     }
 )
 
+#: One row: this installation's identifier, made once by migration 0011 and kept by every
+#: backup. Random and not secret: new accounts' passwords are salted with it, so a sign-in
+#: does not depend on the address the server is reached by (docs/operations.md).
+installation = Table(
+    "installation",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
 teams = Table(
     "teams",
     metadata,
@@ -81,6 +91,9 @@ staff = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("disabled_at", BigInteger, nullable=True, index=True),
     Column("last_login_at", BigInteger, nullable=True),
+    # What the password's derivation was salted with (docs/e2e.md, "Passwords"): public,
+    # the installation id for accounts made since 0011, the origin before.
+    Column("kdf_salt", String(200), nullable=False),
 )
 
 memberships = Table(

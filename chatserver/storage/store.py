@@ -25,7 +25,7 @@ from . import models as m
 from .db import Database
 from .keystore import Keystore, conversation_key_id, message_place, unseal
 
-__all__ = ["ConversationRow", "MessageRow", "StaffRow", "Store", "TeamRow"]
+__all__ = ["ConversationRow", "MessageRow", "StaffRow", "Store", "TeamRow", "requeue_held"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,7 @@ class StaffRow:
     totp_secret: str | None
     cap: int | None
     disabled_at: int | None
+    kdf_salt: str
 
 
 def _staff_row(row: Any) -> StaffRow:
@@ -68,6 +69,7 @@ def _staff_row(row: Any) -> StaffRow:
         row.totp_secret,
         row.cap,
         row.disabled_at,
+        row.kdf_salt,
     )
 
 
@@ -244,6 +246,41 @@ def readable_sync(conn: Connection, conversation_id: str, now: int) -> bool:
 
 async def content_readable(conn: AsyncConnection, conversation_id: str, now: int) -> bool:
     return await conn.run_sync(readable_sync, conversation_id, now)
+
+
+async def requeue_held(
+    conn: AsyncConnection, staff_id: str, team_id: int, actor: str, now: int
+) -> list[ConversationRow]:
+    """The active conversations of ``team_id`` that ``staff_id`` holds go back to the queue
+    (a member removed, a password reset), each audited ``conversation.requeued``; returns
+    them as they were. Telling anyone is the caller's part."""
+    c = m.conversations.c
+    held = (
+        await conn.execute(
+            select(c.id)
+            .where(c.counsellor_id == staff_id, c.team_id == team_id, c.state == State.ACTIVE.value)
+            .with_for_update()
+        )
+    ).scalars()
+    moved = []
+    for conversation_id in list(held):
+        row = await conversation_tx(conn, conversation_id, now)
+        if row is None:  # hidden by retention: nobody can take it over any more
+            continue
+        await conn.execute(
+            update(m.conversations)
+            .where(c.id == row.id)
+            .values(
+                state=State.WAITING.value,
+                counsellor_id=None,
+                queued_at=now,
+                transfers=c.transfers + 1,
+                last_activity_at=now,
+            )
+        )
+        await audit_tx(conn, now, actor, "conversation.requeued", row.id, reason="member_removed")
+        moved.append(row)
+    return moved
 
 
 async def audit_tx(

@@ -13,13 +13,13 @@ from aiohttp import web
 from retention.scheduler import SweepScheduler
 from retention.sweeper import Sweeper
 
-from ..auth import LoginThrottle
+from ..auth import LoginThrottle, verify_credential
 from ..config import Settings
 from ..hub import Hub, LocalHub
 from ..metrics import Metrics
 from ..redis_hub import RedisHub
 from ..service import ChatService
-from ..storage.db import Database, schema_is_current
+from ..storage.db import Database, readable_by_others, schema_is_current
 from ..storage.keystore import Keystore
 from ..storage.store import Store
 from ..storage.writer import MessageWriter
@@ -78,6 +78,14 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         raise SchemaOutdated("SQLite secure_delete is off: deleted data would stay in the file")
     keystore = Keystore(settings.keystore)
     await keystore.open()
+    # The Argon2id hash an unknown username is checked against, made before the first
+    # sign-in (which would otherwise take longer than the next: a timing tell).
+    await asyncio.to_thread(verify_credential, None, "")
+    for url in (settings.database_url, settings.keystore):
+        for path, mode in readable_by_others(url):
+            log.warning(
+                "event=file_readable_by_others path=%s mode=%o hint='chmod 600 it'", path, mode
+            )
     writer = MessageWriter(db, keystore, lambda: int(app[CLOCK]() * 1000), settings.commit_batch)
     writer.start()
     # SQLite: the write-ahead logs are checkpointed beside the writers, never in a commit.

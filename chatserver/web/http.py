@@ -24,6 +24,7 @@ from ..auth import (
 )
 from ..protocol.errors import Forbidden, MalformedFrame, RateLimited, Unauthorized
 from ..redis_hub import RedisHub
+from ..storage.staff import kdf_salt
 from ..storage.store import StaffRow
 from .keys import CLOCK, DB, HUB, METRICS, SETTINGS, STORE, THROTTLE
 
@@ -111,6 +112,7 @@ def _staff_json(staff: StaffRow) -> dict[str, Any]:
         "username": staff.username,
         "name": staff.display_name,
         "role": staff.role,
+        "salt": staff.kdf_salt,  # the identity wrap is bound to it (docs/e2e.md, Passwords)
     }
 
 
@@ -124,6 +126,17 @@ async def _json_body(request: web.Request, fields: tuple[str, ...]) -> dict[str,
     if not isinstance(data, dict) or any(not isinstance(data.get(k), str) for k in fields):
         raise MalformedFrame(f"the body needs the string fields: {', '.join(fields)}")
     return {k: data[k] for k in fields}
+
+
+async def login_salt(request: web.Request) -> web.Response:
+    """What a console salts the password of ``username`` with before it derives the login
+    credential (docs/e2e.md, "Passwords"). Public; a username without an account gets the
+    installation id, the salt of every account made since migration 0011, so the answer
+    does not tell which accounts exist."""
+    body = await _json_body(request, ("username",))
+    async with request.app[DB].read() as conn:
+        salt = await kdf_salt(conn, normalise_username(body["username"])[:80])
+    return web.json_response({"salt": salt})
 
 
 async def login(request: web.Request) -> web.Response:
@@ -265,6 +278,7 @@ async def _demo_section(request: web.Request) -> str:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_post("/api/login", login)
+    app.router.add_post("/api/login/salt", login_salt)
     app.router.add_post("/api/logout", logout)
     app.router.add_get("/api/me", me)
     app.router.add_get("/healthz", healthz)

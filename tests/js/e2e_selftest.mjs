@@ -512,7 +512,7 @@ test('deriveMaster normalises: NFKC password, NFKC+trim+lowercase username', asy
   eq(m1.length, 32, 'length');
   const salt = await e2e.sha256(e2e.seq('cc1 salt', origin, 'anna.b'));
   eq(m1, await e2e.pbkdf2('pafis', salt), 'definition');
-  assert(!e2e.equalBytes(m1, await e2e.deriveMaster('pafis', 'https://other.example.org', 'anna.b')), 'bound to the origin');
+  assert(!e2e.equalBytes(m1, await e2e.deriveMaster('pafis', 'https://other.example.org', 'anna.b')), 'bound to the salt');
 });
 
 test('usernames are trimmed like Python str.strip(), not like String.prototype.trim()', async () => {
@@ -534,13 +534,13 @@ test('auth credential and wrap key: HKDF with S, or the zero salt without one', 
   await rejects('bad_parameter', () => e2e.wrapKey(m, new Uint8Array(8)));
 });
 
-test('identity: wrap and unwrap; other origin, username, key or public halves are refused', async () => {
+test('identity: wrap and unwrap; other salt, username, key or public halves are refused', async () => {
   const wrap = e2e.randomBytes(32);
   const dh = await e2e.generateEcdh();
   const sg = await e2e.generateEcdsa();
   const dhPub = await e2e.publicBytes(dh);
   const sigPub = await e2e.publicBytes(sg);
-  const id = { wrap, origin: 'https://chat.example.org', username: 'anna' };
+  const id = { wrap, salt: 'https://chat.example.org', username: 'anna' };
   const wrapped = await e2e.wrapIdentity({ ...id, dhPriv: dh.privateKey, sigPriv: sg.privateKey });
   const out = await e2e.unwrapIdentity({ ...id, dhPub, sigPub, wrapped });
   eq(await e2e.publicBytes(out.dhPriv), dhPub, 'I_dh');
@@ -548,7 +548,7 @@ test('identity: wrap and unwrap; other origin, username, key or public halves ar
   const sig = await e2e.sign(out.sigPriv, enc.encode('x'));
   assert(await e2e.verify(sigPub, enc.encode('x'), sig), 'the unwrapped I_sig signs');
   eq((await e2e.unwrapIdentity({ ...id, username: ' Anna ', dhPub, sigPub, wrapped })).dhPriv.type, 'private', 'username normalised');
-  await rejects('decrypt_failed', () => e2e.unwrapIdentity({ ...id, origin: 'https://evil.example', dhPub, sigPub, wrapped }));
+  await rejects('decrypt_failed', () => e2e.unwrapIdentity({ ...id, salt: 'https://evil.example', dhPub, sigPub, wrapped }));
   await rejects('decrypt_failed', () => e2e.unwrapIdentity({ ...id, username: 'bob', dhPub, sigPub, wrapped }));
   await rejects('decrypt_failed', () => e2e.unwrapIdentity({ ...id, wrap: e2e.randomBytes(32), dhPub, sigPub, wrapped }));
   const otherPub = await e2e.publicBytes(await e2e.generateEcdh());
@@ -557,7 +557,7 @@ test('identity: wrap and unwrap; other origin, username, key or public halves ar
   // `wrap`; simulated here): the console notices the mismatch.
   const swapped = await e2e.generateEcdh();
   const nonce = e2e.randomBytes(12);
-  const ad = e2e.seq('cc1 identity', id.origin, id.username, dhPub, sigPub);
+  const ad = e2e.seq('cc1 identity', id.salt, id.username, dhPub, sigPub);
   const pt = e2e.seq(await e2e.exportPkcs8(swapped), await e2e.exportPkcs8(sg));
   const evil = e2e.concat(nonce, await e2e.seal(wrap, nonce, pt, ad));
   await rejects('key_mismatch', () => e2e.unwrapIdentity({ ...id, dhPub, sigPub, wrapped: evil }));

@@ -190,13 +190,16 @@ const CHECKS = {
     await failsWith(o.reason, () => e2e.openEnvelope(args), 'open_envelope');
   },
   async password(i, o) {
-    const m = await e2e.deriveMaster(i.password, i.origin, i.username);
+    const m = await e2e.deriveMaster(i.password, i.salt, i.username);
     same(m, b(o.master), 'master');
     same(await e2e.authCredential(m, b(i.secret)), o.auth, 'auth');
     same(await e2e.wrapKey(m, b(i.secret)), b(o.wrap), 'wrap');
   },
+  async password_rule(i, o) {
+    same(e2e.passwordProblem(i.password), o.problem, 'password rule');
+  },
   async identity(i, o) {
-    const id = { wrap: b(i.wrap), origin: i.origin, username: i.username };
+    const id = { wrap: b(i.wrap), salt: i.salt, username: i.username };
     const dhPriv = await privDh(i.dh_pkcs8);
     const sigPriv = await privSig(i.sig_pkcs8);
     same(await e2e.exportPkcs8(dhPriv), b(i.dh_pkcs8), 'PKCS#8 of I_dh as WebCrypto exports it');
@@ -500,15 +503,15 @@ async function producePassword() {
     ['Pässwört \uFB01 ①', '  Jörg.Müller ', e2e.randomBytes(16)],
     ['\u00A0pw\u3000', '\u0085\u001c ＺOË\u2003\ufeff', e2e.randomBytes(16)]]) {
     const m = await e2e.deriveMaster(password, ORIGIN, username);
-    cases.push({ op: 'password', input: { password, origin: ORIGIN, username, secret: b64(secret) },
+    cases.push({ op: 'password', input: { password, salt: ORIGIN, username, secret: b64(secret) },
       output: { master: b64(m), auth: await e2e.authCredential(m, secret), wrap: b64(await e2e.wrapKey(m, secret)) } });
   }
   const wrap = e2e.randomBytes(32);
   const dh = await fresh('dh');
   const sig = await fresh('sig');
   const nonce = e2e.randomBytes();
-  const wrapped = await e2e.wrapIdentity({ wrap, origin: ORIGIN, username: 'anna', dhPriv: dh.priv, sigPriv: sig.priv, nonce });
-  cases.push({ op: 'identity', input: { wrap: b64(wrap), origin: ORIGIN, username: 'anna', dh_pkcs8: b64(dh.pkcs8), sig_pkcs8: b64(sig.pkcs8),
+  const wrapped = await e2e.wrapIdentity({ wrap, salt: ORIGIN, username: 'anna', dhPriv: dh.priv, sigPriv: sig.priv, nonce });
+  cases.push({ op: 'identity', input: { wrap: b64(wrap), salt: ORIGIN, username: 'anna', dh_pkcs8: b64(dh.pkcs8), sig_pkcs8: b64(sig.pkcs8),
     dh_pub: b64(dh.pub), sig_pub: b64(sig.pub), nonce: b64(nonce) }, output: { wrapped: b64(wrapped) } });
   return cases;
 }

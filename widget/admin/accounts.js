@@ -29,7 +29,9 @@ export const strings = {
     colName: 'Name', colUser: 'Username', colRole: 'Role', colWhen: 'Signed up', colAction: 'Action',
     approve: 'Check and approve {name}',
     approved: '{name} is approved and has the team\'s keys.',
-    otherDevice: 'Invited from another device: approve it there.',
+    otherDevice: 'Invited from another device, or by the operator (chatserver user reset-password): paste the invitation link to check and approve.',
+    linkFor: 'Invitation link of {name}',
+    linkMismatch: 'This is not the link of this invitation.',
     badEnrolment: 'The check failed: the account\'s keys do not belong to your invitation. Do not approve it; tell your operator. ({reason})',
     staffTitle: 'All accounts',
     staffCaption: 'Accounts',
@@ -86,7 +88,9 @@ export const strings = {
     colName: 'Name', colUser: 'Benutzername', colRole: 'Rolle', colWhen: 'Angemeldet', colAction: 'Aktion',
     approve: '{name} prüfen und bestätigen',
     approved: '{name} ist bestätigt und hat die Schlüssel des Teams.',
-    otherDevice: 'Von einem anderen Gerät eingeladen: dort bestätigen.',
+    otherDevice: 'Von einem anderen Gerät oder vom Betrieb (chatserver user reset-password) eingeladen: den Einladungslink einfügen, um zu prüfen und zu bestätigen.',
+    linkFor: 'Einladungslink von {name}',
+    linkMismatch: 'Das ist nicht der Link dieser Einladung.',
     badEnrolment: 'Die Prüfung ist fehlgeschlagen: Die Schlüssel des Kontos gehören nicht zu Ihrer Einladung. Nicht bestätigen; bitte den Betrieb informieren. ({reason})',
     staffTitle: 'Alle Konten',
     staffCaption: 'Konten',
@@ -218,41 +222,66 @@ async function drawPending(ctx, held, host, accounts) {
     const rows = [];
     for (const p of list) {
       const mine = await inviteSecret(ctx.keys, p.invite);
-      let action;
-      if (!mine) {
-        action = el('span', { text: t('otherDevice') });
-      } else {
-        action = el('button', { type: 'button', text: t('approve', { name: p.name }) });
-        action.addEventListener('click', async () => {
-          action.disabled = true;
-          say(status, t('working'));
-          try {
-            const member = await approve(ctx.keys, keys, p);
-            // A renewed account (password reset): its new keys replace the old ones in
-            // the other teams this admin holds.
-            for (const other of held) {
-              const named = other.keys.roster?.members.get(member.id);
-              if (other !== held.find((h) => h.keys === keys) && named && !e2e.equalBytes(named.dhPub, member.dhPub)) {
-                await addMember(ctx.keys, other.keys, { ...member, role: named.role });
-              }
-            }
-            say(status, t('approved', { name: p.name }));
-            ctx.announce(t('approved', { name: p.name }));
-            await drawPending(ctx, held, host, accounts);
-            host.querySelector('[role=status]').textContent = t('approved', { name: p.name });
-            await drawAccounts(ctx, held, accounts);
-          } catch (err) {
-            say(status, keyText(ctx, err), false);
-            action.disabled = false;
+      const button = el('button', { type: 'button', text: t('approve', { name: p.name }) });
+      let action = button;
+      // Made elsewhere (another device of an admin, or the operator's CLI): the secret
+      // comes from the link, handed over off the server like the invitation itself.
+      const pasted = mine ? null : field({ label: t('linkFor', { name: p.name }), help: t('otherDevice'), attrs: { autocomplete: 'off', spellcheck: 'false', class: 'mono' } });
+      if (pasted) action = el('div', {}, pasted.wrap, el('p', { class: 'buttons' }, button));
+      button.addEventListener('click', async () => {
+        let secret = mine;
+        if (!secret) {
+          pasted.clear();
+          secret = secretOfLink(pasted.input.value, p.invite);
+          if (!secret) {
+            pasted.setError(t('linkMismatch'));
+            pasted.input.focus();
+            return;
           }
-        });
-      }
+        }
+        button.disabled = true;
+        say(status, t('working'));
+        try {
+          const member = await approve(ctx.keys, keys, p, secret);
+          // A renewed account (password reset): its new keys replace the old ones in
+          // the other teams this admin holds.
+          for (const other of held) {
+            const named = other.keys.roster?.members.get(member.id);
+            if (other !== held.find((h) => h.keys === keys) && named && !e2e.equalBytes(named.dhPub, member.dhPub)) {
+              await addMember(ctx.keys, other.keys, { ...member, role: named.role });
+            }
+          }
+          say(status, t('approved', { name: p.name }));
+          ctx.announce(t('approved', { name: p.name }));
+          await drawPending(ctx, held, host, accounts);
+          host.querySelector('[role=status]').textContent = t('approved', { name: p.name });
+          await drawAccounts(ctx, held, accounts);
+        } catch (err) {
+          say(status, keyText(ctx, err), false);
+          button.disabled = false;
+        }
+      });
       rows.push([{ text: p.name, header: true }, p.username, t(ROLE_KEY[p.role]), formatTime(p.enrolled_at, ctx.lang), action]);
     }
     parts.push(table(t('pendingCaption', { team: team.name }), [t('colName'), t('colUser'), t('colRole'), t('colWhen'), t('colAction')], rows));
   }
   if (!any) parts.push(el('p', { text: t('pendingNone') }));
   host.replaceChildren(...parts, status);
+}
+
+/**
+ * The 32-byte secret of an invitation link (`…/console#invite=ID&secret=S&pin=P`) when the
+ * link is that of `invite`, else null.
+ */
+function secretOfLink(text, invite) {
+  try {
+    const link = new URLSearchParams(new URL(text.trim()).hash.slice(1));
+    if (link.get('invite') !== invite) return null;
+    const secret = e2e.b64decode(link.get('secret').replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(link.get('secret').length / 4) * 4, '='));
+    return secret.length === 32 ? secret : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A colleague's keys as a roster this device checked names them (never the server's word). */

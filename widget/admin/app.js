@@ -146,7 +146,7 @@ $('unlock-form').addEventListener('submit', async (event) => {
   status.textContent = '';
   $('working').textContent = t('working');
   try {
-    const { wrap } = await derive($('ul-pass').value, S.me.staff.username, deviceSecret(S.me.staff.username));
+    const { wrap } = await derive($('ul-pass').value, S.me.staff.username, deviceSecret(S.me.staff.username), S.me.staff.salt);
     $('ul-pass').value = '';
     await afterLogin(wrap);
   } catch (err) {

@@ -66,7 +66,7 @@ export async function unlockIdentity(me, wrap) {
   if (identity === null) {
     const dh = await e2e.generateEcdh();
     const sig = await staff.generateEcdsa();
-    const wrapped = await staff.wrapIdentity({ wrap, origin: location.origin, username: me.staff.username, dhPriv: dh.privateKey, sigPriv: sig.privateKey });
+    const wrapped = await staff.wrapIdentity({ wrap, salt: me.staff.salt, username: me.staff.username, dhPriv: dh.privateKey, sigPriv: sig.privateKey });
     const body = { dh_pub: e2e.b64encode(await e2e.publicBytes(dh)), sig_pub: e2e.b64encode(await e2e.publicBytes(sig)), wrapped: e2e.b64encode(wrapped) };
     await call(me.csrf, '/api/me/identity', 'POST', body);
     identity = body;
@@ -75,7 +75,7 @@ export async function unlockIdentity(me, wrap) {
   const dhPub = e2e.b64decode(identity.dh_pub);
   const sigPub = e2e.b64decode(identity.sig_pub);
   const keys = await staff.unwrapIdentity({
-    wrap, origin: location.origin, username: me.staff.username, dhPub, sigPub, wrapped: e2e.b64decode(identity.wrapped),
+    wrap, salt: me.staff.salt, username: me.staff.username, dhPub, sigPub, wrapped: e2e.b64decode(identity.wrapped),
   });
   const sealKey = await e2e.hkdf(wrap, e2e.concat(), 'cc1 admin invites');
   return { me, dhPriv: keys.dhPriv, sigPriv: keys.sigPriv, dhPub, sigPub, created, sealKey, csrf: me.csrf };
@@ -361,12 +361,13 @@ async function inviteLink(keys, team, made, hours) {
 }
 
 /**
- * Approves an enrolment: its MAC under this device's secret first (a server that swapped
- * the keys, the name or the invitation is caught), then the roster naming the new keys,
- * then the live epoch keys (and for an admin the root key) wrapped to them.
+ * Approves an enrolment: its MAC under the invitation's secret first (a server that
+ * swapped the keys, the name or the invitation is caught), then the roster naming the new
+ * keys, then the live epoch keys (and for an admin the root key) wrapped to them. The
+ * secret is the one this device kept, or `given` (taken from the link by the admin).
  */
-export async function approve(keys, team, pending) {
-  const secret = await inviteSecret(keys, pending.invite);
+export async function approve(keys, team, pending, given = null) {
+  const secret = given ?? (await inviteSecret(keys, pending.invite));
   if (!secret) throw new KeyProblem('otherDevice');
   const dhPub = e2e.b64decode(pending.dh_pub);
   const sigPub = e2e.b64decode(pending.sig_pub);

@@ -141,7 +141,7 @@ $('unlock-form').addEventListener('submit', async (event) => {
   status.textContent = '';
   $('connection').textContent = t('working');
   try {
-    const { wrap } = await derive($('ul-pass').value, S.me.staff.username, deviceSecret(S.me.staff.username));
+    const { wrap } = await derive($('ul-pass').value, S.me.staff.username, deviceSecret(S.me.staff.username), S.me.staff.salt);
     $('ul-pass').value = '';
     await afterLogin(wrap);
   } catch (err) {
@@ -277,7 +277,8 @@ async function invitePage(link) {
     event.preventDefault();
     const username = staff.normaliseUsername($('iv-user').value);
     const password = $('iv-pass').value;
-    if (password.length < 12) return (status.textContent = t('passwordShort'));
+    const weak = staff.passwordProblem(password);
+    if (weak) return (status.textContent = t(weak === 'short' ? 'passwordShort' : 'passwordRepetitive'));
     if (password !== $('iv-pass2').value) return (status.textContent = t('passwordsDiffer'));
     const button = $('invite-form').querySelector('button[type=submit]');
     button.disabled = true;
@@ -289,7 +290,7 @@ async function invitePage(link) {
       const dh = await e2e.generateEcdh();
       const sig = await staff.generateEcdsa();
       const accountSecret = e2e.randomBytes(16);
-      const m = await staff.deriveMaster(password, location.origin, username);
+      const m = await staff.deriveMaster(password, invite.salt, username);
       const dhPub = await e2e.publicBytes(dh);
       const sigPub = await e2e.publicBytes(sig);
       const body = {
@@ -298,7 +299,7 @@ async function invitePage(link) {
         credential: await staff.authCredential(m, accountSecret),
         dh_pub: e2e.b64encode(dhPub),
         sig_pub: e2e.b64encode(sigPub),
-        wrapped: e2e.b64encode(await staff.wrapIdentity({ wrap: await staff.wrapKey(m, accountSecret), origin: location.origin, username, dhPriv: dh.privateKey, sigPriv: sig.privateKey })),
+        wrapped: e2e.b64encode(await staff.wrapIdentity({ wrap: await staff.wrapKey(m, accountSecret), salt: invite.salt, username, dhPriv: dh.privateKey, sigPriv: sig.privateKey })),
         mac: e2e.b64encode(await staff.enrolMac(secret, { team: invite.team, inviteId: id, username, dhPub, sigPub })),
       };
       await api(`/api/invites/${id}/enrol`, { method: 'POST', body });

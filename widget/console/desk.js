@@ -65,10 +65,19 @@ export function rememberSecret(username, secret) {
   if (secret.length) localStorage.setItem(SECRETS + staff.normaliseUsername(username), e2e.b64encode(secret));
 }
 
-/** PBKDF2 of the password (about a second), then the login credential and the wrap key. */
-export async function derive(password, username, secret) {
-  const m = await staff.deriveMaster(password, location.origin, username);
+/**
+ * PBKDF2 of the password (about a second), then the login credential and the wrap key.
+ * `salt` is the account's public salt (`/api/me`'s `staff.salt`, or `loginSalt` before
+ * signing in): the installation's id, never the address this page was loaded from.
+ */
+export async function derive(password, username, secret, salt) {
+  const m = await staff.deriveMaster(password, salt, username);
   return { credential: await staff.authCredential(m, secret), wrap: await staff.wrapKey(m, secret) };
+}
+
+/** What the server says the password of `username` is salted with (public). */
+export async function loginSalt(username) {
+  return (await api('/api/login/salt', { method: 'POST', body: { username } })).salt;
 }
 
 /**
@@ -78,7 +87,7 @@ export async function derive(password, username, secret) {
  */
 export async function signIn(username, password, typedSecret, totp) {
   const secret = typedSecret ? parseSecret(typedSecret) : deviceSecret(username);
-  const { credential, wrap } = await derive(password, username, secret);
+  const { credential, wrap } = await derive(password, username, secret, await loginSalt(username));
   await login(username, credential, totp);
   rememberSecret(username, secret);
   return wrap;
@@ -116,7 +125,7 @@ export async function unlock(me, wrap) {
   const dhPub = e2e.b64decode(identity.dh_pub);
   const sigPub = e2e.b64decode(identity.sig_pub);
   const keys = await staff.unwrapIdentity({
-    wrap, origin: location.origin, username: me.staff.username, dhPub, sigPub, wrapped: e2e.b64decode(identity.wrapped),
+    wrap, salt: me.staff.salt, username: me.staff.username, dhPub, sigPub, wrapped: e2e.b64decode(identity.wrapped),
   });
   const pins = loadPins();
   const teams = new Map();

@@ -20,14 +20,17 @@ def _run(connection: Any) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
+    migration = context.get_context()
     with context.begin_transaction():
+        config.attributes["before"] = migration.get_current_revision()
         context.run_migrations()
+        config.attributes["after"] = migration.get_current_revision()
 
 
 async def _main() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
-    db = Database(url, pooled=False)
+    db = Database(url, pooled=False, create=True)
     try:
         async with db.engine.connect() as conn:
             await conn.run_sync(_run)

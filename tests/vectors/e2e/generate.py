@@ -533,7 +533,7 @@ def password_cases() -> list[dict[str, Any]]:
                 "op": "password",
                 "input": {
                     "password": password,
-                    "origin": ORIGIN,
+                    "salt": ORIGIN,
                     "username": username,
                     "secret": b64e(sk),
                 },
@@ -551,7 +551,7 @@ def password_cases() -> list[dict[str, Any]]:
             "op": "identity",
             "input": {
                 "wrap": b64e(wrap),
-                "origin": ORIGIN,
+                "salt": ORIGIN,
                 "username": "anna",
                 "dh_pkcs8": priv(M),
                 "sig_pkcs8": priv(S),
@@ -657,6 +657,30 @@ def roster_cases() -> list[dict[str, Any]]:
     return cases
 
 
+def password_rule_cases() -> list[dict[str, Any]]:
+    """The password rule, at its edges: code points of the NFKC form, not UTF-16 units."""
+    passwords = [
+        "correct horse battery staple",
+        "abcde1234567",  # 12, the shortest
+        "abcde123456",  # 11
+        "aaaaaaaaaaaaaaaaaaaa",
+        "abcdabcdabcdabcd",  # 4 different
+        "abcdeabcdeab",  # 5 different, 12 long
+        "😀😁😂🤣😃😀😁😂🤣😃😀",  # 11 code points, 22 UTF-16 units
+        "😀😁😂🤣😃😀😁😂🤣😃😀😁",  # 12 code points
+        "ﬁﬁﬁﬁﬁﬁ123",  # 9 before NFKC, 15 after (fi = f + i)
+        "\u00a0\u3000\u2003  \t\n\r\x0b\x0cxyz",  # NFKC makes three of them plain spaces
+    ]
+    return [
+        {
+            "op": "password_rule",
+            "input": {"password": p},
+            "output": {"problem": e2e.password_problem(p)},
+        }
+        for p in passwords
+    ]
+
+
 FILES = {
     "encoding": encoding_cases,
     "primitives": primitive_cases,
@@ -664,6 +688,7 @@ FILES = {
     "bundle": bundle_cases,
     "envelope": envelope_cases,
     "password": password_cases,
+    "password_rule": password_rule_cases,
     "roster": roster_cases,
 }
 
