@@ -189,15 +189,35 @@ async def user_add(
     totp: bool,
 ) -> tuple[str, str | None]:
     """Create a staff account; returns (staff id, TOTP secret or None)."""
+    username = check_username(username)
+    async with db.read() as conn:
+        salt = await installation_id(conn)
+    credential = await asyncio.to_thread(derive_credential, password, salt, username)
+    credential_hash = await asyncio.to_thread(hash_credential, credential)
+    return await add_account(db, username, name, role, teams, credential_hash, totp)
+
+
+def check_username(username: str) -> str:
+    """The username normalised, or ``CommandError`` when it is not one."""
     username = normalise_username(username)
     if not USERNAME.fullmatch(username):
         raise CommandError(
             f"'{username}' is not a valid username (a-z, 0-9, '.', '_' and '-', at most 80)"
         )
-    async with db.read() as conn:
-        salt = await installation_id(conn)
-    credential = await asyncio.to_thread(derive_credential, password, salt, username)
-    credential_hash = await asyncio.to_thread(hash_credential, credential)
+    return username
+
+
+async def add_account(
+    db: Database,
+    username: str,
+    name: str,
+    role: str,
+    teams: Sequence[str],
+    credential_hash: str,
+    totp: bool,
+) -> tuple[str, str | None]:
+    """The account of :func:`user_add` from the hash of its credential, derived with the
+    installation id as the salt; audited."""
     secret = new_totp_secret() if totp else None
     async with db.write() as conn:
         if (await conn.execute(select(m.staff.c.id).where(m.staff.c.username == username))).first():

@@ -15,7 +15,10 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.timeout(150)  # the module's one harness run happens in the first
+pytestmark = [
+    pytest.mark.timeout(150),  # the module's one harness run happens in the first
+    pytest.mark.xdist_group("bench"),  # on one worker, so that the harness runs once
+]
 
 
 @pytest.fixture(scope="module")
