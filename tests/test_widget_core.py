@@ -1,6 +1,7 @@
 """widget/chat-core.js alone under Node's WebCrypto: the conversation logic of the widget
 (queue, accept, read marks, final counts, order, replay, equivocation, reflection, gaps,
-resume after a reload, quick-exit wipe) without a browser or a server."""
+resume after a reload, quick-exit wipe, frames of an unknown type refused) without a browser
+or a server."""
 
 from __future__ import annotations
 

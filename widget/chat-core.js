@@ -259,6 +259,8 @@ export class Chat {
       case 'error':
         await this.refused(f);
         break;
+      default: // a type this version does not know: shown, not dropped
+        throw new Problem('unknownKind');
     }
   }
 

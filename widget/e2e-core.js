@@ -74,7 +74,7 @@ export class E2EError extends Error {
 // ---------------------------------------------------------------------------
 // Encodings
 
-/** @returns {Uint8Array} the concatenation of byte arrays */
+/** @returns {Uint8Array<ArrayBuffer>} the concatenation of byte arrays */
 export function concat(...parts) {
   const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
   let pos = 0;
@@ -93,8 +93,9 @@ export function equalBytes(a, b) {
   return diff === 0;
 }
 
+/** @returns {Uint8Array<ArrayBuffer>} */
 function bytesOf(x, what) {
-  if (x instanceof Uint8Array) return x;
+  if (x instanceof Uint8Array) return /** @type {Uint8Array<ArrayBuffer>} */ (x);
   throw new TypeError(`${what} must be a Uint8Array`);
 }
 
@@ -143,7 +144,7 @@ export function lp(bytes) {
 /**
  * `lp(a) ‖ lp(b) ‖ …`: strings as UTF-8, numbers and BigInts as u64 first, Uint8Array as is.
  * @param {...(string|number|bigint|Uint8Array)} parts
- * @returns {Uint8Array}
+ * @returns {Uint8Array<ArrayBuffer>}
  */
 export function seq(...parts) {
   return concat(...parts.map((part) => {
@@ -254,9 +255,9 @@ export function generateEcdh() {
  * @returns {Promise<Uint8Array>}
  */
 export async function publicBytes(key) {
-  if (key.publicKey) key = key.publicKey;
-  if (key.type === 'public') return new Uint8Array(await subtle.exportKey('raw', key));
-  const jwk = await subtle.exportKey('jwk', key);
+  const k = /** @type {any} */ (key).publicKey || key;
+  if (k.type === 'public') return new Uint8Array(await subtle.exportKey('raw', k));
+  const jwk = await subtle.exportKey('jwk', k);
   return concat(Uint8Array.of(4), b64urlDecode(jwk.x), b64urlDecode(jwk.y));
 }
 
@@ -355,14 +356,14 @@ async function aesKey(key32, usage) {
   if (!(key32 instanceof Uint8Array) || key32.length !== 32) {
     throw new E2EError('bad_key', 'an AES-256 key must be 32 bytes');
   }
-  return subtle.importKey('raw', key32, 'AES-GCM', false, [usage]);
+  return subtle.importKey('raw', /** @type {Uint8Array<ArrayBuffer>} */ (key32), 'AES-GCM', false, [usage]);
 }
 
 function gcm(nonce12, ad) {
   if (!(nonce12 instanceof Uint8Array) || nonce12.length !== NONCE_BYTES) {
     throw new E2EError('malformed', 'a nonce must be 12 bytes');
   }
-  return { name: 'AES-GCM', iv: nonce12, additionalData: bytesOf(ad, 'ad'), tagLength: 128 };
+  return { name: 'AES-GCM', iv: /** @type {Uint8Array<ArrayBuffer>} */ (nonce12), additionalData: bytesOf(ad, 'ad'), tagLength: 128 };
 }
 
 /** @returns {Promise<Uint8Array>} AES-256-GCM `ciphertext ‖ tag` */
@@ -388,7 +389,7 @@ export async function verify(pub65, msg, sig64) {
   const key = await importPublicEcdsa(pub65);
   if (!(sig64 instanceof Uint8Array) || sig64.length !== 64) return false;
   try {
-    return await subtle.verify(ECDSA_SHA256, key, sig64, bytesOf(msg, 'msg'));
+    return await subtle.verify(ECDSA_SHA256, key, /** @type {Uint8Array<ArrayBuffer>} */ (sig64), bytesOf(msg, 'msg'));
   } catch {
     return false;
   }
@@ -581,7 +582,7 @@ function wireInt(value, what) {
 /**
  * Checks a wire bundle in the order of docs/e2e.md, "The team bundle".
  * @param {object} bundle the wire object
- * @param {{pin: string|null, team: string, now?: number, minEpoch?: number}} expect
+ * @param {{pin: string|null, team: string, now?: number, minEpoch?: number|null}} expect
  *        pin: the snippet's pin, or null explicitly to skip (then show the safety number);
  *        now: unix ms (Date.now() if absent); minEpoch: the highest epoch this tab has seen
  * @returns {Promise<{suite, team, epoch, tPub, notBefore, notAfter, sig, rPub, bundleHash}>}
@@ -600,6 +601,7 @@ export async function checkBundle(bundle, { pin: expectedPin, team, now = Date.n
     notAfter: wireInt(bundle.not_after, 'not_after'),
     sig: b64decode(bundle.sig),
     rPub: b64decode(bundle.r_pub),
+    bundleHash: null,
   };
   await importPublicEcdh(b.tPub);
   await importPublicEcdsa(b.rPub);

@@ -187,7 +187,7 @@ export async function sealEnvelope(e) {
   checkCounter(e.epoch, 'epoch');
   checkPointShape(e.authorPub);
   const x = e.ephemeral ?? (await generateEcdh());
-  const xPriv = x.privateKey ?? x;
+  const xPriv = /** @type {CryptoKeyPair} */ (x).privateKey ?? /** @type {CryptoKey} */ (x);
   const xPub = await publicBytes(x);
   const s = await ecdh(xPriv, e.recipientPub);
   const header = seq('cc1 envelope', SUITE, e.purpose, e.conversation ?? '', u64(e.epoch),
@@ -459,7 +459,7 @@ export async function checkRoster(wire, { pin: expectedPin, team, minVersion = 0
  * `enrol_bytes = seq("cc1 enrol", "cc1", team, invite_id, username, I_dh_pub, I_sig_pub)`,
  * the username normalised as for the password salt (NFKC, trimmed, lower case).
  * @param {{team: string, inviteId: string, username: string, dhPub: Uint8Array, sigPub: Uint8Array}} e
- * @returns {Uint8Array}
+ * @returns {Uint8Array<ArrayBuffer>}
  */
 export function enrolBytes({ team, inviteId, username, dhPub, sigPub }) {
   for (const [value, what] of [[team, 'team'], [inviteId, 'inviteId'], [username, 'username']]) {
@@ -475,7 +475,7 @@ async function enrolKey(secret, fields) {
   if (!(secret instanceof Uint8Array) || secret.length !== ENROL_SECRET_BYTES) {
     throw new E2EError('bad_parameter', 'the invite secret is 32 bytes');
   }
-  return subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  return subtle.importKey('raw', /** @type {Uint8Array<ArrayBuffer>} */ (secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
 }
 
 /**

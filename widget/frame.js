@@ -4,12 +4,14 @@ import * as e2e from './e2e-core.js';
 import { CONSENT_VERSION, pickLanguage, t, waitWords } from './i18n.js';
 import { Chat, sessionStore, tabStorage } from './chat-core.js';
 
-const $ = (id) => document.getElementById(id);
+/** @returns {HTMLInputElement & HTMLDialogElement} */
+const $ = (id) => /** @type {any} */ (document.getElementById(id));
 const params = new URLSearchParams(location.hash.slice(1));
 const team = decodeURIComponent(location.pathname.split('/').pop());
 const host = params.get('host');
 const store = sessionStore(tabStorage());
 let lang = pickLanguage(params.get('lang'), navigator.language);
+/** @type {Chat | null} */
 let chat = null;
 let ws = null;
 let retry = 1000;
@@ -41,7 +43,7 @@ function el(tag, cls, key, vars, text) {
 
 function applyLanguage() {
   document.documentElement.lang = lang;
-  for (const e of document.querySelectorAll('[data-t]')) {
+  for (const e of /** @type {any} */ (document.querySelectorAll('[data-t]'))) {
     e.textContent = t(lang, e.dataset.t, e.dataset.v ? JSON.parse(e.dataset.v) : undefined);
   }
   $('feed').setAttribute('aria-label', t(lang, 'log'));
@@ -50,9 +52,9 @@ function applyLanguage() {
 }
 
 function view(name) {
-  for (const v of document.querySelectorAll('main > section')) v.hidden = v.id !== `v-${name}`;
+  for (const v of /** @type {any} */ (document.querySelectorAll('main > section'))) v.hidden = v.id !== `v-${name}`;
   const section = $(`v-${name}`);
-  (section.querySelector('button, textarea') || section).focus(); // the refusal has no control
+  (/** @type {any} */ (section.querySelector('button, textarea')) || section).focus(); // the refusal has no control
 }
 
 function tellHost(msg) {
@@ -60,7 +62,7 @@ function tellHost(msg) {
 }
 
 function newChat() {
-  const chosen = document.querySelector('#topics input:checked')?.value;
+  const chosen = /** @type {any} */ (document.querySelector('#topics input:checked'))?.value;
   chat = new Chat({
     store, transmit, emit, team, topic: params.get('topic') || chosen || null, pin: params.get('pin') || null,
     consent: teamConsent?.label ?? CONSENT_VERSION, minEpoch: seenEpoch, fetchBundle,
@@ -366,7 +368,7 @@ $('text').addEventListener('input', typing);
 $('text').addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey) {
     event.preventDefault();
-    $('compose').requestSubmit();
+    /** @type {HTMLFormElement} */ (document.getElementById('compose')).requestSubmit();
   }
 });
 $('agree').addEventListener('click', begin);
@@ -402,7 +404,7 @@ window.addEventListener('message', (event) => {
     lang = pickLanguage(m.lang);
     applyLanguage();
   } else if (m.cc === 'exit') quickExit();
-  else if (m.cc === 'open') document.querySelector('main section:not([hidden]) button, #text')?.focus();
+  else if (m.cc === 'open') /** @type {any} */ (document.querySelector('main section:not([hidden]) button, #text'))?.focus();
 });
 
 // GET …/status: hours, closed message, emergency contacts, topics, transcript.

@@ -2,9 +2,9 @@
  * runs in an iframe from the chat server's origin. Before the visitor clicks (or the host
  * calls open) it makes no request and writes nothing to the device. Every postMessage
  * names its target origin; the listener checks the sender and knows three methods. */
-(function (w, d) {
+(/** @param {any} w */ function (w, d) {
   'use strict';
-  var s = d.currentScript;
+  var s = /** @type {HTMLScriptElement} */ (d.currentScript);
   if (!s || w.__counsellingChat) return;
   w.__counsellingChat = 1;
   var ds = s.dataset;

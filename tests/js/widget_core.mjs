@@ -5,6 +5,7 @@
 
 import * as e2e from '../../widget/e2e.js';
 import { Channel, Chat, sessionStore, solvePow } from '../../widget/chat-core.js';
+import { t } from '../../widget/i18n.js';
 
 const tests = [];
 const test = (name, fn) => tests.push({ name, fn });
@@ -197,6 +198,24 @@ test('a backlog of more than a page is fetched page by page, in order, once', as
   eq(again.have, w.log.length, 'caught up');
   eq(w.problems(), [], 'no problems');
   clearTimeout(again.gapTimer);
+});
+
+test('a frame of an unknown type is refused and shown, not dropped', async () => {
+  const w = await world();
+  const { chat, team } = await accepted(w);
+  await chat.onFrame({ type: 'position', position: 1 }); // known types: no problem
+  await chat.onFrame({ type: 'typing', sender: 'team', active: true });
+  eq(w.problems(), [], 'known frames');
+  await chat.onFrame({ type: 'receipt', conversation: w.cid, id: 't1-0' });
+  await chat.onFrame({ conversation: w.cid }); // no type at all
+  eq(w.problems(), ['unknownKind', 'unknownKind'], 'both refused as protocol problems');
+  for (const lang of ['en', 'de']) {
+    const text = t(lang, 'unknownKind');
+    eq(text !== 'unknownKind' && text.length > 0, true, `the page has a ${lang} text for it`);
+  }
+  await teamSays(w, chat, team, 'still here'); // the conversation goes on
+  eq(w.messages('team'), ['still here'], 'later frames are handled');
+  eq(w.problems(), ['unknownKind', 'unknownKind'], 'nothing else refused');
 });
 
 test('a wrong pin refuses the bundle', async () => {

@@ -34,7 +34,14 @@ const PAGES = [
 ];
 const ROLES = ['admin', 'supervisor'];
 
-const $ = (id) => document.getElementById(id);
+/**
+ * The page's element with this id: its HTML has every id the code asks for. Typed as an
+ * input and a dialog at once, so that `.value` or `.showModal()` need no cast while a
+ * misspelt member is still an error (not HTMLFormElement: it takes any name).
+ * @param {string} id
+ * @returns {HTMLInputElement & HTMLDialogElement}
+ */
+const $ = (id) => /** @type {any} */ (document.getElementById(id));
 const NOTICE = 'cc-admin-notice'; // sessionStorage: a notice to show after the page reset
 const S = {
   lang: language(),
@@ -50,7 +57,7 @@ let t = translator(TEXTS, S.lang);
 // ----------------------------------------------------------------- language
 function applyLanguage() {
   document.documentElement.lang = S.lang;
-  for (const node of document.querySelectorAll('[data-t]')) node.textContent = t(node.dataset.t);
+  for (const node of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-t]'))) node.textContent = t(node.dataset.t);
   $('lang').lang = S.lang === 'de' ? 'en' : 'de';
   if (S.me) $('who').textContent = t('signedInAs', { name: S.me.staff.name, role: t(`role_${S.me.staff.role}`) });
   if (S.me) $('unlock-text').textContent = t('unlockText', { name: S.me.staff.name });
@@ -75,7 +82,7 @@ function show(section) {
   const signedIn = S.me !== null && section !== 'signin';
   $('signout').hidden = !signedIn;
   $('who').hidden = !signedIn;
-  if (section === 'signin' || section === 'unlock') $(section).querySelector('input:not([hidden])')?.focus();
+  if (section === 'signin' || section === 'unlock') /** @type {HTMLElement | null} */ ($(section).querySelector('input:not([hidden])'))?.focus();
 }
 
 /** Tells screen-reader users something politely (the region is emptied first so the
@@ -121,7 +128,7 @@ $('signin-form').addEventListener('submit', async (event) => {
     status.textContent = t('missing');
     return;
   }
-  const button = $('signin-form').querySelector('button[type=submit]');
+  const button = /** @type {HTMLButtonElement} */ ($('signin-form').querySelector('button[type=submit]'));
   button.disabled = true;
   status.textContent = '';
   $('working').textContent = t('working');
@@ -141,7 +148,7 @@ $('signin-form').addEventListener('submit', async (event) => {
 $('unlock-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const status = $('unlock-status');
-  const button = $('unlock-form').querySelector('button[type=submit]');
+  const button = /** @type {HTMLButtonElement} */ ($('unlock-form').querySelector('button[type=submit]'));
   button.disabled = true;
   status.textContent = '';
   $('working').textContent = t('working');

@@ -176,6 +176,7 @@ export async function render(ctx, root) {
     const id = cid.input.value.trim();
     const why = reason.input.value.trim();
     const n = wholeDays(days.input.value);
+    /** @type {ReturnType<typeof field> | null} */
     let bad = null;
     const flag = (f, text) => {
       f.setError(text);

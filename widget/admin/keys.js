@@ -24,10 +24,19 @@ const UPLOAD = 1000; // envelopes per request (the server takes up to 2000)
 
 /** Something the admin must see and decide on; `code` names it for the page's texts. */
 export class KeyProblem extends Error {
+  /**
+   * @param {string} code a key of the pages' texts
+   * @param {{team?: string, pin?: string, safety?: string, reason?: string}} [detail]
+   */
   constructor(code, detail = {}) {
     super(code);
     this.code = code;
     Object.assign(this, detail);
+    // Declared for the type checker only (Object.assign above sets those given).
+    /** @type {string | undefined} */ this.team;
+    /** @type {string | undefined} */ this.pin;
+    /** @type {string | undefined} */ this.safety;
+    /** @type {string | undefined} */ this.reason;
   }
 }
 
@@ -58,7 +67,7 @@ export function trustPin(slug, pin) {
 /**
  * Unwraps the admin's identity keys with the password's wrap key; an account without any
  * (made by `chatserver user add`) gets them here, wrapped under the same password.
- * @returns {Promise<{me, dhPriv, sigPriv, dhPub, sigPub, created: boolean, sealKey}>}
+ * @returns {Promise<{me, dhPriv, sigPriv, dhPub, sigPub, created: boolean, sealKey, csrf: string}>}
  */
 export async function unlockIdentity(me, wrap) {
   let created = false;

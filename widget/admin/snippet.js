@@ -79,6 +79,7 @@ export const strings = {
 };
 
 const EXIT = /^https?:\/\/[^\s"'<>]{1,300}$/;
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
 const LABEL = /^[^<>\u0000-\u001f]{0,60}$/;
 
 /** The exact tag, attribute for attribute as chatserver/web/widget_http.embed_snippet. */

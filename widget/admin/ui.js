@@ -131,7 +131,13 @@ export function table(caption, headers, rows) {
 }
 
 // ------------------------------------------------------------------ confirmation
-/** Asks in a modal dialog; resolves true on Confirm, false on Cancel or Escape. */
+/**
+ * Asks in a modal dialog; resolves true on Confirm, false on Cancel or Escape.
+ * @param {{lang: string}} ctx
+ * @param {string} text
+ * @param {{confirm?: string, danger?: boolean}} [options] confirm: the Confirm button's text
+ * @returns {Promise<boolean>}
+ */
 export function confirmAction(ctx, text, { confirm, danger = false } = {}) {
   const t = translator(TEXTS, ctx.lang);
   const heading = uid('confirm');

@@ -6,7 +6,14 @@ import * as staff from '/widget/e2e-staff.js';
 import { CATEGORIES, language, translator } from './i18n.js';
 import { Desk, Drafts, Refused, api, currentStaff, derive, deviceSecret, rememberSecret, signIn, trustPin, unlock } from './desk.js';
 
-const $ = (id) => document.getElementById(id);
+/**
+ * The page's element with this id: its HTML has every id the code asks for. Typed as an
+ * input and a dialog at once, so that `.value` or `.showModal()` need no cast while a
+ * misspelt member is still an error (not HTMLFormElement: it takes any name).
+ * @param {string} id
+ * @returns {HTMLInputElement & HTMLDialogElement}
+ */
+const $ = (id) => /** @type {any} */ (document.getElementById(id));
 const NOTICE = 'cc-console-notice'; // sessionStorage: a notice to show after the page reset
 
 const S = {
@@ -38,7 +45,7 @@ const t = (k, v) => S.t(k, v);
 function applyLanguage() {
   document.documentElement.lang = S.lang;
   document.title = t('title');
-  for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+  for (const el of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-t]'))) el.textContent = t(el.dataset.t);
   $('lang').lang = S.lang === 'de' ? 'en' : 'de';
   fillCategories();
   if (S.hello) {
@@ -65,7 +72,7 @@ $('lang').addEventListener('click', () => {
 function show(section) {
   for (const id of ['signin', 'invite', 'unlock', 'totp', 'pinwarn', 'desk']) $(id).hidden = id !== section;
   $('tools').hidden = section !== 'desk';
-  const first = $(section).querySelector('input:not([type=hidden]), button');
+  const first = /** @type {HTMLElement | null} */ ($(section).querySelector('input:not([type=hidden]), button'));
   if (first && section !== 'desk') first.focus();
 }
 
@@ -112,7 +119,7 @@ $('signin-form').addEventListener('submit', async (event) => {
     return;
   }
   wakeAudio();
-  const button = event.submitter ?? $('signin-form').querySelector('button[type=submit]');
+  const button = /** @type {HTMLButtonElement} */ (event.submitter ?? $('signin-form').querySelector('button[type=submit]'));
   button.disabled = true;
   status.textContent = '';
   $('signin-status').setAttribute('aria-busy', 'true');
@@ -136,7 +143,7 @@ $('unlock-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   wakeAudio();
   const status = $('unlock-status');
-  const button = $('unlock-form').querySelector('button[type=submit]');
+  const button = /** @type {HTMLButtonElement} */ ($('unlock-form').querySelector('button[type=submit]'));
   button.disabled = true;
   status.textContent = '';
   $('connection').textContent = t('working');
@@ -280,7 +287,7 @@ async function invitePage(link) {
     const weak = staff.passwordProblem(password);
     if (weak) return (status.textContent = t(weak === 'short' ? 'passwordShort' : 'passwordRepetitive'));
     if (password !== $('iv-pass2').value) return (status.textContent = t('passwordsDiffer'));
-    const button = $('invite-form').querySelector('button[type=submit]');
+    const button = /** @type {HTMLButtonElement} */ ($('invite-form').querySelector('button[type=submit]'));
     button.disabled = true;
     status.textContent = '';
     $('connection').textContent = t('working');
@@ -556,6 +563,7 @@ function whoSaid(m) {
 function clockText(at) {
   const when = new Date(at);
   const today = new Date().toDateString() === when.toDateString();
+  /** @type {Intl.DateTimeFormatOptions} */
   const options = today ? { hour: '2-digit', minute: '2-digit' } : { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' };
   return new Intl.DateTimeFormat(S.lang === 'de' ? 'de-DE' : 'en-GB', options).format(when);
 }
@@ -732,8 +740,8 @@ function renderChat() {
   $('chat-status').textContent = chat.problem ? t('problem', { code: chat.problem }) : chat.ended ? t(chat.ended) : '';
   const ended = Boolean(chat.ended);
   for (const id of ['draft', 'act-transfer', 'act-close', 'act-block', 'canned-open', 'note-text']) $(id).disabled = ended;
-  $('compose').querySelector('button[type=submit]').disabled = ended;
-  $('note-form').querySelector('button').disabled = ended;
+  /** @type {HTMLButtonElement} */ ($('compose').querySelector('button[type=submit]')).disabled = ended;
+  /** @type {HTMLButtonElement} */ ($('note-form').querySelector('button')).disabled = ended;
   $('act-remove').hidden = !ended;
   $('handovers').hidden = held.handovers.length === 0;
   $('handovers').textContent = handoverText(held);
@@ -812,7 +820,7 @@ $('compose').addEventListener('submit', async (event) => {
 $('draft').addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
-    $('compose').requestSubmit();
+    /** @type {HTMLFormElement} */ (document.getElementById('compose')).requestSubmit();
   }
 });
 

@@ -25,7 +25,14 @@ export class Refused extends Error {
   }
 }
 
+/**
+ * A JSON request to the server: the answer's JSON, or a Refused with its `status`.
+ * @param {string} path
+ * @param {{method?: string, body?: unknown, csrf?: string}} [options] `body` is sent as JSON
+ * @returns {Promise<any>}
+ */
 async function api(path, { method = 'GET', body, csrf } = {}) {
+  /** @type {Record<string, string>} */
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (csrf) headers['X-CSRF-Token'] = csrf;
@@ -113,12 +120,20 @@ export function trustPin(team, pin) {
 }
 
 /**
+ * @typedef {object} UnlockedKeys what unlock() gives: this member's keys and teams
+ * @property {CryptoKey} dhPriv
+ * @property {CryptoKey} sigPriv
+ * @property {Uint8Array} sigPub
+ * @property {Map<string, {roster: any, epochs: Map<number, {tPriv: CryptoKey, bundle: any}>, safety: string}>} teams
+ */
+
+/**
  * Unlocks the signed-in member's keys: the identity (unwrapped with the password's wrap
  * key and checked against the signed roster of each team), then each team's epoch keys
  * (envelopes from an admin the roster names, checked against the epoch's signed bundle).
  * A team root key is pinned on this device the first time (its safety number is shown);
  * another one later is refused with `pin_mismatch` until the person trusts it.
- * @returns {Promise<{me, teams: Map<string, {roster, epochs: Map<number, {tPriv, bundle}>, safety: string}>}>}
+ * @returns {Promise<UnlockedKeys>}
  */
 export async function unlock(me, wrap) {
   const identity = await api('/api/me/identity');
@@ -246,11 +261,17 @@ class Held {
 
 export class Desk {
   /**
-   * @param {{transmit(frame), emit(event, data), me: {id, sigPriv, sigPub}, teams: Map}} o
+   * @param {{transmit(frame: object): unknown, emit(event: string, data: object): void,
+   *          me: {id: string, sigPriv: CryptoKey, sigPub: Uint8Array}, teams: UnlockedKeys['teams']}} o
    *        teams: what unlock() returned, by team slug
    */
   constructor(o) {
     Object.assign(this, o);
+    // Declared for the type checker only (Object.assign above sets them).
+    /** @type {typeof o.transmit} */ this.transmit;
+    /** @type {typeof o.emit} */ this.emit;
+    /** @type {typeof o.me} */ this.me;
+    /** @type {typeof o.teams} */ this.teams;
     this.held = new Map();
     this.reading = new Map(); // conversations read along (not held), while being read
     this.waiters = [];

@@ -72,6 +72,7 @@ export function encode(text, { ecc = 'M' } = {}) {
   // still light while the masks are scored. The reference encoder of the tests (segno)
   // scores them so too; an encoder that scores the finished symbol may pick another mask,
   // which is as readable, since the format information names the mask.
+  /** @type {{mask: number, score: number, modules: boolean[][]} | null} */
   let best = null;
   MASKS.forEach((inverts, mask) => {
     const modules = dark.map((row, r) => row.map((d, c) => (fixed[r][c] ? d : d !== inverts(r, c))));
