@@ -29,7 +29,7 @@ setup(
     package_dir={"chatserver.webroot": str(WEBROOT)},
     package_data={
         "chatserver.storage.migrations": ["*.ini", "*.mako"],
-        "chatserver.web.static": ["*"],
+        "chatserver.web.pages.static": ["*"],
         **web,
     },
 )

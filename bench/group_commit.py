@@ -19,11 +19,11 @@ import time
 
 from aiohttp import web
 
-from chatserver import cli
 from chatserver.config import load_settings
-from chatserver.sdk import ClientPeer
+from chatserver.ops import cli
+from chatserver.sdk.peers import ClientPeer
 from chatserver.web.app import create_app
-from chatserver.web.keys import DB, SERVICE
+from chatserver.web.state import DB, SERVICE
 
 ORIGIN = "http://bench.test"
 

@@ -30,7 +30,7 @@ from bench.systems import (
     System,
     b64_body,
 )
-from chatserver.sdk import b64
+from chatserver.sdk.peers import b64
 
 if TYPE_CHECKING:
     from bench.run import Config

@@ -40,27 +40,26 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, insert, select
 
-from chatserver import cli
-from chatserver.config import load_settings
+from chatserver.config import default_keystore_url, load_settings
+from chatserver.ops import cli
 from chatserver.protocol.lifecycle import State
-from chatserver.sdk import ClientPeer, ConsolePeer, b64, login
+from chatserver.records.retention import due_values
+from chatserver.retention_rules import Rules
+from chatserver.sdk.peers import ClientPeer, ConsolePeer, b64, login
 from chatserver.storage import models as m
 from chatserver.storage.db import Database, migrate, sqlite_path
 from chatserver.storage.keystore import (
     conversation_key_id,
-    default_keystore_url,
     message_place,
     seal,
     storage_keys,
 )
-from retention.rules import Rules
-from retention.store import due_values
 
 ORIGIN = "http://bench.test"
 PASSWORD = "correct horse battery staple"
 DAY_MS = 86_400_000
 _SCRIPT = Path(sys.executable).with_name("chatserver")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "chatserver.cli"]
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "chatserver.ops.cli"]
 
 
 # ------------------------------------------------------------------------------ the data
@@ -192,7 +191,7 @@ def build(url: str, conversations: int, per: int, seed: int) -> dict[str, Any]:
 
 
 def cli_id() -> str:
-    from chatserver.service import new_conversation_id
+    from chatserver.chat.service import new_conversation_id
 
     return new_conversation_id()
 

@@ -26,9 +26,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from bench.harness import PYTHON, REPO, Latency, Proc, free_port, start_process
-from chatserver import auth, cli
 from chatserver.config import load_settings
-from chatserver.sdk import ClientPeer, ConsolePeer, login
+from chatserver.ops import cli
+from chatserver.sdk.peers import ClientPeer, ConsolePeer, login
+from chatserver.staff import auth
 from chatserver.storage.db import Database
 from chatserver.storage.staff import installation_id
 

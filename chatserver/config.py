@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+
 __all__ = ["ConfigError", "Settings", "load_settings", "origin_of"]
 
 
@@ -25,6 +27,16 @@ class ConfigError(ValueError):
 
 def _s(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
+
+
+def default_keystore_url(database_url: str) -> str:
+    """``x.db`` → ``x.keys.db`` for SQLite; other databases must name their keystore."""
+    url = make_url(database_url)
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        raise ValueError(
+            "set keystore_url: with PostgreSQL the storage keys live in a separate database"
+        )
+    return f"sqlite+aiosqlite:///{Path(url.database).with_suffix('')}.keys.db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +139,6 @@ class Settings:
         """The keystore URL, defaulted beside a SQLite database."""
         if self.keystore_url:
             return self.keystore_url
-        from .storage.keystore import default_keystore_url
-
         return default_keystore_url(self.database_url)
 
     def replace(self, **changes: Any) -> Settings:
@@ -204,7 +214,7 @@ def load_settings(
         raise ConfigError("setting keystore_url is required with a database other than SQLite")
     if settings.keystore_url and settings.keystore_url == settings.database_url:
         raise ConfigError("keystore_url must not be the database itself (backups include it)")
-    from retention.rules import RuleError, Rules
+    from chatserver.retention_rules import RuleError, Rules
 
     try:
         Rules.from_settings(

@@ -1,5 +1,5 @@
 """The operator's retention commands: ``chatserver retention run|preview|rules|worker`` and
-``chatserver hold place|extend|release|list`` (wired into ``chatserver.cli``)."""
+``chatserver hold place|extend|release|list`` (wired into ``chatserver.ops.cli``)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,21 @@ from typing import Any
 from sqlalchemy import select
 
 from chatserver.config import Settings
+from chatserver.records.preview import preview
+from chatserver.records.retention import (
+    active_holds,
+    change_hold,
+    effective_rules,
+    place_hold,
+    set_rule,
+    team_rules,
+)
+from chatserver.retention_rules import CATEGORIES, RuleError, Rules, format_minutes, parse_rules
 from chatserver.storage import models as m
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore
-
-from .preview import preview
-from .rules import CATEGORIES, RuleError, Rules, format_minutes, parse_rules
-from .scheduler import SweepScheduler
-from .store import active_holds, change_hold, effective_rules, place_hold, set_rule, team_rules
-from .sweeper import Report, Sweeper
+from retention.scheduler import SweepScheduler
+from retention.sweeper import Report, Sweeper
 
 __all__ = [
     "hold_command",

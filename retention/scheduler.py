@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .sweeper import Report, Sweeper
+from retention.sweeper import Report, Sweeper
 
 __all__ = ["SweepScheduler"]
 

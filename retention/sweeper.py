@@ -30,17 +30,23 @@ from sqlalchemy import Connection, and_, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol.lifecycle import Actor, Event, State, transition
+from chatserver.records.retention import (
+    MINUTE,
+    EndedConversation,
+    due_values,
+    effective_rules,
+    held,
+    record_stats,
+)
+from chatserver.retention_rules import Rules
 from chatserver.storage import models as m
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore, conversation_key_id
 from chatserver.storage.store import audit_tx
-from chatserver.teamkeys import TeamKeys
+from chatserver.teams.epoch_keys import TeamKeys
+from retention.locks import sweep_lock
 
-from .locks import sweep_lock
-from .rules import Rules
-from .store import MINUTE, due_values, effective_rules, held, record_stats
-
-__all__ = ["EndedConversation", "Report", "Sweeper"]
+__all__ = ["Report", "Sweeper"]
 
 log = logging.getLogger("retention.sweeper")
 
@@ -48,16 +54,6 @@ T = TypeVar("T")
 
 #: Told of each conversation the sweep ended for idleness, after the commit.
 Ended = Callable[["EndedConversation"], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class EndedConversation:
-    id: str
-    team_id: int
-    team: str
-    was: State
-    counsellor_id: str | None
-    now: State
 
 
 #: Free pages handed back to the file system between two pauses (8 MiB of 4 KiB pages).

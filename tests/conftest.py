@@ -29,10 +29,11 @@ from aiohttp import web
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 
-from chatserver import auth, cli
 from chatserver.config import Settings, load_settings
-from chatserver.demo import DemoInfo, state_path
-from chatserver.sdk import ClientPeer, ConsolePeer, login
+from chatserver.ops import cli
+from chatserver.ops.demo import DemoInfo, state_path
+from chatserver.sdk.peers import ClientPeer, ConsolePeer, login
+from chatserver.staff import auth
 from chatserver.storage import models as m
 from chatserver.storage.db import Database, migrate, sqlite_path
 from chatserver.storage.keystore import Keystore
@@ -362,7 +363,7 @@ async def make_server(
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        from chatserver.web.keys import DB
+        from chatserver.web.state import DB
 
         server = Server(f"http://127.0.0.1:{port}", settings, app, app[DB])
         runners.append((runner, server))
@@ -492,7 +493,7 @@ async def make_desk(
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()
-        from chatserver.web.keys import DB
+        from chatserver.web.state import DB
 
         world = Desk(Server(origin, settings, app, app[DB]), demo)
         runners.append((runner, world))

@@ -24,8 +24,8 @@ from tamper_proxy import Frame, Link, TamperProxy
 
 from chatserver import e2e
 from chatserver.e2e.primitives import PrivateKey
-from chatserver.sdk import ClientPeer, ConsolePeer, login
-from chatserver.sdk_e2e import SecureClient, SecureCounsellor, Tampering
+from chatserver.sdk.e2e import SecureClient, SecureCounsellor, Tampering
+from chatserver.sdk.peers import ClientPeer, ConsolePeer, login
 
 DAY = 86_400_000
 NOW = 1_800_000_000_000

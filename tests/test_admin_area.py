@@ -15,7 +15,7 @@ from a11y import assert_no_serious, axe_scan, require_axe
 from conftest import Desk, Server, caller, client_key
 from test_cli import chatserver, ok
 
-from chatserver import cli
+from chatserver.ops import cli
 
 #: Browser tests run once, on SQLite; the endpoint tests run on both databases.
 ONCE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -1,6 +1,6 @@
 """The CLI's side of the admin area, as an operator uses it (``chatserver`` in a
 subprocess, on SQLite and PostgreSQL): the same checks and audit entries as the admin API,
-because both call chatserver.teams and chatserver.accounts. Kept few: each call is a
+because both call chatserver.teams.teams and chatserver.staff.accounts. Kept few: each call is a
 process."""
 
 from __future__ import annotations

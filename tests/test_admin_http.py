@@ -16,9 +16,9 @@ from conftest import ORIGIN, Caller, Server, caller, client_key, credential, dum
 from sqlalchemy import insert, select, update
 
 from chatserver.protocol.errors import MalformedFrame
-from chatserver.sdk import ChatRefused, login
+from chatserver.sdk.peers import ChatRefused, login
 from chatserver.storage import models as m
-from chatserver.teams import widget_origin
+from chatserver.teams.teams import widget_origin
 
 
 @dataclass

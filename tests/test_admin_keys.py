@@ -27,12 +27,12 @@ from sqlalchemy import select
 from test_cli import chatserver, ok
 from test_console import accept_first, log, reply, said
 
-from chatserver.accounts import Accounts
-from chatserver.epochs import Epochs
-from chatserver.members import Members
-from chatserver.sdk import ChatRefused, login
+from chatserver.sdk.peers import ChatRefused, login
+from chatserver.staff.accounts import Accounts
 from chatserver.storage import models as m
-from chatserver.web.keys import STORE
+from chatserver.teams.epochs import Epochs
+from chatserver.teams.members import Members
+from chatserver.web.state import STORE
 
 pytestmark = [
     pytest.mark.browser,

@@ -18,8 +18,8 @@ import pytest
 from conftest import ORIGIN, Server, client_key, credential, dump
 from websockets.exceptions import InvalidStatus
 
-from chatserver import cli
-from chatserver.sdk import ClientPeer, ConsolePeer, login
+from chatserver.ops import cli
+from chatserver.sdk.peers import ClientPeer, ConsolePeer, login
 
 Peer: TypeAlias = ClientPeer | ConsolePeer
 Frame: TypeAlias = dict[str, Any]

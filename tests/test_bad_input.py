@@ -21,11 +21,11 @@ from conftest import ORIGIN, Server, client_key, credential, dump
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from chatserver import cli
+from chatserver.ops import cli
 from chatserver.protocol.frames import MAX_BODY
 from chatserver.protocol.limits import leading_zero_bits
-from chatserver.sdk import ClientPeer, ConsolePeer, login
-from chatserver.web.sockets import MAX_STRIKES
+from chatserver.sdk.peers import ClientPeer, ConsolePeer, login
+from chatserver.web.ws.sockets import MAX_STRIKES
 
 Peer: TypeAlias = ClientPeer | ConsolePeer
 Ctx: TypeAlias = dict[str, Any]

@@ -18,8 +18,8 @@ from conftest import Desk, FakeClock, Server, caller, client_key, dump, until
 from sqlalchemy import select
 from test_admin_area import admin_page, open_page, sign_in
 
-from chatserver.auth import hash_token
-from chatserver.sdk import ChatRefused, ConsolePeer, login
+from chatserver.sdk.peers import ChatRefused, ConsolePeer, login
+from chatserver.staff.auth import hash_token
 from chatserver.storage import models as m
 
 ONCE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # browser tests

@@ -12,7 +12,7 @@ import pytest
 from conftest import Caller, Server, caller, dump
 from sqlalchemy import delete, select
 
-from chatserver.audit import verify_chain
+from chatserver.records.audit import verify_chain
 from chatserver.storage import models as m
 
 DU = "Hallo, schön, dass Du schreibst. Magst Du erzählen, was Dich beschäftigt?"

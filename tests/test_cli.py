@@ -21,12 +21,13 @@ import pytest
 from conftest import ORIGIN, PASSWORD, Server, credential, dump, keystore_for
 from sqlalchemy import text
 
-from chatserver import auth, e2e
-from chatserver.sdk import login_salt
+from chatserver import e2e
+from chatserver.sdk.peers import login_salt
+from chatserver.staff import auth
 from chatserver.storage.db import Database, head_revision
 
 _SCRIPT = Path(sys.executable).with_name("chatserver")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "chatserver.cli"]
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "chatserver.ops.cli"]
 
 Result = subprocess.CompletedProcess[str]
 Run = Callable[..., Result]

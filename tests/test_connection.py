@@ -9,10 +9,10 @@ import pytest
 from conftest import ORIGIN, client_key
 from websockets.exceptions import InvalidStatus
 
-from chatserver.hub import LocalHub
+from chatserver.chat.hub import LocalHub
 from chatserver.protocol import frames as f
-from chatserver.sdk import ClientPeer
-from chatserver.web.connection import CLOSE_TRY_AGAIN_LATER, Connection
+from chatserver.sdk.peers import ClientPeer
+from chatserver.web.ws.connection import CLOSE_TRY_AGAIN_LATER, Connection
 
 
 async def test_connection_cap_refuses_with_503(make_server: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import Desk
 
-from chatserver import cli
+from chatserver.ops import cli
 
 pytestmark = [
     pytest.mark.browser,
@@ -579,7 +579,7 @@ async def test_canned_reply_inserted_with_the_shortcut(desk: Desk, chromium: Any
     from playwright.async_api import expect
 
     from chatserver import e2e
-    from chatserver.sdk import login, login_salt
+    from chatserver.sdk.peers import login, login_salt
 
     salt = await login_salt(desk.url, "admin")
     master = await asyncio.to_thread(e2e.derive_master, desk.password("admin"), salt, "admin")
@@ -711,7 +711,7 @@ async def test_a_team_joined_meanwhile_says_how_to_take_its_chats(
     from sqlalchemy import insert, select
 
     from chatserver.storage import models as m
-    from chatserver.web import console_ws
+    from chatserver.web.ws import console as console_ws
 
     monkeypatch.setattr(console_ws, "SESSION_CHECK_SECONDS", 0.05)
     anna = await sign_in(desk, chromium, "demo")
@@ -757,7 +757,7 @@ async def test_a_long_chat_comes_back_whole(make_desk: Callable[..., Any], chrom
 
     from playwright.async_api import expect
 
-    from chatserver.sdk_e2e import SecureClient
+    from chatserver.sdk.e2e import SecureClient
 
     desk: Desk = await make_desk(frame_rate=10_000.0, frame_burst=10_000)
     client = await SecureClient.connect(
@@ -792,7 +792,7 @@ async def test_a_session_of_another_team_cannot_open_a_chat_by_id(
     from playwright.async_api import expect
     from sqlalchemy import select
 
-    from chatserver.sdk import login
+    from chatserver.sdk.peers import login
     from chatserver.storage import models as m
 
     anna = await sign_in(desk, chromium, "demo")

@@ -18,8 +18,8 @@ from conftest import Desk
 from test_console import accept_first, log, open_widget, reply, said
 
 from chatserver import e2e
-from chatserver.demo import state_path
-from chatserver.sdk import login, login_salt
+from chatserver.ops.demo import state_path
+from chatserver.sdk.peers import login, login_salt
 
 pytestmark = [
     pytest.mark.browser,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import Server, client_key, dump, until
 
-from chatserver.sdk import ChatRefused
+from chatserver.sdk.peers import ChatRefused
 
 
 def b(data: str) -> bytes:

@@ -31,10 +31,11 @@ from test_e2e_flow import Team, make_team
 from test_scaleout_faults import REDIS_SERVER, RedisServer, free_port
 from test_widget import TEXTS, integrity
 
-from chatserver import cli, e2e
+from chatserver import e2e
 from chatserver.config import load_settings
-from chatserver.sdk import ConsolePeer, login
-from chatserver.sdk_e2e import SecureCounsellor
+from chatserver.ops import cli
+from chatserver.sdk.e2e import SecureCounsellor
+from chatserver.sdk.peers import ConsolePeer, login
 from chatserver.storage.db import Database
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

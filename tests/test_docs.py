@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chatserver.cli import _parser
 from chatserver.config import Settings
+from chatserver.ops.cli import _parser
 from chatserver.protocol import frames
 from chatserver.protocol.errors import ChatError, ServerError
 from chatserver.protocol.lifecycle import mermaid_diagram

@@ -16,8 +16,8 @@ import pytest
 from conftest import ORIGIN, client_key, keystore_for
 from sqlalchemy import func, select
 
-from chatserver import cli
-from chatserver.sdk import ClientPeer
+from chatserver.ops import cli
+from chatserver.sdk.peers import ClientPeer
 from chatserver.storage import models as m
 from chatserver.storage.db import Database
 
@@ -46,7 +46,7 @@ class ServerProcess:
         env.pop("CHAT_CONFIG", None)
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "chatserver.cli", "serve"],
+                [sys.executable, "-m", "chatserver.ops.cli", "serve"],
                 env=env,
                 text=True,
                 stdout=subprocess.PIPE,

@@ -17,9 +17,9 @@ from conftest import ORIGIN, FakeClock, Server, credential, dump
 
 from chatserver import e2e
 from chatserver.e2e.primitives import PrivateKey
-from chatserver.sdk import login
-from chatserver.sdk_e2e import SecureClient, SecureCounsellor, Tampering
-from chatserver.web.keys import SERVICE
+from chatserver.sdk.e2e import SecureClient, SecureCounsellor, Tampering
+from chatserver.sdk.peers import login
+from chatserver.web.state import SERVICE
 
 DAY = 86_400_000
 NOW = 1_800_000_000_000

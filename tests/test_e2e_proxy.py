@@ -35,9 +35,11 @@ from e2e_world import (
 from tamper_proxy import Exchange, Frame, Link, Reply
 from websockets.exceptions import InvalidStatus
 
-from chatserver import auth, cli, e2e
-from chatserver.sdk import ChatRefused, ClientPeer, ConsolePeer, login
-from chatserver.sdk_e2e import SecureClient, SecureCounsellor, Tampering, fetch_bundle
+from chatserver import e2e
+from chatserver.ops import cli
+from chatserver.sdk.e2e import SecureClient, SecureCounsellor, Tampering, fetch_bundle
+from chatserver.sdk.peers import ChatRefused, ClientPeer, ConsolePeer, login
+from chatserver.staff import auth
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from test_e2e_flow import DAY, NOW, Team, make_team, upload
 
 from chatserver import e2e
 from chatserver.e2e.primitives import PrivateKey
-from chatserver.sdk import ChatRefused
-from chatserver.sdk_e2e import SecureClient, SecureCounsellor, Tampering
+from chatserver.sdk.e2e import SecureClient, SecureCounsellor, Tampering
+from chatserver.sdk.peers import ChatRefused
 from chatserver.storage.db import sqlite_path
-from chatserver.web.keys import SERVICE
+from chatserver.web.state import SERVICE
 
 MINUTE = 60_000
 

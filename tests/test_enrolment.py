@@ -14,7 +14,7 @@ import pytest
 from conftest import ORIGIN, SALT, FakeClock, Server, credential
 
 from chatserver import e2e
-from chatserver.sdk import login
+from chatserver.sdk.peers import login
 
 NOW_MS = 1_800_000_000_000
 

@@ -20,14 +20,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 
-from chatserver import cli
 from chatserver.config import load_settings
+from chatserver.ops import cli
 from chatserver.protocol import frames
 from chatserver.protocol.codec import decode
 from chatserver.protocol.errors import ChatError
-from chatserver.sdk import b64
+from chatserver.sdk.peers import b64
 from chatserver.web.app import create_app
-from chatserver.web.keys import DB
+from chatserver.web.state import DB
 
 
 class ThreadServer:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.hours import (
+from chatserver.teams.hours import (
     DEFAULT_EMERGENCY,
     Hours,
     HoursError,

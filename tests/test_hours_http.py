@@ -17,7 +17,7 @@ import pytest
 from conftest import ORIGIN, FakeClock, Server, client_key, credential, dump
 from test_cli import Run, ok, refused, run  # noqa: F401 (run is a fixture)
 
-from chatserver.sdk import ChatRefused, login
+from chatserver.sdk.peers import ChatRefused, login
 
 Call = Callable[..., Awaitable[tuple[int, Any]]]
 

@@ -14,8 +14,9 @@ import aiohttp
 import pyotp
 from conftest import ORIGIN, PASSWORD, SALT, Server, client_key, credential, dump
 
-from chatserver import auth, cli
-from chatserver.sdk import b64
+from chatserver.ops import cli
+from chatserver.sdk.peers import b64
+from chatserver.staff import auth
 
 
 @dataclass

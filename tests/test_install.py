@@ -67,7 +67,7 @@ def free_port() -> int:
 def repo_file(path: str) -> Path:
     """The repository's file behind a URL path the server serves."""
     if path.startswith("/static/"):
-        return REPO / "chatserver" / "web" / path.lstrip("/")
+        return REPO / "chatserver" / "web" / "pages" / path.lstrip("/")
     if path.startswith("/widget/frame/"):
         return REPO / "widget" / "frame.html"
     for page in ("console", "admin"):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from chatserver.protocol.errors import ServerError
-from chatserver.sdk import ChatRefused
+from chatserver.sdk.peers import ChatRefused
 from chatserver.storage import models as m
 from chatserver.storage.db import Database, sqlite_path
 from chatserver.storage.keystore import (
@@ -24,7 +24,7 @@ from chatserver.storage.keystore import (
     seal,
     unseal,
 )
-from chatserver.web.keys import SERVICE
+from chatserver.web.state import SERVICE
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

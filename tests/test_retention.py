@@ -16,11 +16,11 @@ from conftest import ORIGIN, FakeClock, Server, client_key, credential, dump, un
 from sqlalchemy import Engine, event, func, select
 
 from chatserver.protocol.errors import ServerError
-from chatserver.sdk import ConsolePeer, login
+from chatserver.sdk.peers import ConsolePeer, login
 from chatserver.storage import models as m
 from chatserver.storage.db import Database, sqlite_path
 from chatserver.storage.keystore import message_place, unseal
-from chatserver.web.keys import DB, KEYSTORE, SERVICE, SWEEPS
+from chatserver.web.state import DB, KEYSTORE, SERVICE, SWEEPS
 from retention import sweeper as sweeper_module
 from retention.locks import sweep_lock
 from retention.sweeper import Pace, Report, Sweeper

@@ -9,9 +9,9 @@ from conftest import Server, client_key
 from sqlalchemy import update
 from test_cli import chatserver, ok, refused
 
-from chatserver import service
+from chatserver.chat import service
 from chatserver.storage import models as m
-from chatserver.web.keys import DB
+from chatserver.web.state import DB
 
 
 async def test_rules_preview_run_and_holds(make_server: Any, tmp_path: Any) -> None:

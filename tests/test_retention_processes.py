@@ -25,11 +25,11 @@ from conftest import FakeClock, Server, client_key
 from sqlalchemy import func, select, text
 from test_cli import COMMAND, environment
 
-from chatserver.sdk import ConsolePeer
+from chatserver.sdk.peers import ConsolePeer
 from chatserver.storage import models as m
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore, conversation_key_id
-from chatserver.web.keys import KEYSTORE
+from chatserver.web.state import KEYSTORE
 from retention.locks import SWEEP_LOCK
 
 pytestmark = pytest.mark.postgres

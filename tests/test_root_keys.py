@@ -13,7 +13,7 @@ from conftest import ORIGIN, PASSWORD, SALT, FakeClock, Server, credential, dump
 from test_enrolment import NOW_MS, Admin, b, b64
 
 from chatserver import e2e
-from chatserver.sdk import login
+from chatserver.sdk.peers import login
 
 DAY = 86_400_000
 

@@ -18,9 +18,9 @@ import redis.asyncio as redis
 from conftest import ORIGIN, PASSWORD, client_key, credential, keystore_for, need_service, until
 from test_durability import ServerProcess
 
-from chatserver import cli
 from chatserver.config import load_settings
-from chatserver.sdk import ChatRefused, ClientPeer, ConsolePeer, login
+from chatserver.ops import cli
+from chatserver.sdk.peers import ChatRefused, ClientPeer, ConsolePeer, login
 from chatserver.storage.db import Database
 
 REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

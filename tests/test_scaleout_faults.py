@@ -26,11 +26,11 @@ from sqlalchemy import select
 from test_durability import ServerProcess
 from test_scaleout import Pair
 
-from chatserver import cli
+from chatserver.chat.hub import Seen
+from chatserver.chat.redis_hub import NODE, PRESENCE, RedisHub
 from chatserver.config import load_settings
-from chatserver.hub import Seen
-from chatserver.redis_hub import NODE, PRESENCE, RedisHub
-from chatserver.sdk import ClientPeer, ConsolePeer
+from chatserver.ops import cli
+from chatserver.sdk.peers import ClientPeer, ConsolePeer
 from chatserver.storage import models as m
 from chatserver.storage.db import Database
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import FakeClock, Server, client_key, until
 
-from chatserver.sdk import ChatRefused
+from chatserver.sdk.peers import ChatRefused
 
 
 async def test_idle_session_expires_and_closes_the_console(make_server: object) -> None:
@@ -64,7 +64,7 @@ async def test_a_counsellor_who_only_writes_keeps_the_session(make_server: objec
 def quick_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The server checks idle consoles every 20 ms instead of every 30 s (what it checks
     and when it acts is the same)."""
-    from chatserver.web import console_ws
+    from chatserver.web.ws import console as console_ws
 
     monkeypatch.setattr(console_ws, "SESSION_CHECK_SECONDS", 0.02)
 
@@ -114,8 +114,8 @@ async def test_an_idle_console_closes_when_its_account_or_session_goes(
     import aiohttp
     from conftest import ORIGIN, credential
 
-    from chatserver import cli
-    from chatserver.sdk import ConsolePeer, login
+    from chatserver.ops import cli
+    from chatserver.sdk.peers import ConsolePeer, login
 
     clock = FakeClock()
     server: Server = await make_server(clock=clock)  # type: ignore[operator]

@@ -16,9 +16,9 @@ from conftest import ORIGIN, PASSWORD, SALT, Server, caller, dump, keystore_for
 from sqlalchemy import select, update
 from test_cli import chatserver, ok
 
-from chatserver import auth
 from chatserver.config import load_settings
-from chatserver.sdk import ChatRefused, login, login_salt
+from chatserver.sdk.peers import ChatRefused, login, login_salt
+from chatserver.staff import auth
 from chatserver.storage import models as m
 from chatserver.storage.db import Database, migrate
 

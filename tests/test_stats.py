@@ -19,10 +19,8 @@ import pytest
 from conftest import ORIGIN, FakeClock, Server, client_key, credential, until
 from sqlalchemy import func, select
 
-from chatserver import cli
-from chatserver.hours import parse_hours, save_hours
-from chatserver.sdk import ConsolePeer, login
-from chatserver.stats import (
+from chatserver.ops import cli
+from chatserver.records.stats import (
     SUPPRESSED,
     Fact,
     StatsError,
@@ -31,8 +29,10 @@ from chatserver.stats import (
     percentile,
     shown,
 )
+from chatserver.sdk.peers import ConsolePeer, login
 from chatserver.storage import models as m
-from chatserver.web.keys import DB, KEYSTORE, SERVICE
+from chatserver.teams.hours import parse_hours, save_hours
+from chatserver.web.state import DB, KEYSTORE, SERVICE
 from retention.sweeper import Sweeper
 
 DAY = 86_400.0

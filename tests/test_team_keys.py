@@ -15,11 +15,11 @@ from test_enrolment import NOW_MS, Admin, b64, newcomer_enrols
 
 from chatserver import e2e
 from chatserver.protocol.errors import ServerError
-from chatserver.sdk import ChatRefused, login
-from chatserver.sdk_e2e import SecureClient, SecureCounsellor
+from chatserver.sdk.e2e import SecureClient, SecureCounsellor
+from chatserver.sdk.peers import ChatRefused, login
 from chatserver.storage import models as m
 from chatserver.storage.keystore import envelope_place, unseal
-from chatserver.web.keys import KEYSTORE
+from chatserver.web.state import KEYSTORE
 
 DAY = 86_400_000
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from chatserver import cli
-from chatserver.sdk import ChatRefused, login
+from chatserver.ops import cli
+from chatserver.sdk.peers import ChatRefused, login
 from chatserver.storage import models as m
 
 CLOSE_POLICY_VIOLATION = 1008

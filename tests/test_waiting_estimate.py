@@ -15,8 +15,8 @@ from sqlalchemy import update
 from test_e2e_js import node
 from test_widget import TEXTS, World, open_chat, world
 
-from chatserver.sdk import ClientPeer, ConsolePeer
-from chatserver.service import ESTIMATE_MIN_SAMPLES, waiting_estimate
+from chatserver.chat.service import ESTIMATE_MIN_SAMPLES, waiting_estimate
+from chatserver.sdk.peers import ClientPeer, ConsolePeer
 from chatserver.storage import models as m
 
 __all__ = ["world"]  # the browser fixture, shared with tests/test_widget.py

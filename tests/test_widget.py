@@ -1,6 +1,6 @@
 """The client widget as a person uses it: Debian's Chromium opens an agency's page (another
 origin) that embeds the snippet, a real server serves the widget and relays, and a Python
-counsellor (chatserver/sdk_e2e.py) answers end to end. Synchronised by Playwright's
+counsellor (chatserver/sdk/e2e.py) answers end to end. Synchronised by Playwright's
 auto-waiting assertions and by server frames, never by sleeping."""
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import pytest
 from conftest import PASSWORD, REPO, Server, until
 from test_e2e_flow import Team, make_team
 
-from chatserver import cli, e2e
+from chatserver import e2e
 from chatserver.config import Settings
-from chatserver.sdk import ConsolePeer, login
-from chatserver.sdk_e2e import SecureCounsellor
+from chatserver.ops import cli
+from chatserver.sdk.e2e import SecureCounsellor
+from chatserver.sdk.peers import ConsolePeer, login
 from chatserver.web.app import create_app
-from chatserver.web.keys import DB, STORE
+from chatserver.web.state import DB, STORE
 
 pytestmark = [
     pytest.mark.browser,
@@ -454,7 +455,7 @@ async def test_dropped_connection_resumes_without_loss(world: World, chromium: A
     resumes, nothing twice, and the widget's next message goes through."""
     from playwright.async_api import expect
 
-    from chatserver.web.keys import CONNECTIONS
+    from chatserver.web.state import CONNECTIONS
 
     desk = await world.counsellor()
     await until(desk.peer, "queue")
@@ -658,7 +659,7 @@ async def test_a_backlog_of_many_pages_arrives_in_order_once(
     fetches them page by page and shows every one once, in order, and the chat goes on."""
     from playwright.async_api import expect
 
-    from chatserver.web.keys import CONNECTIONS
+    from chatserver.web.state import CONNECTIONS
 
     desk = await world.counsellor()
     await until(desk.peer, "queue")

@@ -17,9 +17,9 @@ from a11y import assert_no_serious, axe_scan, require_axe
 from conftest import Server, client_key, dump, until
 from test_widget import TEXTS, World, frame_storage, open_chat, world
 
-from chatserver.sdk import ChatRefused
+from chatserver.sdk.peers import ChatRefused
 from chatserver.storage.keystore import conversation_key_id
-from chatserver.web.keys import STORE
+from chatserver.web.state import STORE
 
 __all__ = ["world"]  # the fixture, shared with tests/test_widget.py
 
@@ -271,7 +271,7 @@ async def test_the_server_refuses_delete_under_a_legal_hold(server: Server) -> N
     hold is released the client may delete."""
     from conftest import caller
 
-    from chatserver.web.keys import STORE
+    from chatserver.web.state import STORE
 
     await server.staff("anna", ["alpha"])
     await server.staff("root", [], role="admin")
@@ -323,7 +323,7 @@ async def test_a_held_chat_says_why_it_cannot_be_deleted(
     choice focused; nothing is deleted or wiped, and the chat goes on."""
     from playwright.async_api import expect
 
-    from retention.store import place_hold
+    from chatserver.records.retention import place_hold
 
     require_axe()
     words = WORDS[lang]

@@ -11,7 +11,7 @@ import re
 import aiohttp
 from conftest import Server
 
-from chatserver import cli
+from chatserver.ops import cli
 
 LOADER_BUDGET = 2 * 1024
 FRAME_BUDGET = 25 * 1024

@@ -19,7 +19,8 @@ from sqlalchemy import select
 from test_cli import Run, ok, run  # noqa: F401 (run: fixture)
 from test_widget import TEXTS, World, open_chat, world
 
-from chatserver import cli, privacy
+from chatserver.ops import cli
+from chatserver.records import privacy
 from chatserver.storage import models as m
 
 __all__ = ["world"]  # the fixture, shared with tests/test_widget.py

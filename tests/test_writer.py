@@ -11,7 +11,7 @@ import pytest
 from conftest import client_key, dump
 from sqlalchemy import insert
 
-from chatserver import cli
+from chatserver.ops import cli
 from chatserver.protocol.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from chatserver.storage import models as m
 from chatserver.storage.db import Database

@@ -4,8 +4,8 @@ No I/O, no clock (times are passed in). ``widget/e2e.js`` implements the same
 specification (docs/e2e.md) with WebCrypto; shared vectors keep the two equal.
 """
 
-from .bundle import Bundle, bundle_bytes, check_bundle, sign_bundle
-from .conversation import (
+from chatserver.e2e.bundle import Bundle, bundle_bytes, check_bundle, sign_bundle
+from chatserver.e2e.conversation import (
     Accepted,
     ChatKeys,
     Rekey,
@@ -23,11 +23,11 @@ from .conversation import (
     rekey_transcript,
     transcript,
 )
-from .encoding import kid, lp, pad, seq, u64, unpad, unseq
-from .envelope import Envelope, open_envelope, parse_envelope, seal_envelope
-from .errors import REASONS, E2EError
-from .hold import Hold, hold_payload, parse_hold
-from .password import (
+from chatserver.e2e.encoding import kid, lp, pad, seq, u64, unpad, unseq
+from chatserver.e2e.envelope import Envelope, open_envelope, parse_envelope, seal_envelope
+from chatserver.e2e.errors import REASONS, E2EError
+from chatserver.e2e.hold import Hold, hold_payload, parse_hold
+from chatserver.e2e.password import (
     auth_credential,
     derive_master,
     password_problem,
@@ -35,7 +35,7 @@ from .password import (
     wrap_identity,
     wrap_key,
 )
-from .primitives import (
+from chatserver.e2e.primitives import (
     ecdh,
     generate,
     hkdf,
@@ -48,7 +48,7 @@ from .primitives import (
     sign,
     verify,
 )
-from .roster import (
+from chatserver.e2e.roster import (
     Member,
     Roster,
     check_enrol_mac,

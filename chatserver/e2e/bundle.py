@@ -6,9 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .encoding import b64d, b64e, seq, whole
-from .errors import E2EError
-from .primitives import PrivateKey, load_public, pin, public_bytes, sha256, sign, verify
+from chatserver.e2e.encoding import b64d, b64e, seq, whole
+from chatserver.e2e.errors import E2EError
+from chatserver.e2e.primitives import (
+    PrivateKey,
+    load_public,
+    pin,
+    public_bytes,
+    sha256,
+    sign,
+    verify,
+)
 
 __all__ = ["Bundle", "bundle_bytes", "check_bundle", "sign_bundle"]
 

@@ -2,7 +2,7 @@
 every receiver check of docs/e2e.md (order, replay, equivocation, reflection, final
 counts, the end of a generation). Pure: frames in, texts out, no I/O.
 
-The SDK's peers (``chatserver/sdk_e2e.py``) drive it; the browser side mirrors it.
+The SDK's peers (``chatserver/sdk/e2e.py``) drive it; the browser side mirrors it.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from .conversation import (
+from chatserver.e2e.conversation import (
     ChatKeys,
     counts_text,
     decrypt_message,
     encrypt_message,
     parse_counts,
 )
-from .errors import E2EError
+from chatserver.e2e.errors import E2EError
 
 __all__ = ["Channel", "Opened", "Tampering"]
 

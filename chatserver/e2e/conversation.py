@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .encoding import pad, seq, u64, unpad, unseq
-from .errors import E2EError
-from .primitives import PrivateKey, ecdh, hkdf, load_public, nonce, open_, seal, sha256
+from chatserver.e2e.encoding import pad, seq, u64, unpad, unseq
+from chatserver.e2e.errors import E2EError
+from chatserver.e2e.primitives import (
+    PrivateKey,
+    ecdh,
+    hkdf,
+    load_public,
+    nonce,
+    open_,
+    seal,
+    sha256,
+)
 
 COUNT_TAGS = ("cc1 close", "cc1 rekey ack")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from .errors import E2EError
+from chatserver.e2e.errors import E2EError
 
 __all__ = ["b64d", "b64e", "b64url", "kid", "lp", "pad", "seq", "u32", "u64", "unpad"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .encoding import kid, pad, seq, unpad, unseq
-from .errors import E2EError
-from .primitives import (
+from chatserver.e2e.encoding import kid, pad, seq, unpad, unseq
+from chatserver.e2e.errors import E2EError
+from chatserver.e2e.primitives import (
     PrivateKey,
     ecdh,
     generate,

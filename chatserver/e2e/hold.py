@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .conversation import ChatKeys
-from .encoding import seq, u64, unseq
-from .errors import E2EError
+from chatserver.e2e.conversation import ChatKeys
+from chatserver.e2e.encoding import seq, u64, unseq
+from chatserver.e2e.errors import E2EError
 
 __all__ = ["Hold", "hold_payload", "parse_hold"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import unicodedata
 
-from .encoding import b64url, seq, unseq
-from .errors import E2EError
-from .primitives import (
+from chatserver.e2e.encoding import b64url, seq, unseq
+from chatserver.e2e.errors import E2EError
+from chatserver.e2e.primitives import (
     PrivateKey,
     hkdf,
     load_pkcs8,

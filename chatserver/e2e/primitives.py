@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .encoding import b64url, seq
-from .errors import E2EError
+from chatserver.e2e.encoding import b64url, seq
+from chatserver.e2e.errors import E2EError
 
 __all__ = [
     "PBKDF2_ITERATIONS",

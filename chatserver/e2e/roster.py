@@ -7,10 +7,10 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from .encoding import b64d, b64e, seq, whole
-from .errors import E2EError
-from .password import normalise_username
-from .primitives import PrivateKey, load_public, pin, public_bytes, sign, verify
+from chatserver.e2e.encoding import b64d, b64e, seq, whole
+from chatserver.e2e.errors import E2EError
+from chatserver.e2e.password import normalise_username
+from chatserver.e2e.primitives import PrivateKey, load_public, pin, public_bytes, sign, verify
 
 __all__ = [
     "Member",

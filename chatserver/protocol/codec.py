@@ -18,8 +18,8 @@ import types
 import typing
 from typing import Any
 
-from .errors import FrameTooLarge, MalformedFrame, UnknownFrameType
-from .frames import CLIENT_FRAMES, CONSOLE_FRAMES, Frame
+from chatserver.protocol.errors import FrameTooLarge, MalformedFrame, UnknownFrameType
+from chatserver.protocol.frames import CLIENT_FRAMES, CONSOLE_FRAMES, Frame
 
 __all__ = ["ROLES", "decode", "encode", "to_jsonable"]
 

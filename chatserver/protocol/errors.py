@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from .frames import Challenge
+    from chatserver.protocol.frames import Challenge
 
 __all__ = [
     "AlreadyTaken",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .errors import InvalidTransition
+from chatserver.protocol.errors import InvalidTransition
 
 __all__ = ["TRANSITIONS", "Actor", "Event", "State", "allowed", "mermaid_diagram", "transition"]
 

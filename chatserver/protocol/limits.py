@@ -13,7 +13,7 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 
-from .frames import Challenge
+from chatserver.protocol.frames import Challenge
 
 __all__ = ["PowGate", "TokenBucket", "leading_zero_bits", "solve"]
 

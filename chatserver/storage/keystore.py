@@ -33,14 +33,13 @@ from sqlalchemy import (
     text,
 )
 
-from ..e2e.encoding import seq
-from ..protocol.errors import ServerError
-from .db import Database, sqlite_path
+from chatserver.e2e.encoding import seq
+from chatserver.protocol.errors import ServerError
+from chatserver.storage.db import Database
 
 __all__ = [
     "Keystore",
     "conversation_key_id",
-    "default_keystore_url",
     "envelope_place",
     "message_place",
     "seal",
@@ -71,16 +70,6 @@ def message_place(sender: str, client_msg_id: str) -> str:
 
 def envelope_place(envelope_id: str) -> str:
     return f"env:{envelope_id}"
-
-
-def default_keystore_url(database_url: str) -> str:
-    """``x.db`` → ``x.keys.db`` for SQLite; other databases must name their keystore."""
-    path = sqlite_path(database_url)
-    if path is None:
-        raise ValueError(
-            "set keystore_url: with PostgreSQL the storage keys live in a separate database"
-        )
-    return f"sqlite+aiosqlite:///{path.with_suffix('')}.keys.db"
 
 
 class Keystore:

@@ -133,7 +133,7 @@ conversations = Table(
     Column("last_activity_at", BigInteger, nullable=False, index=True),
     Column("close_category", String(40), nullable=True),
     Column("transfers", Integer, nullable=False, default=0),
-    # Retention (retention/rules.py): when the messages and notes are due for deletion,
+    # Retention (chatserver/retention_rules.py): when the messages and notes are due for deletion,
     # when the whole record is, and when its anonymous statistics were recorded. Past due
     # means hidden at once and purged by the next sweep.
     Column("messages_due_at", BigInteger, nullable=True, index=True),
@@ -311,7 +311,7 @@ stat_facts = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), nullable=False, index=True),
-    # YYYY-MM-DD it started, in the team's time zone (retention.store.team_zone)
+    # YYYY-MM-DD it started, in the team's time zone (chatserver.records.retention.team_zone)
     Column("day", String(10), nullable=False, index=True),
     Column("topic", String(40), nullable=True),
     Column("outcome", String(16), nullable=False),  # closed, abandoned, deleted
@@ -338,7 +338,7 @@ canned_replies = Table(
 )
 
 # Opening hours: one row per team that set them (no row: always open). The validated JSON
-# of chatserver/hours.py (schedule, exceptions, time zone, closed message, emergency
+# of chatserver/teams/hours.py (schedule, exceptions, time zone, closed message, emergency
 # contacts), written and read as a whole.
 opening_hours = Table(
     "opening_hours",
@@ -350,7 +350,7 @@ opening_hours = Table(
 )
 
 # Consent texts: each team's own paragraph of the widget's consent screen, in German and
-# English, every change a new version (chatserver/consent.py). Conversations record the
+# English, every change a new version (chatserver/teams/consent.py). Conversations record the
 # version their client agreed to; the texts stay, as the record of what that was.
 consent_texts = Table(
     "consent_texts",

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from . import models as m
+from chatserver.storage import models as m
 
 __all__ = ["create_account", "installation_id", "kdf_salt"]
 

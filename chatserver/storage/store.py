@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..protocol.frames import PAGE
-from ..protocol.lifecycle import State
-from . import models as m
-from .db import Database
-from .keystore import Keystore, conversation_key_id, message_place, unseal
+from chatserver.protocol.frames import PAGE
+from chatserver.protocol.lifecycle import State
+from chatserver.storage import models as m
+from chatserver.storage.db import Database
+from chatserver.storage.keystore import Keystore, conversation_key_id, message_place, unseal
 
 __all__ = ["ConversationRow", "MessageRow", "StaffRow", "Store", "TeamRow", "requeue_held"]
 

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..protocol.errors import (
+from chatserver.protocol.errors import (
     ChatError,
     Conflict,
     Forbidden,
@@ -42,10 +42,10 @@ from ..protocol.errors import (
     ServerError,
     SessionExpired,
 )
-from ..protocol.lifecycle import Actor, Event, State, transition
-from . import models as m
-from .db import Database, sqlite_path, sqlite_pragmas
-from .keystore import Keystore, conversation_key_id, message_place, seal, unseal
+from chatserver.protocol.lifecycle import Actor, Event, State, transition
+from chatserver.storage import models as m
+from chatserver.storage.db import Database, sqlite_path, sqlite_pragmas
+from chatserver.storage.keystore import Keystore, conversation_key_id, message_place, seal, unseal
 
 __all__ = [
     "MessageWriter",

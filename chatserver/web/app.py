@@ -10,32 +10,37 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from retention.scheduler import SweepScheduler
-from retention.sweeper import Sweeper
-
-from ..auth import LoginThrottle, verify_credential
-from ..config import Settings
-from ..hub import Hub, LocalHub
-from ..metrics import Metrics
-from ..redis_hub import RedisHub
-from ..service import ChatService
-from ..storage.db import Database, readable_by_others, schema_is_current
-from ..storage.keystore import Keystore
-from ..storage.store import Store
-from ..storage.writer import MessageWriter
-from .admin_http import add_admin_routes
-from .admin_page_http import add_admin_page_routes
-from .audit_http import add_audit_routes
-from .blocks_http import add_block_routes
-from .canned_http import add_canned_routes
-from .client_ws import client_socket
-from .connection import CLOSE_GOING_AWAY, Connection
-from .consent_http import add_consent_routes
-from .console_http import add_console_routes
-from .console_ws import console_socket
-from .hours_http import add_hours_routes
-from .http import add_routes
-from .keys import (
+from chatserver.chat.hub import Hub, LocalHub
+from chatserver.chat.redis_hub import RedisHub
+from chatserver.chat.service import ChatService
+from chatserver.config import Settings
+from chatserver.metrics import Metrics
+from chatserver.staff.auth import LoginThrottle, verify_credential
+from chatserver.storage.db import Database, readable_by_others, schema_is_current
+from chatserver.storage.keystore import Keystore
+from chatserver.storage.store import Store
+from chatserver.storage.writer import MessageWriter
+from chatserver.web.api.admin import add_admin_routes
+from chatserver.web.api.audit import add_audit_routes
+from chatserver.web.api.blocks import add_block_routes
+from chatserver.web.api.canned import add_canned_routes
+from chatserver.web.api.consent import add_consent_routes
+from chatserver.web.api.health import add_health_routes
+from chatserver.web.api.hours import add_hours_routes
+from chatserver.web.api.members import add_member_routes
+from chatserver.web.api.privacy import add_privacy_routes
+from chatserver.web.api.retention import add_retention_routes
+from chatserver.web.api.session import add_session_routes
+from chatserver.web.api.stats import add_stats_routes
+from chatserver.web.api.teams import add_team_routes
+from chatserver.web.api.totp import add_totp_routes
+from chatserver.web.pages.admin import add_admin_page_routes
+from chatserver.web.pages.console import add_console_routes
+from chatserver.web.pages.snippet import add_snippet_routes
+from chatserver.web.pages.start import add_start_routes
+from chatserver.web.pages.widget import add_widget_routes
+from chatserver.web.security import guard
+from chatserver.web.state import (
     CLOCK,
     CONNECTIONS,
     DB,
@@ -48,15 +53,11 @@ from .keys import (
     SWEEPS,
     THROTTLE,
 )
-from .members_http import add_member_routes
-from .privacy_http import add_privacy_routes
-from .retention_http import add_retention_routes
-from .security import guard
-from .snippet_http import add_snippet_routes
-from .stats_http import add_stats_routes
-from .teams_http import add_team_routes
-from .totp_http import add_totp_routes
-from .widget_http import add_widget_routes
+from chatserver.web.ws.client import client_socket
+from chatserver.web.ws.connection import CLOSE_GOING_AWAY, Connection
+from chatserver.web.ws.console import console_socket
+from retention.scheduler import SweepScheduler
+from retention.sweeper import Sweeper
 
 __all__ = ["SchemaOutdated", "create_app", "run"]
 
@@ -188,7 +189,9 @@ def create_app(
     app.cleanup_ctx.append(_retention)
     app.on_response_prepare.append(_server_header)
     app.on_shutdown.append(_close_sockets)
-    add_routes(app)
+    add_start_routes(app)
+    add_session_routes(app)
+    add_health_routes(app)
     add_team_routes(app)
     add_member_routes(app)
     add_retention_routes(app)

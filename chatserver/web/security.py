@@ -6,16 +6,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..protocol.errors import ChatError, Forbidden
-from .keys import SETTINGS
+from chatserver.policy import CSP
+from chatserver.protocol.errors import ChatError, Forbidden
+from chatserver.web.state import SETTINGS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -1,0 +1,1 @@
+"""For operators: the command line, backups, the demo."""

@@ -1,0 +1,2 @@
+"""What the installation records and reports: the audit log, anonymous statistics and
+the privacy report."""

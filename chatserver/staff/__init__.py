@@ -1,0 +1,1 @@
+"""Staff accounts: sign-in, credentials, two-factor, what admins change."""

@@ -1,0 +1,244 @@
+"""Staff accounts as admins manage them: the list (without any secret), role, cap, disable
+and enable, and resetting two-factor sign-in. The admin API (``chatserver.web.api.admin``)
+and the CLI call the same functions, so the two cannot drift.
+
+Two rules hold whoever asks: the last enabled admin can be neither disabled nor demoted
+(someone must be able to administer the server), and an account whose enrolment waits for
+approval is enabled only by that approval, with a signed roster. Team memberships are not
+changed here at all: they follow the signed rosters (:mod:`chatserver.teams.members`).
+
+Disabling an account and resetting its TOTP end its sessions; an open console notices at
+its next frame (``chatserver.web.ws.console``). Every change is audited: who, what, when.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
+from chatserver.staff.auth import normalise_username
+from chatserver.storage import models as m
+from chatserver.storage.db import Database
+from chatserver.storage.store import audit_tx
+
+__all__ = ["MAX_CAP", "ROLES", "Account", "Accounts", "StaffChange", "parse_change"]
+
+#: The roles of a staff account, from the least to the most rights.
+ROLES = ("counsellor", "supervisor", "admin")
+MAX_CAP = 20
+FIELDS = frozenset({"role", "disabled", "cap"})
+LAST_ADMIN = "is the last enabled admin: make another account admin first"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What an admin sees of an account: never a hash, a secret or a key."""
+
+    id: str
+    username: str
+    name: str
+    role: str
+    teams: tuple[str, ...]
+    disabled: bool
+    totp: bool
+    cap: int | None
+    created_at: int
+    last_login_at: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "name": self.name,
+            "role": self.role,
+            "teams": list(self.teams),
+            "disabled": self.disabled,
+            "totp": self.totp,
+            "cap": self.cap,
+            "created_at": self.created_at,
+            "last_login_at": self.last_login_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StaffChange:
+    """A checked change; ``None`` leaves a field as it is (``cap`` only if ``set_cap``)."""
+
+    role: str | None = None
+    disabled: bool | None = None
+    cap: int | None = None
+    set_cap: bool = False
+
+
+def check_cap(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CAP:
+        raise MalformedFrame(f"cap: a number of chats from 1 to {MAX_CAP}, or null (the default)")
+    return value
+
+
+def check_role(value: Any) -> str:
+    if value not in ROLES:
+        raise MalformedFrame(f"role: one of {', '.join(ROLES)}")
+    return str(value)
+
+
+def parse_change(body: Any) -> StaffChange:
+    """``{"role"?, "disabled"?, "cap"?}`` checked, or ``malformed`` naming the field."""
+    if not isinstance(body, dict) or not body or not set(body) <= FIELDS:
+        raise MalformedFrame(
+            'the body is {"role"?: ..., "disabled"?: true|false, "cap"?: 1-20|null}'
+        )
+    disabled = body.get("disabled")
+    if "disabled" in body and not isinstance(disabled, bool):
+        raise MalformedFrame("disabled: true or false")
+    return StaffChange(
+        role=check_role(body["role"]) if "role" in body else None,
+        disabled=disabled,
+        cap=check_cap(body.get("cap")),
+        set_cap="cap" in body,
+    )
+
+
+class Accounts:
+    """Reads and audited changes of staff accounts; ``actor`` is a staff id or ``"cli"``.
+    Rights are the caller's to check; every refusal comes before any write."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def list_accounts(self) -> list[Account]:
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(m.staff).order_by(m.staff.c.username))).all()
+            teams = await _teams(conn)
+        return [_account(r, teams.get(r.id, ())) for r in rows]
+
+    async def get(self, staff_id: str) -> Account:
+        async with self.db.read() as conn:
+            return await _get(conn, staff_id)
+
+    async def id_of(self, username: str) -> str:
+        """The id of the account ``username`` (any case), for the CLI."""
+        async with self.db.read() as conn:
+            found = await conn.execute(
+                select(m.staff.c.id).where(m.staff.c.username == normalise_username(username))
+            )
+            staff_id = found.scalar()
+        if staff_id is None:
+            raise NotFound(f"there is no user '{username}'")
+        return str(staff_id)
+
+    async def change(self, staff_id: str, change: StaffChange, actor: str, now: int) -> Account:
+        """Apply ``change``; audited per field that changes. Disabling ends the sessions."""
+        async with self.db.write() as conn:
+            old = await _get(conn, staff_id)
+            role = change.role if change.role is not None else old.role
+            disabled = change.disabled if change.disabled is not None else old.disabled
+            if old.role == "admin" and not old.disabled and (role != "admin" or disabled):
+                await _another_admin(conn, old)
+            if old.disabled and not disabled:
+                await _not_pending(conn, old)
+            s = m.staff.c
+            if role != old.role:
+                await conn.execute(update(m.staff).where(s.id == staff_id).values(role=role))
+                await audit_tx(
+                    conn, now, actor, "staff.role_changed", staff_id, role=role, was=old.role
+                )
+            if change.set_cap and change.cap != old.cap:
+                await conn.execute(update(m.staff).where(s.id == staff_id).values(cap=change.cap))
+                await audit_tx(conn, now, actor, "staff.cap_changed", staff_id, cap=change.cap)
+            if disabled and not old.disabled:
+                await conn.execute(update(m.staff).where(s.id == staff_id).values(disabled_at=now))
+                await _end_sessions(conn, staff_id)
+                await audit_tx(conn, now, actor, "staff.disabled", staff_id)
+            if old.disabled and not disabled:
+                await conn.execute(update(m.staff).where(s.id == staff_id).values(disabled_at=None))
+                await audit_tx(conn, now, actor, "staff.enabled", staff_id)
+            return await _get(conn, staff_id)
+
+    async def reset_totp(
+        self, staff_id: str, actor: str, now: int, secret: str | None = None
+    ) -> None:
+        """Clear two-factor sign-in (the next sign-in enrols again, ``/api/me/totp``), or
+        with ``secret`` replace it (the CLI prints the new one); sessions end; audited."""
+        async with self.db.write() as conn:
+            await _get(conn, staff_id)
+            await conn.execute(
+                update(m.staff)
+                .where(m.staff.c.id == staff_id)
+                .values(totp_secret=secret, totp_pending=None)
+            )
+            await _end_sessions(conn, staff_id)
+            await audit_tx(conn, now, actor, "staff.totp_reset", staff_id, enrol=secret is None)
+
+
+async def _end_sessions(conn: AsyncConnection, staff_id: str) -> None:
+    await conn.execute(delete(m.sessions).where(m.sessions.c.staff_id == staff_id))
+
+
+async def _another_admin(conn: AsyncConnection, account: Account) -> None:
+    s = m.staff.c
+    # FOR UPDATE on PostgreSQL: two admins demoting each other at once cannot both pass
+    # (the second sees the first's change after waiting); SQLite serialises writers anyway.
+    others = await conn.execute(
+        select(s.id)
+        .where(s.role == "admin", s.disabled_at.is_(None), s.id != account.id)
+        .with_for_update()
+    )
+    if not others.first():
+        raise Conflict(f"'{account.username}' {LAST_ADMIN}")
+
+
+async def _not_pending(conn: AsyncConnection, account: Account) -> None:
+    i = m.invites.c
+    waiting = await conn.execute(
+        select(i.id).where(
+            i.staff_id == account.id, i.enrolled_at.is_not(None), i.approved_at.is_(None)
+        )
+    )
+    if waiting.first():
+        raise Conflict(
+            f"'{account.username}' waits for the approval of their enrolment: "
+            "approve it with a signed roster instead"
+        )
+
+
+async def _teams(conn: AsyncConnection, staff_id: str | None = None) -> dict[str, tuple[str, ...]]:
+    query = (
+        select(m.memberships.c.staff_id, m.teams.c.slug)
+        .join(m.teams, m.teams.c.id == m.memberships.c.team_id)
+        .order_by(m.teams.c.slug)
+    )
+    if staff_id is not None:
+        query = query.where(m.memberships.c.staff_id == staff_id)
+    out: dict[str, list[str]] = {}
+    for row in await conn.execute(query):
+        out.setdefault(row.staff_id, []).append(row.slug)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+async def _get(conn: AsyncConnection, staff_id: str) -> Account:
+    row = (await conn.execute(select(m.staff).where(m.staff.c.id == staff_id))).first()
+    if row is None:
+        raise NotFound("there is no such account")
+    return _account(row, (await _teams(conn, staff_id)).get(staff_id, ()))
+
+
+def _account(row: Any, teams: tuple[str, ...]) -> Account:
+    return Account(
+        row.id,
+        row.username,
+        row.display_name,
+        row.role,
+        teams,
+        row.disabled_at is not None,
+        row.totp_secret is not None,
+        row.cap,
+        row.created_at,
+        row.last_login_at,
+    )

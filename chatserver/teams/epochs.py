@@ -1,0 +1,166 @@
+"""Team epochs as the server knows them: signed bundles it stores and serves, never opens.
+
+An admin's console makes the team's epoch keys ahead of time (say 30 daily epochs), signs
+each epoch's public key with the team root key and uploads the bundles. The server checks
+their *shape* (suite, team, sizes, times, one bundle per epoch) and who uploads them; the
+signature is for the widget to check against the pin. The widget asks for the current
+bundle; admins are warned before the uploaded epochs run out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from chatserver.protocol.blobs import b64_field, whole_field
+from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
+from chatserver.storage import models as m
+from chatserver.storage.db import Database
+from chatserver.storage.store import audit_tx
+
+__all__ = ["MAX_WINDOW_MS", "EpochInfo", "Epochs", "bundle_shape"]
+
+MAX_WINDOW_MS = 2 * 24 * 3600 * 1000
+MAX_BUNDLES_PER_UPLOAD = 400
+
+
+@dataclass(frozen=True, slots=True)
+class EpochInfo:
+    epoch: int
+    not_before: int
+    not_after: int
+    canonical: str  # the bundle as stored and served
+
+
+def bundle_shape(wire: Any, team: str) -> EpochInfo:
+    """Check what the server can check of a bundle (docs/e2e.md, "The team bundle")."""
+    if not isinstance(wire, dict):
+        raise MalformedFrame("a bundle is a JSON object")
+    expected = {"suite", "team", "epoch", "t_pub", "not_before", "not_after", "sig", "r_pub"}
+    if set(wire) != expected:
+        raise MalformedFrame(f"a bundle has exactly the fields {', '.join(sorted(expected))}")
+    if wire["suite"] != "cc1":
+        raise MalformedFrame("unsupported suite")
+    if wire["team"] != team:
+        raise MalformedFrame("the bundle names another team")
+    epoch, not_before, not_after = (
+        whole_field(wire[k], k) for k in ("epoch", "not_before", "not_after")
+    )
+    if not not_before < not_after <= not_before + MAX_WINDOW_MS:
+        raise MalformedFrame("a bundle is valid for a positive time of at most two days")
+    b64_field(wire["t_pub"], "t_pub", 65)
+    b64_field(wire["r_pub"], "r_pub", 65)
+    b64_field(wire["sig"], "sig", 64)
+    canonical = json.dumps(wire, sort_keys=True, separators=(",", ":"))
+    return EpochInfo(epoch, not_before, not_after, canonical)
+
+
+class Epochs:
+    """Stored bundles of every team."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def upload(
+        self, team_id: int, team: str, bundles: Any, staff_id: str | None, now: int
+    ) -> int:
+        """Store new bundles; an epoch already stored with the same bundle is fine, with
+        another is a conflict (a transcript hashes its bundle). Returns how many are new."""
+        if not isinstance(bundles, list) or not 0 < len(bundles) <= MAX_BUNDLES_PER_UPLOAD:
+            raise MalformedFrame(f"send between 1 and {MAX_BUNDLES_PER_UPLOAD} bundles")
+        infos = [bundle_shape(b, team) for b in bundles]
+        if len({i.epoch for i in infos}) != len(infos):
+            raise MalformedFrame("an epoch appears twice")
+        e = m.team_epochs.c
+        async with self.db.write() as conn:
+            stored = {
+                r.epoch: r.bundle
+                for r in await conn.execute(
+                    select(e.epoch, e.bundle).where(
+                        e.team_id == team_id, e.epoch.in_([i.epoch for i in infos])
+                    )
+                )
+            }
+            new = [i for i in infos if i.epoch not in stored]
+            for info in infos:
+                if info.epoch in stored and stored[info.epoch] != info.canonical:
+                    raise Conflict(f"epoch {info.epoch} is stored with another bundle")
+            if new:
+                await conn.execute(
+                    insert(m.team_epochs),
+                    [
+                        {
+                            "team_id": team_id,
+                            "epoch": i.epoch,
+                            "not_before": i.not_before,
+                            "not_after": i.not_after,
+                            "bundle": i.canonical,
+                            "created_by": staff_id,
+                            "created_at": now,
+                        }
+                        for i in new
+                    ],
+                )
+                await audit_tx(
+                    conn,
+                    now,
+                    staff_id or "cli",
+                    "epochs.uploaded",
+                    team,
+                    epochs=[i.epoch for i in new],
+                )
+        return len(new)
+
+    async def current(self, team_id: int, now: int) -> EpochInfo:
+        """The bundle valid now with the highest epoch."""
+        e = m.team_epochs.c
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(e.epoch, e.not_before, e.not_after, e.bundle)
+                    .where(e.team_id == team_id, e.not_before <= now, e.not_after > now)
+                    .order_by(e.epoch.desc())
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            raise NotFound("this team has no key for now; the chat cannot start")
+        return EpochInfo(row.epoch, row.not_before, row.not_after, row.bundle)
+
+    async def get(self, team_id: int, epoch: int) -> EpochInfo:
+        """One epoch's bundle, whatever its time window (the reader checks the window)."""
+        e = m.team_epochs.c
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(e.epoch, e.not_before, e.not_after, e.bundle).where(
+                        e.team_id == team_id, e.epoch == epoch
+                    )
+                )
+            ).first()
+        if row is None:
+            raise NotFound("this team has no bundle for that epoch")
+        return EpochInfo(row.epoch, row.not_before, row.not_after, row.bundle)
+
+    async def top(self, team_id: int) -> int:
+        """The highest epoch number the team has (0 without any): new epochs go above it."""
+        e = m.team_epochs.c
+        async with self.db.read() as conn:
+            value = (
+                await conn.execute(select(func.max(e.epoch)).where(e.team_id == team_id))
+            ).scalar()
+        return int(value or 0)
+
+    async def covered_until(self, team_id: int, now: int) -> int | None:
+        """The end of the last uploaded epoch still in the future, or None."""
+        e = m.team_epochs.c
+        async with self.db.read() as conn:
+            value = (
+                await conn.execute(
+                    select(func.max(e.not_after)).where(e.team_id == team_id, e.not_after > now)
+                )
+            ).scalar()
+        return int(value) if value is not None else None

@@ -1,0 +1,141 @@
+"""The team root key in the admins' keeping: the private key ``R`` that signs a team's
+rosters and epoch bundles, wrapped in an admin's browser to each admin of the team as a
+signed envelope (docs/e2e.md, "Keys" and "Envelopes", purpose ``root_key``). An admin who
+signs in on a new device gets it back from here and opens it with their identity key; the
+server cannot.
+
+The server stores each envelope sealed under the team's root storage key
+(``root:<team>``), so destroying that key (when the team is deleted) makes every copy
+unreadable, backups included. It checks who uploads, for whom (admins of the team with an
+identity key), and the shape; a new upload for an admin replaces the old one (a rotated
+root key).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select
+
+from chatserver.protocol.blobs import b64_field
+from chatserver.protocol.errors import MalformedFrame, NotFound
+from chatserver.storage import models as m
+from chatserver.storage.db import Database
+from chatserver.storage.keystore import Keystore, envelope_place, seal, unseal
+from chatserver.storage.store import audit_tx
+
+__all__ = ["RootKeys", "root_key_id"]
+
+ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+MAX_ENVELOPE = 4096
+MAX_UPLOAD = 200
+PURPOSE = "root_key"
+
+
+def root_key_id(team_id: int) -> str:
+    return f"root:{team_id}"
+
+
+def _envelope_id(recipient: str) -> str:
+    return f"rk-{recipient}"
+
+
+class RootKeys:
+    def __init__(self, db: Database, keystore: Keystore) -> None:
+        self.db = db
+        self.keystore = keystore
+
+    async def _storage_key(self, team_id: int, now: int) -> bytes:
+        key = await self.keystore.get(root_key_id(team_id))
+        if key is not None:
+            return key
+        try:
+            return await self.keystore.create(root_key_id(team_id), now)
+        except Exception:  # another process created it first
+            return await self.keystore.need(root_key_id(team_id))
+
+    async def upload(self, team_id: int, team: str, envelopes: Any, admin: str, now: int) -> int:
+        """Store root-key envelopes, one per admin of the team; returns how many."""
+        if not isinstance(envelopes, list) or not 0 < len(envelopes) <= MAX_UPLOAD:
+            raise MalformedFrame(f"send between 1 and {MAX_UPLOAD} envelopes")
+        parsed: dict[str, bytes] = {}
+        for item in envelopes:
+            if not isinstance(item, dict) or set(item) != {"recipient", "body"}:
+                raise MalformedFrame("an envelope is {recipient, body}")
+            recipient = item["recipient"]
+            if not isinstance(recipient, str) or not ID.fullmatch(recipient):
+                raise MalformedFrame("recipient is a staff id")
+            if recipient in parsed:
+                raise MalformedFrame("one envelope per admin")
+            parsed[recipient] = b64_field(item["body"], "body", limit=MAX_ENVELOPE)
+        key = await self._storage_key(team_id, now)
+        k = m.key_envelopes.c
+        async with self.db.write() as conn:
+            admins = set(
+                (
+                    await conn.execute(
+                        select(m.memberships.c.staff_id)
+                        .join(m.staff, m.staff.c.id == m.memberships.c.staff_id)
+                        .join(m.identities, m.identities.c.staff_id == m.memberships.c.staff_id)
+                        .where(
+                            m.memberships.c.team_id == team_id,
+                            m.staff.c.role == "admin",
+                            m.staff.c.disabled_at.is_(None),
+                        )
+                    )
+                ).scalars()
+            )
+            if set(parsed) - admins:
+                raise NotFound("the root key goes to admins of the team with identity keys only")
+            await conn.execute(
+                delete(m.key_envelopes).where(
+                    k.team_id == team_id,
+                    k.purpose == PURPOSE,
+                    k.recipient_id.in_(list(parsed)),
+                )
+            )
+            await conn.execute(
+                insert(m.key_envelopes),
+                [
+                    {
+                        "team_id": team_id,
+                        "conversation_id": None,
+                        "recipient_id": recipient,
+                        "envelope_id": _envelope_id(recipient),
+                        "purpose": PURPOSE,
+                        "epoch": 0,
+                        "author_id": admin,
+                        "body": seal(
+                            key, root_key_id(team_id), envelope_place(_envelope_id(recipient)), raw
+                        ),
+                        "created_at": now,
+                    }
+                    for recipient, raw in parsed.items()
+                ],
+            )
+            await audit_tx(conn, now, admin, "root_key.wrapped", team, recipients=sorted(parsed))
+        return len(parsed)
+
+    async def for_admin(self, staff_id: str, team_id: int) -> tuple[str | None, bytes]:
+        """This admin's envelope of the team's root key: (its author, the envelope)."""
+        k = m.key_envelopes.c
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(k.author_id, k.body).where(
+                        and_(
+                            k.team_id == team_id,
+                            k.purpose == PURPOSE,
+                            k.recipient_id == staff_id,
+                        )
+                    )
+                )
+            ).first()
+        key = await self.keystore.get(root_key_id(team_id))
+        if row is None or key is None:
+            raise NotFound("the team's root key is not wrapped to you")
+        body = unseal(
+            key, root_key_id(team_id), envelope_place(_envelope_id(staff_id)), bytes(row.body)
+        )
+        return row.author_id, body

@@ -1,0 +1,1 @@
+"""The JSON endpoints under /api, one module per area."""

@@ -1,0 +1,90 @@
+"""HTTP endpoints of opening hours: the team's configuration for admins (and, to read, the
+team's supervisors), and a public status for the widget: open or closed now, until when,
+and outside hours the closed message with the emergency contacts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from chatserver.protocol.errors import MalformedFrame
+from chatserver.storage import models as m
+from chatserver.teams.consent import current_consent
+from chatserver.teams.hours import (
+    LANGUAGES,
+    HoursError,
+    load_hours,
+    parse_hours,
+    public_status,
+    save_hours,
+)
+from chatserver.web.api.teams import team_of
+from chatserver.web.guards import check_team_access, now_ms, read_json, staff_in_role
+from chatserver.web.state import DB
+
+MAX_BODY = 64 * 1024
+#: The longest a status may be cached (browser or proxy): it is the same for everyone and
+#: names nobody, and ``start`` checks the hours again, so a short cache harms nobody and
+#: spares the server a burst of widget loads. It never outlives the next change.
+
+
+async def show_hours(request: web.Request) -> web.Response:
+    """The team's hours (``null`` when none are set: always open)."""
+    staff = await staff_in_role(request, ("admin", "supervisor"), write=False)
+    team = await team_of(request)
+    await check_team_access(request, staff, team.id)
+    async with request.app[DB].read() as conn:
+        hours = await load_hours(conn, team.id)
+    return web.json_response({"team": team.slug, "hours": hours.to_json() if hours else None})
+
+
+async def change_hours(request: web.Request) -> web.Response:
+    """Replace the team's hours with the body (the JSON of :func:`parse_hours`)."""
+    admin = await staff_in_role(request, ("admin",), write=True)
+    team = await team_of(request)
+    try:
+        hours = parse_hours(await read_json(request, MAX_BODY))
+    except HoursError as exc:
+        raise MalformedFrame(str(exc)) from None
+    async with request.app[DB].write() as conn:
+        await save_hours(conn, team.id, hours, admin.id, now_ms(request))
+    return web.json_response({"team": team.slug, "hours": hours.to_json()})
+
+
+async def team_status(request: web.Request) -> web.Response:
+    """Public, for the widget: ``?lang=de|en`` (default de)."""
+    lang = request.query.get("lang", "de")
+    if lang not in LANGUAGES:
+        raise MalformedFrame(f"lang is one of {', '.join(LANGUAGES)}")
+    team = await team_of(request)
+    async with request.app[DB].read() as conn:
+        hours = await load_hours(conn, team.id)
+        topics = (
+            await conn.execute(
+                select(m.topics.c.slug, m.topics.c.name)
+                .where(m.topics.c.team_id == team.id)
+                .order_by(m.topics.c.id)
+            )
+        ).all()
+        transcript = (
+            await conn.execute(select(m.teams.c.transcript).where(m.teams.c.id == team.id))
+        ).scalar_one()
+        consent = await current_consent(conn, team.id)
+    status = public_status(hours, now_ms(request), lang)
+    status["topics"] = [{"slug": t.slug, "name": t.name} for t in topics]
+    # Whether the widget offers to save the conversation on the device (docs/widget.md).
+    status["transcript"] = bool(transcript)
+    # The team's own consent text in both languages (the widget switches language in
+    # place) and the label a conversation records when its client agrees to it.
+    status["consent"] = None if consent is None else {"label": consent.label, **consent.texts}
+    response = web.json_response(status)
+    # Never cached: a status in the browser's cache would tell someone at home that the
+    # chat was opened on this device (docs/widget.md). It is small and cheap to answer.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def add_hours_routes(app: web.Application) -> None:
+    app.router.add_get("/api/teams/{slug}/hours", show_hours)
+    app.router.add_put("/api/teams/{slug}/hours", change_hours)
+    app.router.add_get("/api/teams/{slug}/status", team_status)

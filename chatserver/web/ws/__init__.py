@@ -1,0 +1,1 @@
+"""The WebSockets: the client's and the console's, and the connection under both."""
