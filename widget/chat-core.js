@@ -1,5 +1,5 @@
 /* The widget's conversation logic without DOM or socket: docs/e2e.md's client, mirroring
- * chatserver/sdk_e2e.py check for check. No plaintext is stored: a reload decrypts again. */
+ * chatserver/sdk/e2e.py check for check. No plaintext is stored: a reload decrypts again. */
 import * as e2e from './e2e-core.js';
 
 export const STORAGE_KEY = 'counselling-chat';

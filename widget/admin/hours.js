@@ -1,4 +1,4 @@
-/* Opening hours of a team (chatserver/hours.py): the weekly schedule, holidays and other
+/* Opening hours of a team (chatserver/teams/hours.py): the weekly schedule, holidays and other
  * exceptions, the time zone, the message shown when closed, the emergency contacts and
  * whether new chats may wait outside hours. Exactly what PUT /api/teams/SLUG/hours takes. */
 import { el, field, problem, teamPicker } from './ui.js';

@@ -1,4 +1,4 @@
-/* Anonymous statistics per team and day (chatserver/stats.py): the server's SVG chart, the
+/* Anonymous statistics per team and day (chatserver/records/stats.py): the server's SVG chart, the
  * figures as a table ("< 5" where a count is too small to show), and the CSV download.
  * GET /api/teams/SLUG/stats, stats.svg, stats.csv. */
 import { el, field, isoDay, problem, table, teamPicker } from './ui.js';

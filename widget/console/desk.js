@@ -1,7 +1,7 @@
 /* The duty console's end-to-end part, no DOM: sign-in and unlocking (docs/e2e.md,
  * "Passwords and identity keys"), the signed roster and the team keys, and the held
  * conversations: accept, read, reply, rekey, take over after a reload or a transfer,
- * internal notes, handover notes, close. It mirrors chatserver/sdk_desk.py check for check;
+ * internal notes, handover notes, close. It mirrors chatserver/sdk/desk.py check for check;
  * docs/console.md explains it to counsellors, docs/e2e.md to reviewers.
  *
  * Nothing decrypted is stored: keys and texts live in this page's memory and are gone
