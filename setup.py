@@ -5,7 +5,7 @@ console, the admin area and whatever folder comes next). An installation gets ev
 under it as the package ``chatserver.webroot``, where ``chatserver.web.widget_http``
 finds it. The folders are walked here because pyproject.toml can only name them one by
 one, and a folder left out of such a list ships a server without its page
-(tests/test_install.py builds the wheel and fetches every file the pages load).
+(tests/browser/test_install.py builds the wheel and fetches every file the pages load).
 """
 
 from pathlib import Path

@@ -339,7 +339,7 @@ def settings_factory(db_url: str) -> Callable[..., Settings]:
             # Sweeps run where a test asks for them (tests/test_retention*.py), never
             # beside a test that compares database dumps.
             "retention_in_process": False,
-            # Staff made by Server.staff have no TOTP; tests/test_totp.py turns this on.
+            # Staff made by Server.staff have no TOTP; tests/server/test_totp.py turns this on.
             "require_totp": False,
         }
         values.update(overrides)

@@ -1,6 +1,6 @@
 // Types for the checker only (tests/js/tsconfig.json): the members that classes of widget/
 // get from Object.assign(this, options). They live here rather than as JSDoc in the files
-// because the chat page's modules have a size budget (tests/test_widget_http.py).
+// because the chat page's modules have a size budget (tests/server/test_widget_http.py).
 export {};
 
 declare module '/widget/chat-core.js' {

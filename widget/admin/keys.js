@@ -5,7 +5,7 @@
  * new team's keys, sign the next roster (approve an enrolment after checking its MAC, add
  * a colleague, change a role, remove a member), issue epochs ahead of time and re-issue
  * them after a removal, wrap the root key to another admin. It mirrors chatserver/ops/demo.py
- * and the tests' admin browsers (tests/test_enrolment.py), check for check.
+ * and the tests' admin browsers (tests/server/test_enrolment.py), check for check.
  *
  * Private keys live in this page's memory only. The one thing kept on the device is each
  * invitation's secret, sealed under a key derived from the admin's password, because the

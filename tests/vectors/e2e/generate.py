@@ -5,7 +5,7 @@
 Keys are derived from fixed scalars and nonces are fixed, so every output except an
 ECDSA signature is deterministic; signatures made here are for the other side to verify
 ("sign here, verify there"). The format is in README.md beside this file. Both
-implementations check every committed case (tests/test_e2e_vectors.py).
+implementations check every committed case (tests/core/test_e2e_vectors.py).
 """
 
 from __future__ import annotations

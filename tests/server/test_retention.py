@@ -171,7 +171,7 @@ async def test_a_held_conversation_survives_until_its_hold_expires(world: dict[s
 
 async def test_statistics_are_recorded_before_the_purge(world: dict[str, Any]) -> None:
     """The anonymous facts, recorded as each conversation ends, give the same figures
-    after the records are gone (tests/test_stats.py checks the figures)."""
+    after the records are gone (tests/server/test_stats.py checks the figures)."""
     server, clock, anna = world["server"], world["clock"], world["anna"]
     for _ in range(3):
         await closed_chat(server, anna)

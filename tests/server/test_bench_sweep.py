@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).parent.parent / "bench" / "sweep.py"
+BENCH = Path(__file__).parents[2] / "bench" / "sweep.py"
 
 
 def test_the_sweep_benchmark_runs_and_deletes_what_is_due(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ then the server deletes the conversation now (rows and storage key), the tab for
 (storage, keys, texts) and shows only that it is gone, and the counsellor's console hears
 of it. By keyboard, with an axe scan of the confirmation, in German and English; while
 waiting, while active and after the end. A blocked client cannot delete while the block
-lasts. Same world as tests/test_widget.py: Debian's Chromium, an agency page on another
+lasts. Same world as tests/browser/test_widget.py: Debian's Chromium, an agency page on another
 origin, a real server and a Python counsellor."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from chatserver.sdk.peers import ChatRefused
 from chatserver.storage.keystore import conversation_key_id
 from chatserver.web.state import STORE
 
-__all__ = ["world"]  # the fixture, shared with tests/test_widget.py
+__all__ = ["world"]  # the fixture, shared with tests/browser/test_widget.py
 
 BROWSER = pytest.mark.browser
 ONCE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the server test: both

@@ -13,7 +13,7 @@ from chatserver import e2e
 from chatserver.e2e.encoding import b64d, b64e
 from chatserver.e2e.primitives import sha256, spki
 
-VECTORS = Path(__file__).parent / "vectors" / "e2e"
+VECTORS = Path(__file__).parents[1] / "vectors" / "e2e"
 
 
 def load_cases() -> list[Any]:

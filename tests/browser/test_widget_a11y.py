@@ -2,7 +2,7 @@
 screen: axe-core finds no serious or critical violation in any state a visitor sees, in
 English and German, at 360 by 640 CSS pixels; every control is at least 44 by 44 pixels; the
 whole chat works from the keyboard alone with a visible focus, and the counsellor's
-replies land in a live region. Same world as tests/test_widget.py: Debian's Chromium, an
+replies land in a live region. Same world as tests/browser/test_widget.py: Debian's Chromium, an
 agency page on another origin, a real server and a Python counsellor."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from test_widget import TEXTS, World, world
 
 from chatserver import e2e
 
-__all__ = ["world"]  # the fixture, shared with tests/test_widget.py
+__all__ = ["world"]  # the fixture, shared with tests/browser/test_widget.py
 
 pytestmark = [
     pytest.mark.browser,

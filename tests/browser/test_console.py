@@ -646,7 +646,7 @@ async def test_back_to_the_queue_and_taken_over_by_a_colleague(desk: Desk, chrom
 
 async def test_supervisors_and_admins_manage_canned_replies(desk: Desk, chromium: Any) -> None:
     """An admin adds, edits and deletes a canned reply in the console; a counsellor has no
-    such section (and the server refuses counsellors anyway, tests/test_canned.py)."""
+    such section (and the server refuses counsellors anyway, tests/server/test_canned.py)."""
     from a11y import assert_no_serious, axe_scan, require_axe
     from playwright.async_api import expect
 

@@ -15,7 +15,7 @@ from chatserver.protocol import frames
 from chatserver.protocol.errors import ChatError, ServerError
 from chatserver.protocol.lifecycle import mermaid_diagram
 
-DOCS = Path(__file__).parent.parent / "docs"
+DOCS = Path(__file__).parents[2] / "docs"
 
 
 def _section(text: str, title: str) -> str:

@@ -19,7 +19,7 @@ from chatserver.chat.service import ESTIMATE_MIN_SAMPLES, waiting_estimate
 from chatserver.sdk.peers import ClientPeer, ConsolePeer
 from chatserver.storage import models as m
 
-__all__ = ["world"]  # the browser fixture, shared with tests/test_widget.py
+__all__ = ["world"]  # the browser fixture, shared with tests/browser/test_widget.py
 
 DAY = 86_400.0
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = [
     pytest.mark.timeout(150),  # the module's one harness run happens in the first
     pytest.mark.xdist_group("bench"),  # on one worker, so that the harness runs once

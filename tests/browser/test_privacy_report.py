@@ -26,7 +26,7 @@ from chatserver.web.state import KEYSTORE, SERVICE
 from retention.cli import run_sweep
 from retention.sweeper import Sweeper
 
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).parents[2]
 GDPR = REPO / "docs" / "gdpr"
 
 

@@ -3,7 +3,7 @@ set by `PATCH /api/admin/teams/SLUG` or `chatserver team transcript`, audited, s
 the public status and in the privacy report; and in Chromium, "Save this chat on this
 device" with a plain warning about shared devices, a file built in the browser from the
 decrypted messages, and no request to the server for it. Same world as
-tests/test_widget.py: Debian's Chromium, an agency page on another origin, a real server
+tests/browser/test_widget.py: Debian's Chromium, an agency page on another origin, a real server
 and a Python counsellor."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from chatserver.ops import cli
 from chatserver.records import privacy
 from chatserver.storage import models as m
 
-__all__ = ["world"]  # the fixture, shared with tests/test_widget.py
+__all__ = ["world"]  # the fixture, shared with tests/browser/test_widget.py
 
 BROWSER = pytest.mark.browser
 ONCE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the server test: both
