@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = [
-    pytest.mark.timeout(150),  # the module's one harness run happens in the first
-    pytest.mark.xdist_group("bench"),  # on one worker, so that the harness runs once
-]
+# The module's one harness run happens in the first test (a file runs whole on one worker:
+# scripts/test's --dist loadfile).
+pytestmark = pytest.mark.timeout(150)
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,11 @@ from chatserver.storage.db import Database
 
 REDIS_URL = os.environ.get("CHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# The machine's shared Redis: channels and presence keys are named by team, so these tests
+# must not overlap; scripts/test runs a file's tests on one worker (--dist loadfile).
 pytestmark = [
     # Several processes need a database server; SQLite is one process's (tests elsewhere).
     pytest.mark.parametrize("db_url", ["postgres"], indirect=True),
-    # The machine's shared Redis: its channels and presence keys are named by team, so
-    # these tests run one after another on one test worker (scripts/test: loadgroup).
-    pytest.mark.xdist_group("shared-redis"),
 ]
 
 
