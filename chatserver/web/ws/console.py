@@ -26,7 +26,8 @@ import logging
 from aiohttp import web
 
 from chatserver import PROTOCOL_VERSION
-from chatserver.chat.service import StaffContext, message_frame, staff_topic, team_topic
+from chatserver.chat.core import StaffContext, staff_topic, team_topic
+from chatserver.chat.service import message_frame
 from chatserver.protocol import frames as f
 from chatserver.protocol.errors import (
     CLOSE_POLICY_VIOLATION,
@@ -38,6 +39,7 @@ from chatserver.protocol.errors import (
 from chatserver.staff.auth import hash_token
 from chatserver.web.guards import current_staff
 from chatserver.web.state import CLOCK, CONNECTIONS, HUB, SERVICE, SETTINGS, STORE
+from chatserver.web.ws.connection import Connection
 from chatserver.web.ws.sockets import open_socket, run_socket
 
 #: How old the last full check of session, account and memberships may be when a message
@@ -52,8 +54,7 @@ log = logging.getLogger("chatserver.web")
 
 async def console_socket(request: web.Request) -> web.WebSocketResponse:
     app = request.app
-    settings, service, hub, store = app[SETTINGS], app[SERVICE], app[HUB], app[STORE]
-    clock = app[CLOCK]
+    settings, service, store = app[SETTINGS], app[SERVICE], app[STORE]
     if request.headers.get("Origin") != settings.origin:
         raise Forbidden("the console connects only from this server's own pages")
     try:
@@ -71,12 +72,68 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     )
     ws, conn = open_socket(request, "console")
     await ws.prepare(request)
-    session = hash_token(token)
-    checked = clock()
+    console = _Console(request, conn, staff, hash_token(token))
+    await console.open()
+    watcher = asyncio.create_task(console.watch())
+    try:
+        await run_socket(request, conn, console.dispatch)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await console.leave()
+    return ws
 
-    def subscribe() -> bool:
+
+class _Console:
+    """What one console connection may do, and the checks that keep its session honest."""
+
+    def __init__(
+        self, request: web.Request, conn: Connection, staff: StaffContext, session: str
+    ) -> None:
+        app = request.app
+        self.request, self.conn, self.staff, self.session = request, conn, staff, session
+        self.settings, self.service, self.hub = app[SETTINGS], app[SERVICE], app[HUB]
+        self.store, self.clock = app[STORE], app[CLOCK]
+        self.checked = self.clock()  # when session, account and teams were last checked
+
+    async def open(self) -> None:
+        """Follow the topics, arrive on the shift, and tell the console what it has:
+        ``hello``, the queue, the chats it holds, the colleagues on duty."""
+        conn, service, staff = self.conn, self.service, self.staff
+        self.subscribe()
+        await self.hub.flush()
+        await service.arrive(staff)
+        conn.send(
+            f.Hello(
+                "console",
+                PROTOCOL_VERSION,
+                self.settings.max_frame_bytes,
+                staff=staff.id,
+                name=staff.name,
+                staff_role=staff.role,
+                teams=tuple(sorted(staff.teams.values())),
+                cap=staff.cap,
+                connection=conn.id,
+            )
+        )
+        conn.send(await service.queue_snapshot(staff))
+        for assigned in await service.held(staff):
+            conn.send(assigned)
+        for colleague in await service.colleagues(staff):
+            conn.send(colleague)
+        await service.announce_presence(staff)
+        await service.opened(staff, conn.id)
+
+    async def leave(self) -> None:
+        for topic in self.conn.topics:
+            self.hub.unsubscribe(topic, self.conn)
+        await self.service.depart(self.staff)
+
+    def subscribe(self) -> bool:
         """Follow the staff member's own and teams' topics; whether anything changed."""
-        wanted = {staff_topic(staff.id), *(team_topic(t) for t in staff.teams)}
+        conn, hub = self.conn, self.hub
+        wanted = {staff_topic(self.staff.id), *(team_topic(t) for t in self.staff.teams)}
         for topic in conn.topics - wanted:
             hub.unsubscribe(topic, conn)
         for topic in wanted - conn.topics:
@@ -85,50 +142,51 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
         conn.topics = wanted
         return changed
 
-    async def recheck(slide: bool = True) -> None:
+    async def recheck(self, slide: bool = True) -> None:
         """Session, account and memberships, again, before every frame (and, without
         sliding the session, while the console is idle)."""
-        nonlocal checked
-        checked = clock()
+        staff = self.staff
+        self.checked = self.clock()
         try:
-            current, _ = await current_staff(request, slide=slide)
+            current, _ = await current_staff(self.request, slide=slide)
         except Unauthorized:
             raise SessionExpired("your session has ended; please sign in again") from None
         staff.role = current.role
-        staff.cap = current.cap or settings.counsellor_cap
-        staff.teams = await store.staff_teams(staff.id)
-        if subscribe():
-            await hub.flush()
-            await service.record_presence(staff)
-            conn.send(await service.queue_snapshot(staff))
+        staff.cap = current.cap or self.settings.counsellor_cap
+        staff.teams = await self.store.staff_teams(staff.id)
+        if self.subscribe():
+            await self.hub.flush()
+            await self.service.record_presence(staff)
+            self.conn.send(await self.service.queue_snapshot(staff))
 
-    async def watch() -> None:
+    async def watch(self) -> None:
         """The idle console's check: an ended session closes it like a frame would."""
         while True:
             await asyncio.sleep(SESSION_CHECK_SECONDS)
-            if clock() - checked < SESSION_CHECK_SECONDS:
+            if self.clock() - self.checked < SESSION_CHECK_SECONDS:
                 continue  # a frame checked it just now
             try:
-                await recheck(slide=False)
+                await self.recheck(slide=False)
             except SessionExpired as exc:
-                conn.send_error(exc)
-                await conn.close(exc.close_code, exc.message)
+                self.conn.send_error(exc)
+                await self.conn.close(exc.close_code, exc.message)
                 return
             except Exception:  # the database is away for a moment: try again later
-                log.exception("event=console_check_failed conn=%s", conn.id)
+                log.exception("event=console_check_failed conn=%s", self.conn.id)
 
-    async def dispatch(frame: f.Frame) -> None:
-        if isinstance(frame, f.StaffSend) and clock() - checked < FULL_CHECK_SECONDS:
-            conn.send(await service.staff_send(staff, frame, session))
+    async def dispatch(self, frame: f.Frame) -> None:
+        conn, service, staff = self.conn, self.service, self.staff
+        if isinstance(frame, f.StaffSend) and self.clock() - self.checked < FULL_CHECK_SECONDS:
+            conn.send(await service.staff_send(staff, frame, self.session))
             return
-        await recheck()
+        await self.recheck()
         match frame:
             case f.Availability():
                 await service.set_availability(staff, frame.status)
             case f.Accept():
                 await service.accept(staff, frame)
             case f.StaffSend():
-                conn.send(await service.staff_send(staff, frame, session))
+                conn.send(await service.staff_send(staff, frame, self.session))
             case f.StaffFetch():
                 for message in await service.staff_fetch(staff, frame):
                     await conn.reply(message_frame(message, for_staff=True))
@@ -144,41 +202,6 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
                 conn.send(await service.envelope(staff, frame))
             case f.EnvelopesRequest():
                 await conn.reply(await service.staff_envelopes(staff, frame))
-
-    subscribe()
-    await hub.flush()
-    await service.arrive(staff)
-    conn.send(
-        f.Hello(
-            "console",
-            PROTOCOL_VERSION,
-            settings.max_frame_bytes,
-            staff=staff.id,
-            name=staff.name,
-            staff_role=staff.role,
-            teams=tuple(sorted(staff.teams.values())),
-            cap=staff.cap,
-            connection=conn.id,
-        )
-    )
-    conn.send(await service.queue_snapshot(staff))
-    for assigned in await service.held(staff):
-        conn.send(assigned)
-    for colleague in await service.colleagues(staff):
-        conn.send(colleague)
-    await service.announce_presence(staff)
-    await service.opened(staff, conn.id)
-    watcher = asyncio.create_task(watch())
-    try:
-        await run_socket(request, conn, dispatch)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        for topic in conn.topics:
-            hub.unsubscribe(topic, conn)
-        await service.depart(staff)
-    return ws
 
 
 async def _refuse(request: web.Request, exc: Forbidden) -> web.WebSocketResponse:
