@@ -14,24 +14,20 @@ import secrets
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatserver.chat import core
+from chatserver.chat.core import StaffContext, conv_topic, staff_topic, team_topic
 from chatserver.chat.hub import Hub, Seen
 from chatserver.config import Settings
 from chatserver.metrics import Metrics
 from chatserver.protocol import frames as f
 from chatserver.protocol.codec import encode
 from chatserver.protocol.errors import (
-    AlreadyTaken,
     Blocked,
-    CapReached,
     ChatError,
     Closed,
-    Conflict,
-    Forbidden,
     LegalHold,
     MalformedFrame,
     NotFound,
@@ -39,7 +35,7 @@ from chatserver.protocol.errors import (
     Overloaded,
     ProofOfWorkRequired,
 )
-from chatserver.protocol.lifecycle import Actor, Event, State, transition
+from chatserver.protocol.lifecycle import Actor, Event, State, allowed, transition
 from chatserver.protocol.limits import PowGate
 from chatserver.records.retention import (
     EndedConversation,
@@ -49,7 +45,7 @@ from chatserver.records.retention import (
 )
 from chatserver.retention_rules import Rules
 from chatserver.staff.auth import hash_token
-from chatserver.storage import models as m
+from chatserver.storage import conversations
 from chatserver.storage.keystore import conversation_key_id, envelope_place, seal, unseal
 from chatserver.storage.store import (
     ConversationRow,
@@ -74,23 +70,6 @@ def new_conversation_id() -> str:
         candidate = secrets.token_urlsafe(16)
         if not candidate.startswith("-"):
             return candidate
-
-
-@dataclass(slots=True)
-class StaffContext:
-    """An authenticated staff member on a console connection."""
-
-    id: str
-    name: str
-    role: str
-    teams: dict[int, str]  # team id -> slug
-    cap: int
-    status: str = "available"
-    connections: int = 0
-
-    @property
-    def oversees(self) -> bool:
-        return self.role in ("supervisor", "admin")
 
 
 def message_frame(row: MessageRow, *, for_staff: bool = False) -> f.Message:
@@ -123,75 +102,6 @@ def stored_frame(p: Pending, outcome: Outcome) -> f.Message:
         p.kind,
         outcome.created_at,
     )
-
-
-async def _insert_envelope(
-    conn: AsyncConnection,
-    row: ConversationRow,
-    key: bytes,
-    envelope_id: str,
-    purpose: str,
-    epoch: int,
-    author: str,
-    body: bytes,
-    now: int,
-) -> None:
-    sealed = seal(key, conversation_key_id(row.id), envelope_place(envelope_id), body)
-    await conn.execute(
-        insert(m.key_envelopes).values(
-            team_id=row.team_id,
-            conversation_id=row.id,
-            envelope_id=envelope_id,
-            purpose=purpose,
-            epoch=epoch,
-            author_id=author,
-            body=sealed,
-            created_at=now,
-        )
-    )
-
-
-async def _under_hold(conn: AsyncConnection, conversation_id: str, now: int) -> bool:
-    """Whether a legal hold keeps the conversation at ``now`` (placed, not released, not
-    expired: chatserver.records.retention's rule)."""
-    h = m.holds.c
-    found = await conn.execute(
-        select(h.id)
-        .where(h.conversation_id == conversation_id, h.released_at.is_(None), h.expires_at > now)
-        .limit(1)
-    )
-    return found.first() is not None
-
-
-def assigned_frame(
-    row: ConversationRow,
-    last_seq: int | None = None,
-    by: str | None = None,
-    note: bytes | None = None,
-) -> f.Assigned:
-    """What a console is told about a conversation it now holds."""
-    return f.Assigned(
-        row.id,
-        row.team,
-        row.topic,
-        row.client_key,
-        row.last_seq if last_seq is None else last_seq,
-        by=by,
-        note=note,
-        epoch=row.epoch,
-    )
-
-
-def conv_topic(conversation_id: str) -> str:
-    return f"conv:{conversation_id}"
-
-
-def staff_topic(staff_id: str) -> str:
-    return f"staff:{staff_id}"
-
-
-def team_topic(team_id: int) -> str:
-    return f"team:{team_id}"
 
 
 #: The waiting estimate looks at the team's last accepted conversations, within a week,
@@ -294,28 +204,27 @@ class ChatService:
         )
         await self.store.keystore.create(conversation_key_id(conversation_id), now_ms)
         async with self.store.db.write() as conn:
-            await conn.execute(
-                insert(m.conversations).values(
-                    id=conversation_id,
-                    team_id=team.id,
-                    topic_id=topic_id,
-                    state=State.WAITING.value,
-                    token_hash=hash_token(token),
-                    client_key=frame.client_key,
-                    consent_version=frame.consent,
-                    epoch=frame.epoch,
-                    last_seq=0,
-                    created_at=now_ms,
-                    queued_at=now_ms,
-                    last_activity_at=now_ms,
-                    transfers=0,
-                )
+            await conversations.create(
+                conn,
+                id=conversation_id,
+                team_id=team.id,
+                topic_id=topic_id,
+                state=State.WAITING.value,
+                token_hash=hash_token(token),
+                client_key=frame.client_key,
+                consent_version=frame.consent,
+                epoch=frame.epoch,
+                last_seq=0,
+                created_at=now_ms,
+                queued_at=now_ms,
+                last_activity_at=now_ms,
+                transfers=0,
             )
             row = await conversation_tx(conn, conversation_id, self.now_ms())
         assert row is not None
         self.pow.record_start(now)
         self.metrics.inc("chat_conversations_started_total", "Conversations started.")
-        await self._tell(team_topic(team.id), f.Queued(self._queue_item(row)))
+        await self._tell(team_topic(team.id), f.Queued(core.queue_item(row)))
         # A newcomer joins at the end: nobody ahead of it moves, so only those behind it
         # (started in the same millisecond) are told; a surge costs no frame per waiter,
         # and its place is a count on the queue's index, not a read of the whole queue.
@@ -368,19 +277,16 @@ class ChatService:
 
     async def client_typing(self, conversation_id: str, active: bool) -> None:
         row = await self._conversation(conversation_id)
-        transition(row.state, Event.TYPING, Actor.CLIENT)
-        if row.counsellor_id is not None:
-            await self._tell(
-                staff_topic(row.counsellor_id), f.TypingNotice(row.id, "client", active)
-            )
+        await self._carry_out(core.client_typing(row, active).effects)
 
     async def client_close(self, conversation_id: str) -> State:
         async with self.store.db.write() as conn:
             row = await self._locked(conn, conversation_id)
-            new = transition(row.state, Event.CLOSE, Actor.CLIENT)
-            await self._set_state(conn, row, new, closed_at=self.now_ms())
-        await self._after_change(row, new, reason="client_closed")
-        return new
+            decision = core.client_close(row, self.now_ms())
+            await self._write(conn, row, decision.change)
+        await self._carry_out(decision.effects)
+        assert decision.change.state is not None
+        return decision.change.state
 
     async def client_delete(self, conversation_id: str) -> None:
         """The client's right to erasure: the conversation and everything in it, now.
@@ -398,7 +304,7 @@ class ChatService:
             # A legal hold wins over the right to erasure (GDPR Art. 17(3)): checked
             # with the row locked, before anything is written or destroyed.
             await self._locked(conn, conversation_id)
-            if await _under_hold(conn, conversation_id, self.now_ms()):
+            if await conversations.under_hold(conn, conversation_id, self.now_ms()):
                 raise LegalHold(
                     "this conversation must be kept for a legal reason and cannot be deleted"
                     " now; the counselling team can explain"
@@ -407,9 +313,7 @@ class ChatService:
         destroyed = await self.store.keystore.destroy([conversation_key_id(conversation_id)])
         async with self.store.db.write() as conn:
             row = await self._locked(conn, conversation_id)
-            await conn.execute(
-                delete(m.conversations).where(m.conversations.c.id == conversation_id)
-            )
+            await conversations.remove(conn, conversation_id)
             await audit_tx(
                 conn,
                 self.now_ms(),
@@ -420,24 +324,15 @@ class ChatService:
                 keys_destroyed=len(destroyed),
             )
         self.metrics.inc("chat_conversations_deleted_total", "Conversations deleted by clients.")
-        await self._after_change(row, State.DELETED, reason="client_deleted")
+        await self._carry_out(core.ended(row, State.DELETED, "client_deleted"))
 
     # ================================================================== console side
-    def _member(self, staff: StaffContext, row: ConversationRow) -> None:
-        if row.team_id not in staff.teams:
-            raise Forbidden("this conversation belongs to a team you are not a member of")
-
-    def _holder(self, staff: StaffContext, row: ConversationRow) -> None:
-        self._member(staff, row)
-        if row.counsellor_id != staff.id:
-            raise Forbidden("you do not hold this conversation")
-
     async def queue_snapshot(self, staff: StaffContext) -> f.QueueSnapshot:
         rows = await self.store.queue(list(staff.teams))
-        return f.QueueSnapshot(tuple(self._queue_item(r) for r in rows))
+        return f.QueueSnapshot(tuple(core.queue_item(r) for r in rows))
 
     async def held(self, staff: StaffContext) -> list[f.Assigned]:
-        return [assigned_frame(r) for r in await self.store.held_by(staff.id)]
+        return [core.assigned_frame(r) for r in await self.store.held_by(staff.id)]
 
     async def set_availability(self, staff: StaffContext, status: str) -> None:
         changed = status != staff.status
@@ -510,38 +405,20 @@ class ChatService:
         now = self.now_ms()
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)
-            self._member(staff, row)
-            if row.state is State.ACTIVE:
-                raise AlreadyTaken("a colleague has already accepted this conversation")
-            transition(row.state, Event.ACCEPT, Actor.COUNSELLOR)
-            await self._check_cap(conn, staff.id, staff.cap)
-            await self._set_state(
-                conn,
-                row,
-                State.ACTIVE,
-                counsellor_id=staff.id,
-                # The first accept stays: waiting time and duration count from it.
-                accepted_at=func.coalesce(m.conversations.c.accepted_at, now),
-                last_activity_at=now,
-            )
-            accepted: f.Message | None = None
+            change = core.accept(staff, row, await self._held(conn, staff, row), now)
+            await self._write(conn, row, change)
+            message: f.Message | None = None
             if frame.body is not None and frame.id is not None:
                 pending = Pending(row.id, "team", frame.id, "accept", 0, 0, frame.body, staff.id)
                 keys = await storage_keys(self.store.keystore, [row.id])
                 stored = (await store_messages(conn, [pending], now, keys))[0]
                 if isinstance(stored, ChatError):
                     raise stored
-                accepted = stored_frame(pending, stored)
+                message = stored_frame(pending, stored)
         self.metrics.inc("chat_conversations_accepted_total", "Conversations accepted.")
         self._waits.pop(row.team_id, None)  # one more wait to learn from
-        await self._tell(team_topic(row.team_id), f.Dequeued(row.id, row.team))
-        await self._tell(conv_topic(row.id), f.StateChanged(row.id, State.ACTIVE.value))
-        if accepted is not None:
-            await self._tell(conv_topic(row.id), accepted)
-        await self._announce_positions(row.team_id)
-        assigned = assigned_frame(row, accepted.seq if accepted else row.last_seq)
-        await self._tell(staff_topic(staff.id), assigned)
-        await self.announce_presence(staff)
+        assigned, effects = core.accepted(staff, row, message)
+        await self._carry_out(effects)
         return assigned
 
     async def staff_send(
@@ -571,9 +448,7 @@ class ChatService:
 
     async def staff_fetch(self, staff: StaffContext, frame: f.StaffFetch) -> list[MessageRow]:
         row = await self._conversation(frame.conversation)
-        if not staff.oversees:
-            self._holder(staff, row)
-        self._member(staff, row)
+        core.read_messages(staff, row)
         if frame.after == 0:
             await self._audit_reading(staff, row, "messages")
         return await self.store.messages_after(row.id, frame.after)
@@ -588,143 +463,63 @@ class ChatService:
 
     async def staff_typing(self, staff: StaffContext, frame: f.StaffTyping) -> None:
         row = await self._conversation(frame.conversation)
-        self._holder(staff, row)
-        transition(row.state, Event.TYPING, Actor.COUNSELLOR)
-        await self._tell(conv_topic(row.id), f.TypingNotice(row.id, "team", frame.active))
+        await self._carry_out(core.staff_typing(staff, row, frame.active).effects)
 
     async def transfer(self, staff: StaffContext, frame: f.Transfer) -> None:
         now = self.now_ms()
         key = await self._storage_key(frame.conversation)
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)
-            self._holder(staff, row)
-            if frame.to is None:
-                new = transition(row.state, Event.TRANSFER_QUEUE, Actor.COUNSELLOR)
-                values: dict[str, Any] = {"counsellor_id": None, "queued_at": now}
-            else:
-                new = transition(row.state, Event.TRANSFER_COLLEAGUE, Actor.COUNSELLOR)
-                if frame.to == staff.id:
-                    raise Conflict("you already hold this conversation")
-                await self._check_colleague(conn, frame.to, row.team_id)
-                values = {"counsellor_id": frame.to}
-            await self._set_state(
-                conn,
-                row,
-                new,
-                transfers=m.conversations.c.transfers + 1,
-                last_activity_at=now,
-                **values,
-            )
-            if frame.note is not None:
-                handover = f"handover-{now}-{secrets.token_hex(4)}"
-                await _insert_envelope(
-                    conn, row, key, handover, "handover", 0, staff.id, frame.note, now
-                )
-            await audit_tx(
-                conn, now, staff.id, "conversation.transferred", row.id, to=frame.to or "queue"
-            )
-        await self._tell(staff_topic(staff.id), f.Released(row.id, "transferred"))
-        if frame.to is None:
-            moved = await self._conversation(row.id)
-            await self._tell(team_topic(row.team_id), f.Queued(self._queue_item(moved)))
-            await self._tell(
-                conv_topic(row.id), f.StateChanged(row.id, State.WAITING.value, "transferred")
-            )
-            await self._announce_positions(row.team_id)
-        else:
-            await self._tell(
-                staff_topic(frame.to),
-                assigned_frame(row, by=staff.id, note=frame.note),
-            )
-            await self._tell(
-                conv_topic(row.id), f.StateChanged(row.id, State.ACTIVE.value, "transferred")
-            )
-        await self.announce_presence(staff)
+            colleague = None
+            if frame.to is not None and frame.to != staff.id and row.counsellor_id == staff.id:
+                colleague = await self._colleague(conn, frame.to, row.team_id)
+            change = core.transfer(staff, row, frame.to, colleague, frame.note, now)
+            await self._write(conn, row, change, key)
+        moved = await self._conversation(row.id) if frame.to is None else None
+        await self._carry_out(core.transferred(staff, row, frame.to, frame.note, moved))
 
     async def staff_close(self, staff: StaffContext, frame: f.StaffClose) -> None:
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)
-            self._holder(staff, row)
-            new = transition(row.state, Event.CLOSE, Actor.COUNSELLOR)
-            await self._set_state(
-                conn, row, new, closed_at=self.now_ms(), close_category=frame.category
-            )
-        await self._after_change(row, new, reason="counsellor_closed")
-        await self.announce_presence(staff)
+            decision = core.staff_close(staff, row, frame.category, self.now_ms())
+            await self._write(conn, row, decision.change)
+        await self._carry_out(decision.effects)
 
     async def block(self, staff: StaffContext, frame: f.Block) -> None:
-        now = self.now_ms()
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)
-            self._holder(staff, row)
-            new = transition(row.state, Event.BLOCK, Actor.COUNSELLOR)
-            await self._set_state(conn, row, new, closed_at=now, close_category="blocked")
-            await conn.execute(
-                insert(m.blocks).values(
-                    team_id=row.team_id,
-                    token_hash=row.token_hash,
-                    created_by=staff.id,
-                    created_at=now,
-                    expires_at=now + frame.hours * 3_600_000,
-                )
-            )
-            await audit_tx(conn, now, staff.id, "client.blocked", row.id, hours=frame.hours)
-        await self._after_change(row, new, reason="blocked")
-        await self.announce_presence(staff)
+            decision = core.block(staff, row, frame.hours, self.now_ms())
+            await self._write(conn, row, decision.change)
+        await self._carry_out(decision.effects)
 
     async def envelope(self, staff: StaffContext, frame: f.Envelope) -> f.Ack:
         now = self.now_ms()
         key = await self._storage_key(frame.conversation)
+        place = envelope_place(frame.id)
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)
-            self._member(staff, row)
-            if frame.purpose == "hold" and not staff.oversees:
-                raise Forbidden("only supervisors and admins place a legal hold")
-            if not staff.oversees:
-                self._holder(staff, row)
-            transition(row.state, Event.NOTE, Actor.COUNSELLOR)
-            existing = (
-                await conn.execute(
-                    select(m.key_envelopes.c.body, m.key_envelopes.c.purpose).where(
-                        m.key_envelopes.c.conversation_id == row.id,
-                        m.key_envelopes.c.envelope_id == frame.id,
-                    )
-                )
-            ).first()
+            existing = await conversations.envelope_body(conn, row.id, frame.id)
+            stored = None
             if existing is not None:
-                stored = unseal(
-                    key,
-                    conversation_key_id(row.id),
-                    envelope_place(frame.id),
-                    bytes(existing.body),
-                )
-                if (stored, existing.purpose) != (frame.body, frame.purpose):
-                    raise Conflict(
-                        "this envelope id was already used for other content", ref=frame.id
-                    )
+                body, purpose = existing
+                stored = (unseal(key, conversation_key_id(row.id), place, body), purpose)
+            decision = core.envelope(staff, row, frame, stored)
+            if decision is None:
                 return f.Ack(frame.id, 0, row.id)
-            await _insert_envelope(
-                conn, row, key, frame.id, frame.purpose, frame.epoch, staff.id, frame.body, now
+            sealed = seal(key, conversation_key_id(row.id), place, frame.body)
+            await conversations.insert_envelope(
+                conn, row, frame.id, frame.purpose, frame.epoch, staff.id, sealed, now
             )
-        if row.counsellor_id is not None and row.counsellor_id != staff.id:
-            await self._tell(
-                staff_topic(row.counsellor_id),
-                f.EnvelopeNotice(
-                    row.id, frame.id, frame.purpose, frame.body, frame.epoch, staff.id
-                ),
-            )
+        await self._carry_out(decision.effects)
         return f.Ack(frame.id, 0, row.id)
 
     async def ended_by_retention(self, ended: EndedConversation) -> None:
         """Tell everyone concerned that the sweep closed an idle conversation."""
-        await self._tell(conv_topic(ended.id), f.StateChanged(ended.id, ended.now.value, "idle"))
-        if ended.was is State.WAITING:
-            await self._tell(team_topic(ended.team_id), f.Dequeued(ended.id, ended.team))
-            await self._announce_positions(ended.team_id)
-        if ended.counsellor_id is not None:
-            topic = staff_topic(ended.counsellor_id)
-            await self._tell(topic, f.StateChanged(ended.id, ended.now.value, "idle"))
-            await self._tell(topic, f.Released(ended.id, "idle"))
+        await self._carry_out(
+            core.ended_by_retention(
+                ended.id, ended.team_id, ended.team, ended.was, ended.now, ended.counsellor_id
+            )
+        )
 
     async def member_removed(self, staff_id: str, team_id: int, admin: str) -> None:
         """A member left the team (a signed roster without them): the conversations of the
@@ -732,15 +527,8 @@ class ChatService:
         (docs/e2e.md, "Removing a member")."""
         async with self.store.db.write() as conn:
             moved = await requeue_held(conn, staff_id, team_id, admin, self.now_ms())
-        for row in moved:
-            await self._tell(staff_topic(staff_id), f.Released(row.id, "member_removed"))
-            again = await self._conversation(row.id)
-            await self._tell(team_topic(row.team_id), f.Queued(self._queue_item(again)))
-            await self._tell(
-                conv_topic(row.id), f.StateChanged(row.id, State.WAITING.value, "transferred")
-            )
-        if moved:
-            await self._announce_positions(team_id)
+        now = [await self._conversation(row.id) for row in moved]
+        await self._carry_out(core.requeued(staff_id, now, team_id))
 
     async def staff_envelopes(
         self, staff: StaffContext, frame: f.EnvelopesRequest
@@ -748,9 +536,7 @@ class ChatService:
         """Every envelope of a conversation, for its holder (another device, a new holder
         after a transfer) or a supervisor: the keys of each generation and the notes."""
         row = await self._conversation(frame.conversation)
-        self._member(staff, row)
-        if not staff.oversees:
-            self._holder(staff, row)
+        core.read_envelopes(staff, row)
         key = await self._storage_key(row.id)
         await self._audit_reading(staff, row, "keys")
         items = tuple(
@@ -780,79 +566,74 @@ class ChatService:
         return row
 
     async def _locked(self, conn: AsyncConnection, conversation_id: str) -> ConversationRow:
-        """The conversation row, locked for this transaction (PostgreSQL; SQLite writes are
-        serialised anyway)."""
-        await conn.execute(
-            select(m.conversations.c.id)
-            .where(m.conversations.c.id == conversation_id)
-            .with_for_update()
-        )
-        row = await conversation_tx(conn, conversation_id, self.now_ms())
+        """The conversation row, locked for this transaction."""
+        row = await conversations.lock(conn, conversation_id, self.now_ms())
         if row is None:
             raise NotFound("this conversation does not exist (any more)")
         return row
 
-    async def _set_state(
-        self, conn: AsyncConnection, row: ConversationRow, new: State, **values: Any
+    async def _held(self, conn: AsyncConnection, staff: StaffContext, row: ConversationRow) -> int:
+        """How many chats ``staff`` holds, counted only for an accept that is otherwise
+        legal (the count locks their account's row)."""
+        legal = allowed(row.state, Event.ACCEPT, Actor.COUNSELLOR)
+        if row.team_id not in staff.teams or not legal:
+            return 0
+        return await conversations.held_count(conn, staff.id)
+
+    async def _colleague(
+        self, conn: AsyncConnection, staff_id: str, team_id: int
+    ) -> core.Colleague | None:
+        member, cap = await conversations.colleague(conn, staff_id, team_id)
+        if not member:
+            return None
+        held = await conversations.held_count(conn, staff_id)
+        return core.Colleague(staff_id, held, cap or self.settings.counsellor_cap)
+
+    async def _write(
+        self, conn: AsyncConnection, row: ConversationRow, change: core.Change, key: bytes = b""
     ) -> None:
-        if new in (State.CLOSED, State.ABANDONED):
-            # Retention: from now on the record has its due times (hidden once past them).
-            now = self.now_ms()
-            effective = await effective_rules(conn, self.rules, row.team_id)
-            values.update(due_values(new, now, now, effective))
-        await conn.execute(
-            update(m.conversations)
-            .where(m.conversations.c.id == row.id)
-            .values(state=new.value, **values)
-        )
-        if new in (State.CLOSED, State.ABANDONED):
-            # The anonymous statistics as it ends, in the same transaction
-            # (chatserver.records.stats).
-            await record_stats(conn, [row.id], self.now_ms())
-
-    async def _check_cap(self, conn: AsyncConnection, staff_id: str, cap: int) -> None:
-        await conn.execute(select(m.staff.c.id).where(m.staff.c.id == staff_id).with_for_update())
-        held = len(
-            (
-                await conn.execute(
-                    select(m.conversations.c.id).where(
-                        m.conversations.c.counsellor_id == staff_id,
-                        m.conversations.c.state == State.ACTIVE.value,
-                    )
-                )
-            ).all()
-        )
-        if held >= cap:
-            raise CapReached(f"you already hold {held} chats, the most allowed at once")
-
-    async def _check_colleague(self, conn: AsyncConnection, staff_id: str, team_id: int) -> None:
-        row = (
-            await conn.execute(
-                select(m.staff.c.disabled_at, m.staff.c.cap)
-                .join(m.memberships, m.memberships.c.staff_id == m.staff.c.id)
-                .where(m.staff.c.id == staff_id, m.memberships.c.team_id == team_id)
+        """Carry out a decision's change in the caller's transaction."""
+        now = self.now_ms()
+        if change.state is not None:
+            values = dict(change.values)
+            if change.ended:
+                # Retention: from now on the record has its due times (hidden once past them).
+                effective = await effective_rules(conn, self.rules, row.team_id)
+                values.update(due_values(change.state, now, now, effective))
+            await conversations.set_state(
+                conn,
+                row.id,
+                change.state,
+                values,
+                accepted_at=change.accepted_at,
+                transfers=change.transfers,
             )
-        ).first()
-        if row is None or row.disabled_at is not None:
-            raise NotFound("there is no such colleague in this conversation's team")
-        await self._check_cap(conn, staff_id, row.cap or self.settings.counsellor_cap)
-
-    async def _after_change(self, row: ConversationRow, new: State, reason: str) -> None:
-        """Tell everyone concerned that a conversation ended or went away."""
-        if row.state is State.WAITING:
-            await self._tell(team_topic(row.team_id), f.Dequeued(row.id, row.team))
-            await self._announce_positions(row.team_id)
-        await self._tell(conv_topic(row.id), f.StateChanged(row.id, new.value, reason))
-        if row.counsellor_id is not None:
-            await self._tell(
-                staff_topic(row.counsellor_id), f.StateChanged(row.id, new.value, reason)
+            if change.ended:
+                # The anonymous statistics as it ends, in the same transaction
+                # (chatserver.records.stats).
+                await record_stats(conn, [row.id], now)
+        if change.block_hours is not None:
+            await conversations.insert_block(conn, row, change.by, now, change.block_hours)
+        if change.handover is not None:
+            handover = f"handover-{now}-{secrets.token_hex(4)}"
+            sealed = seal(
+                key, conversation_key_id(row.id), envelope_place(handover), change.handover
             )
-            await self._tell(staff_topic(row.counsellor_id), f.Released(row.id, reason))
+            await conversations.insert_envelope(
+                conn, row, handover, "handover", 0, change.by, sealed, now
+            )
+        for entry in change.audit:
+            await audit_tx(conn, now, entry.actor, entry.action, entry.target, **entry.detail)
 
-    def _queue_item(self, row: ConversationRow) -> f.QueueItem:
-        return f.QueueItem(
-            row.id, row.team, row.topic, row.queued_at or row.created_at, epoch=row.epoch
-        )
+    async def _carry_out(self, effects: Iterable[core.Effect]) -> None:
+        """A decision's effects after its commit, in order."""
+        for effect in effects:
+            if isinstance(effect, core.Tell):
+                await self._tell(effect.topic, effect.frame)
+            elif isinstance(effect, core.AnnouncePositions):
+                await self._announce_positions(effect.team_id)
+            else:
+                await self.announce_presence(effect.staff)
 
     async def _announce_positions(self, team_id: int) -> None:
         """Send every waiting client of the team its place and estimate."""
@@ -876,19 +657,10 @@ class ChatService:
         read_at, waits = self._waits.get(team_id, (0, []))
         if read_at and 0 <= now - read_at < ESTIMATE_REUSE_MS and not self.hub.shared:
             return waits
-        c = m.conversations.c
         async with self.store.db.read() as conn:
-            rows = await conn.execute(
-                select(c.accepted_at - c.created_at)
-                .where(
-                    c.team_id == team_id,
-                    c.accepted_at.is_not(None),
-                    c.accepted_at >= now - ESTIMATE_WINDOW_MS,
-                )
-                .order_by(c.accepted_at.desc())
-                .limit(ESTIMATE_SAMPLES)
+            waits = await conversations.recent_waits(
+                conn, team_id, now - ESTIMATE_WINDOW_MS, ESTIMATE_SAMPLES
             )
-            waits = [int(wait) for wait in rows.scalars()]
         self._waits[team_id] = (now, waits)
         return waits
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatserver import PROTOCOL_VERSION
+from chatserver.chat.core import conv_topic
 from chatserver.chat.hub import Hub
-from chatserver.chat.service import ChatService, conv_topic, message_frame
+from chatserver.chat.service import ChatService, message_frame
 from chatserver.protocol import frames as f
 from chatserver.protocol.errors import InvalidTransition, Overloaded
 from chatserver.protocol.lifecycle import State
