@@ -185,6 +185,16 @@ class Database:
         #: Checkpoints of the write-ahead log made by this process (for /metrics).
         self.checkpoints_made = 0
 
+    async def ping(self) -> None:
+        """A round trip to the database (the readiness check); raises when it fails."""
+        async with self.read() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def secure_delete_on(self) -> bool:
+        """SQLite: whether deleted rows are overwritten in the file (``secure_delete``)."""
+        async with self.read() as conn:
+            return bool((await conn.exec_driver_sql("PRAGMA secure_delete")).scalar())
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn, conn.begin():

@@ -74,7 +74,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     if not await schema_is_current(db):
         await db.dispose()
         raise SchemaOutdated("the database schema is not current: run `chatserver migrate`")
-    if db.is_sqlite and not await secure_delete_on(db):
+    if db.is_sqlite and not await db.secure_delete_on():
         await db.dispose()
         raise SchemaOutdated("SQLite secure_delete is off: deleted data would stay in the file")
     keystore = Keystore(settings.keystore)
@@ -135,11 +135,6 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     await hub.start()
     yield
     await hub.close()
-
-
-async def secure_delete_on(db: Database) -> bool:
-    async with db.read() as conn:
-        return bool((await conn.exec_driver_sql("PRAGMA secure_delete")).scalar())
 
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:

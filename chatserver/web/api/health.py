@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy import text
 
 from chatserver.chat.redis_hub import RedisHub
 from chatserver.web.state import DB, HUB, METRICS
@@ -18,8 +17,7 @@ log = logging.getLogger("chatserver.web")
 async def healthz(request: web.Request) -> web.Response:
     """Ready: the database answers, and Redis when several processes share it."""
     try:
-        async with request.app[DB].read() as conn:
-            await conn.execute(text("SELECT 1"))
+        await request.app[DB].ping()
     except Exception:
         log.exception("event=health_failed part=database")
         return web.json_response({"status": "unavailable", "database": False}, status=503)
