@@ -5,8 +5,10 @@
     ChatError                      base; carries a stable ``code``, a human message,
     │                              an HTTP status and, where fatal, a close code
     ├── PeerError                  the peer broke the rules; answer with an ``error`` frame
-    │   ├── FrameError             the bytes are not a valid frame (1003 / 1009 when fatal)
-    │   │   ├── MalformedFrame     not JSON, not an object, wrong field types
+    │   ├── FrameError             the bytes are not a valid frame or body (1003 / 1009)
+    │   │   ├── Malformed          a frame or a request body that is not JSON, not an
+    │   │   │                      object, lacks a field, names an unknown one or has a
+    │   │   │                      value of the wrong type, range or form
     │   │   ├── UnknownFrameType   a ``type`` this role does not know
     │   │   └── FrameTooLarge      over the size cap: the connection closes with 1009
     │   ├── PolicyError            a valid frame that is not allowed (1008 when fatal)
@@ -51,7 +53,7 @@ __all__ = [
     "FrameTooLarge",
     "InvalidTransition",
     "LegalHold",
-    "MalformedFrame",
+    "Malformed",
     "NotFound",
     "OriginNotAllowed",
     "Overloaded",
@@ -100,7 +102,12 @@ class FrameError(PeerError):
     close_code = CLOSE_UNSUPPORTED_DATA
 
 
-class MalformedFrame(FrameError):
+class Malformed(FrameError):
+    """The input breaks the protocol's shape: a WebSocket frame
+    (:func:`chatserver.protocol.codec.decode`), an HTTP body
+    (:func:`~chatserver.protocol.codec.decode_body`), a query parameter or a value the
+    domain checks (a slug, an origin, a week of hours). HTTP 400; nothing was changed."""
+
     code = "malformed"
 
 
@@ -225,3 +232,7 @@ def all_error_codes() -> dict[str, type[ChatError]]:
         found.setdefault(cls.code, cls)
         stack.extend(cls.__subclasses__())
     return found
+
+
+#: The old name, until every module says ``Malformed``.
+MalformedFrame = Malformed

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatserver.protocol import bodies
 from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
 from chatserver.staff.auth import normalise_username
 from chatserver.storage import models as m
@@ -30,7 +31,6 @@ __all__ = ["MAX_CAP", "ROLES", "Account", "Accounts", "StaffChange", "parse_chan
 #: The roles of a staff account, from the least to the most rights.
 ROLES = ("counsellor", "supervisor", "admin")
 MAX_CAP = 20
-FIELDS = frozenset({"role", "disabled", "cap"})
 LAST_ADMIN = "is the last enabled admin: make another account admin first"
 
 
@@ -88,20 +88,14 @@ def check_role(value: Any) -> str:
     return str(value)
 
 
-def parse_change(body: Any) -> StaffChange:
-    """``{"role"?, "disabled"?, "cap"?}`` checked, or ``malformed`` naming the field."""
-    if not isinstance(body, dict) or not body or not set(body) <= FIELDS:
-        raise MalformedFrame(
-            'the body is {"role"?: ..., "disabled"?: true|false, "cap"?: 1-20|null}'
-        )
-    disabled = body.get("disabled")
-    if "disabled" in body and not isinstance(disabled, bool):
-        raise MalformedFrame("disabled: true or false")
+def parse_change(body: bodies.StaffChange) -> StaffChange:
+    """The body ``{"role"?, "disabled"?, "cap"?}`` (its shape checked by the codec) with
+    its values checked, or ``malformed`` naming the field."""
     return StaffChange(
-        role=check_role(body["role"]) if "role" in body else None,
-        disabled=disabled,
-        cap=check_cap(body.get("cap")),
-        set_cap="cap" in body,
+        role=check_role(body.role) if "role" in body.present else None,
+        disabled=body.disabled,
+        cap=check_cap(body.cap),
+        set_cap="cap" in body.present,
     )
 
 

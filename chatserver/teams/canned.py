@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatserver.protocol import bodies
 from chatserver.protocol.errors import MalformedFrame, NotFound
 from chatserver.storage import models as m
 from chatserver.storage.db import Database
@@ -25,7 +26,6 @@ __all__ = ["LANGS", "MAX_BODY", "MAX_TITLE", "CannedReplies", "CannedReply", "Dr
 MAX_TITLE = 80
 MAX_BODY = 2000
 LANGS = ("de", "en")
-FIELDS = frozenset({"title", "body", "lang"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +65,15 @@ def _printable(text: str, *, newlines: bool) -> bool:
     return all(c.isprintable() or c in allowed for c in text)
 
 
-def parse(data: Any) -> Draft:
-    """``{"title", "body", "lang"}`` checked, or ``malformed`` saying what is wrong."""
-    if not isinstance(data, dict) or set(data) != FIELDS:
-        raise MalformedFrame('the body is {"title": ..., "body": ..., "lang": "de" or "en"}')
-    title, body, lang = data["title"], data["body"], data["lang"]
-    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
+def parse(data: bodies.CannedDraft) -> Draft:
+    """The body ``{"title", "body", "lang"}`` (its shape checked by the codec) with its
+    values checked, or ``malformed`` saying what is wrong."""
+    title, body, lang = data.title, data.body, data.lang
+    if not title.strip() or len(title) > MAX_TITLE:
         raise MalformedFrame(f"title: some text, at most {MAX_TITLE} characters")
     if not _printable(title, newlines=False):
         raise MalformedFrame("title: one line, without control characters")
-    if not isinstance(body, str) or not body.strip() or len(body) > MAX_BODY:
+    if not body.strip() or len(body) > MAX_BODY:
         raise MalformedFrame(f"body: some text, at most {MAX_BODY} characters")
     if not _printable(body, newlines=True):
         raise MalformedFrame("body: no control characters other than line breaks and tabs")

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatserver.protocol import bodies
 from chatserver.protocol.errors import MalformedFrame
 from chatserver.storage import models as m
 from chatserver.storage.store import audit_tx
@@ -57,14 +58,13 @@ class ConsentText:
         }
 
 
-def parse_texts(body: Any) -> dict[str, str]:
-    """``{"de": ..., "en": ...}``: both languages, each 1 to MAX_TEXT characters."""
-    if not isinstance(body, dict) or set(body) != set(LANGUAGES):
-        raise MalformedFrame('the body is {"de": "…", "en": "…"}')
+def parse_texts(body: bodies.ConsentTexts) -> dict[str, str]:
+    """``{"de": ..., "en": ...}`` (its shape checked by the codec): both languages, each
+    1 to MAX_TEXT characters."""
     texts = {}
     for lang in LANGUAGES:
-        value = body[lang]
-        if not isinstance(value, str) or not value.strip():
+        value = getattr(body, lang)
+        if not value.strip():
             raise MalformedFrame(f"{lang}: the text in this language is missing")
         if len(value) > MAX_TEXT:
             raise MalformedFrame(f"{lang}: at most {MAX_TEXT} characters")

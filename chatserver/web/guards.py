@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from chatserver.policy import session_cookie
-from chatserver.protocol.errors import Forbidden, MalformedFrame, Unauthorized
+from chatserver.protocol.bodies import Body
+from chatserver.protocol.codec import decode_body
+from chatserver.protocol.errors import Forbidden, Malformed, Unauthorized
 from chatserver.staff.auth import (
     csrf_token,
     hash_token,
 )
 from chatserver.storage.store import StaffRow
 from chatserver.web.state import CLOCK, SETTINGS, STORE
+
+B = TypeVar("B", bound=Body)
 
 
 def cookie_name(request: web.Request) -> str:
@@ -80,11 +84,17 @@ async def current_staff(request: web.Request, *, slide: bool = True) -> tuple[St
 async def read_json(request: web.Request, max_bytes: int) -> Any:
     """The request's JSON body, refused as ``malformed`` when larger or not JSON."""
     if request.content_length is None or request.content_length > max_bytes:
-        raise MalformedFrame(f"send a JSON body of at most {max_bytes} bytes")
+        raise Malformed(f"send a JSON body of at most {max_bytes} bytes")
     try:
         return json.loads(await request.read())
-    except ValueError:
-        raise MalformedFrame("the body must be JSON") from None
+    except (ValueError, RecursionError):
+        raise Malformed("the body must be JSON") from None
+
+
+async def read_body(request: web.Request, cls: type[B], max_bytes: int) -> B:
+    """The request's JSON body checked against the body class ``cls``
+    (:mod:`chatserver.protocol.bodies`), or ``malformed`` saying what is wrong."""
+    return decode_body(await read_json(request, max_bytes), cls)
 
 
 def check_csrf(request: web.Request, token: str) -> None:

@@ -245,3 +245,34 @@ def test_sql_is_built_in_storage_only() -> None:
         m: (found.get(m, 0), n) for m, n in SQL_OUTSIDE_STORAGE.items() if found.get(m, 0) < n
     }
     assert not shrunk, f"lower these counts in SQL_OUTSIDE_STORAGE (found, listed): {shrunk}"
+
+
+#: The only handlers that take a body's JSON without a body class: nested documents with
+#: their own parsers that name each field's path (docs/architecture.md, "Input").
+RAW_JSON_BODIES = {
+    "chatserver.web.guards": 2,  # read_json and read_body themselves
+    "chatserver.web.api.members": 1,  # enrolment and identity keys: teams.members
+    "chatserver.web.api.hours": 1,  # a week of opening hours: teams.hours.parse_hours
+}
+
+
+def _called(f: ast.expr) -> str:
+    return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+
+
+def test_request_bodies_are_decoded_by_their_spec() -> None:
+    """An HTTP handler reads its body with ``read_body(request, BodyClass, ...)``, the
+    declarative check frames get; ``read_json`` alone only where RAW_JSON_BODIES says."""
+    found = {}
+    for path in sources():
+        tree = ast.parse(path.read_text("utf-8"))
+        n = sum(
+            isinstance(node, ast.Call)
+            and _called(node.func) in ("read_json", "loads")
+            and module_name(path).startswith("chatserver.web")
+            and "request" in ast.unparse(node)
+            for node in ast.walk(tree)
+        )
+        if n:
+            found[module_name(path)] = n
+    assert found == RAW_JSON_BODIES

@@ -56,7 +56,7 @@ def table(conversation: str, block: int) -> list[Entry]:
             "POST",
             t + "/retention/preview",
             a + "/retention/preview",
-            {"messages": "2d"},
+            {"changes": {"messages": "2d"}},
             {"root"},
             {200},
         ),

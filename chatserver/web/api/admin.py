@@ -11,16 +11,23 @@ signed rosters (``members_http``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from chatserver.protocol.errors import Forbidden, MalformedFrame, NotFound
+from chatserver.protocol.bodies import (
+    NewTeam,
+    NewTopic,
+    Origins,
+    PasswordReset,
+    TeamChange,
+    TopicRename,
+)
+from chatserver.protocol.bodies import StaffChange as StaffChangeBody
+from chatserver.protocol.errors import Forbidden, NotFound
 from chatserver.staff.accounts import Accounts, parse_change
 from chatserver.storage.store import StaffRow
 from chatserver.teams.members import Members
 from chatserver.teams.teams import Teams
-from chatserver.web.guards import check_csrf, current_staff, now_ms, read_json
+from chatserver.web.guards import check_csrf, current_staff, now_ms, read_body
 from chatserver.web.state import DB, SERVICE, STORE
 
 __all__ = ["add_admin_routes"]
@@ -50,18 +57,6 @@ async def _reader(request: web.Request) -> StaffRow:
     return staff
 
 
-async def _object(request: web.Request, example: str) -> dict[str, Any]:
-    body = await read_json(request, MAX_BODY)
-    if not isinstance(body, dict):
-        raise MalformedFrame(f"the body is {example}")
-    return body
-
-
-def _only(body: dict[str, Any], allowed: set[str], example: str) -> None:
-    if not body or not set(body) <= allowed:
-        raise MalformedFrame(f"the body is {example}")
-
-
 # --------------------------------------------------------------------------- teams
 async def list_teams(request: web.Request) -> web.Response:
     """Admins: every team, archived ones included; supervisors: their teams."""
@@ -75,33 +70,21 @@ async def list_teams(request: web.Request) -> web.Response:
 
 async def create_team(request: web.Request) -> web.Response:
     admin = await _admin(request)
-    example = '{"slug": ..., "name": ...}'
-    body = await _object(request, example)
-    if set(body) != {"slug", "name"}:
-        raise MalformedFrame(f"the body is {example}")
-    team = await Teams(request.app[DB]).create(
-        body["slug"], body["name"], [], admin.id, now_ms(request)
-    )
+    body = await read_body(request, NewTeam, MAX_BODY)
+    team = await Teams(request.app[DB]).create(body.slug, body.name, [], admin.id, now_ms(request))
     return web.json_response(team.to_json(), status=201)
 
 
 async def change_team(request: web.Request) -> web.Response:
     admin = await _admin(request)
-    example = '{"name"?: ..., "archived"?: true|false, "transcript"?: true|false}'
-    body = await _object(request, example)
-    _only(body, {"name", "archived", "transcript"}, example)
-    for switch in ("archived", "transcript"):
-        if switch in body and not isinstance(body[switch], bool):
-            raise MalformedFrame(f"{switch}: true or false")
-    if "name" in body and not isinstance(body["name"], str):
-        raise MalformedFrame("name: some text")
+    body = await read_body(request, TeamChange, MAX_BODY)
     team = await Teams(request.app[DB]).change(
         request.match_info["slug"],
         admin.id,
         now_ms(request),
-        name=body.get("name"),
-        archived=body.get("archived"),
-        transcript=body.get("transcript"),
+        name=body.name,
+        archived=body.archived,
+        transcript=body.transcript,
     )
     return web.json_response(team.to_json())
 
@@ -115,12 +98,9 @@ async def list_topics(request: web.Request) -> web.Response:
 
 async def add_topic(request: web.Request) -> web.Response:
     admin = await _admin(request)
-    example = '{"slug": ..., "name": ...}'
-    body = await _object(request, example)
-    if set(body) != {"slug", "name"}:
-        raise MalformedFrame(f"the body is {example}")
+    body = await read_body(request, NewTopic, MAX_BODY)
     topic = await Teams(request.app[DB]).add_topic(
-        request.match_info["slug"], body["slug"], body["name"], admin.id, now_ms(request)
+        request.match_info["slug"], body.slug, body.name, admin.id, now_ms(request)
     )
     return web.json_response(topic.to_json(), status=201)
 
@@ -134,10 +114,8 @@ async def change_topic(request: web.Request) -> web.Response:
     if request.method == "DELETE":
         await teams.remove_topic(slug, topic, admin.id, now_ms(request))
         return web.json_response({"slug": topic, "deleted": True})
-    body = await _object(request, '{"name": ...}')
-    if set(body) != {"name"}:
-        raise MalformedFrame('the body is {"name": ...}')
-    renamed = await teams.rename_topic(slug, topic, body["name"], admin.id, now_ms(request))
+    body = await read_body(request, TopicRename, MAX_BODY)
+    renamed = await teams.rename_topic(slug, topic, body.name, admin.id, now_ms(request))
     return web.json_response(renamed.to_json())
 
 
@@ -150,13 +128,10 @@ async def list_origins(request: web.Request) -> web.Response:
 
 async def replace_origins(request: web.Request) -> web.Response:
     admin = await _admin(request)
-    example = '{"origins": ["https://agency.example", ...]}'
-    body = await _object(request, example)
-    if set(body) != {"origins"} or not isinstance(body["origins"], list):
-        raise MalformedFrame(f"the body is {example}")
+    body = await read_body(request, Origins, MAX_BODY)
     slug = request.match_info["slug"]
     origins = await Teams(request.app[DB]).replace_origins(
-        slug, body["origins"], admin.id, now_ms(request)
+        slug, body.origins, admin.id, now_ms(request)
     )
     return web.json_response({"team": slug, "origins": origins})
 
@@ -170,7 +145,7 @@ async def list_staff(request: web.Request) -> web.Response:
 
 async def change_staff(request: web.Request) -> web.Response:
     admin = await _admin(request)
-    change = parse_change(await read_json(request, MAX_BODY))
+    change = parse_change(await read_body(request, StaffChangeBody, MAX_BODY))
     account = await Accounts(request.app[DB]).change(
         request.match_info["id"], change, admin.id, now_ms(request)
     )
@@ -190,21 +165,15 @@ async def reset_password(request: web.Request) -> web.Response:
     answer is a re-enrolment invitation in ``team`` whose secret the admin's browser adds
     to the link. Conversations the account held go back to the queue."""
     admin = await _admin(request)
-    example = '{"team": ..., "hours"?: 1-336}'
-    body = await _object(request, example)
-    if not set(body) <= {"team", "hours"} or not isinstance(body.get("team"), str):
-        raise MalformedFrame(f"the body is {example}")
-    hours = body.get("hours", 72)
-    if isinstance(hours, bool) or not isinstance(hours, int):
-        raise MalformedFrame("hours is an integer")
+    body = await read_body(request, PasswordReset, MAX_BODY)
     store = request.app[STORE]
-    team = await store.team_by_slug(body["team"])
+    team = await store.team_by_slug(body.team)
     if team is None or team.archived_at is not None:
         raise NotFound("there is no such team")
     staff_id = request.match_info["id"]
     teams = await store.staff_teams(staff_id)
     members = Members(request.app[DB])
-    invite = await members.reset_password(staff_id, team.id, admin.id, now_ms(request), hours)
+    invite = await members.reset_password(staff_id, team.id, admin.id, now_ms(request), body.hours)
     for team_id in teams:
         await request.app[SERVICE].member_removed(staff_id, team_id, admin.id)
     state = await members.invite_state(invite, now_ms(request))

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from chatserver.protocol.bodies import CannedDraft
 from chatserver.protocol.errors import Forbidden, NotFound
 from chatserver.storage.store import StaffRow
 from chatserver.teams.canned import CannedReplies, parse
 from chatserver.web.api.teams import team_of
-from chatserver.web.guards import check_csrf, check_team_access, current_staff, now_ms, read_json
+from chatserver.web.guards import check_csrf, check_team_access, current_staff, now_ms, read_body
 from chatserver.web.state import DB
 
 MAX_BODY = 16 * 1024
@@ -44,7 +45,7 @@ async def create_reply(request: web.Request) -> web.Response:
     staff = await _manager(request)
     team = await team_of(request)
     await check_team_access(request, staff, team.id)
-    draft = parse(await read_json(request, MAX_BODY))
+    draft = parse(await read_body(request, CannedDraft, MAX_BODY))
     reply = await CannedReplies(request.app[DB]).create(team.id, draft, staff.id, now_ms(request))
     return web.json_response(reply.to_json(), status=201)
 
@@ -58,7 +59,7 @@ async def change_reply(request: web.Request) -> web.Response:
     if request.method == "DELETE":
         await replies.delete(reply_id, staff.id, now_ms(request))
         return web.json_response({"id": reply_id, "deleted": True})
-    draft = parse(await read_json(request, MAX_BODY))
+    draft = parse(await read_body(request, CannedDraft, MAX_BODY))
     reply = await replies.update(reply_id, draft, staff.id, now_ms(request))
     return web.json_response(reply.to_json())
 

@@ -8,11 +8,12 @@ import re
 
 from aiohttp import web
 
+from chatserver.protocol.bodies import ConsentTexts
 from chatserver.protocol.errors import MalformedFrame
 from chatserver.records import privacy, privacy_render
 from chatserver.teams.consent import LANGUAGES, consent_history, parse_texts, save_consent
 from chatserver.web.api.teams import team_of
-from chatserver.web.guards import check_team_access, now_ms, read_json, staff_in_role
+from chatserver.web.guards import check_team_access, now_ms, read_body, staff_in_role
 from chatserver.web.state import DB, SETTINGS
 
 __all__ = ["add_consent_routes"]
@@ -40,7 +41,7 @@ async def show_consent(request: web.Request) -> web.Response:
 async def change_consent(request: web.Request) -> web.Response:
     admin = await staff_in_role(request, ("admin",), write=True)
     team = await team_of(request)
-    texts = parse_texts(await read_json(request, MAX_BODY))
+    texts = parse_texts(await read_body(request, ConsentTexts, MAX_BODY))
     async with request.app[DB].write() as conn:
         current = await save_consent(conn, team.id, texts, admin.id, now_ms(request))
     return web.json_response({"team": team.slug, "current": current.to_json()})

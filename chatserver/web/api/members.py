@@ -12,13 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
-from chatserver.protocol.errors import Forbidden, MalformedFrame
+from chatserver.protocol.bodies import Envelopes, Invite, Roster
+from chatserver.protocol.errors import Forbidden
 from chatserver.storage.store import StaffRow
 from chatserver.teams.epoch_keys import TeamKeys
 from chatserver.teams.members import Members
 from chatserver.teams.root_keys import RootKeys
 from chatserver.web.api.teams import team_of
-from chatserver.web.guards import check_csrf, current_staff, now_ms, read_json
+from chatserver.web.guards import check_csrf, current_staff, now_ms, read_body, read_json
 from chatserver.web.state import DB, KEYSTORE, SERVICE, SETTINGS, STORE
 
 MAX_BODY = 1024 * 1024
@@ -44,14 +45,9 @@ def _same_origin(request: web.Request) -> None:
 async def create_invite(request: web.Request) -> web.Response:
     admin = await _admin(request)
     team = await team_of(request)
-    body = await _json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("role"), str):
-        raise MalformedFrame('the body is {"role": ..., "hours": ...}')
-    hours = body.get("hours", 72)
-    if isinstance(hours, bool) or not isinstance(hours, int):
-        raise MalformedFrame("hours is an integer")
+    body = await read_body(request, Invite, MAX_BODY)
     members = Members(request.app[DB])
-    invite = await members.invite(team.id, body["role"], admin.id, now_ms(request), hours)
+    invite = await members.invite(team.id, body.role, admin.id, now_ms(request), body.hours)
     return web.json_response(await members.invite_state(invite, now_ms(request)), status=201)
 
 
@@ -106,14 +102,12 @@ async def _admin_read(request: web.Request) -> StaffRow:
 async def approve(request: web.Request) -> web.Response:
     admin = await _admin(request)
     team = await team_of(request)
-    body = await _json(request)
-    if not isinstance(body, dict) or set(body) != {"roster"}:
-        raise MalformedFrame('the body is {"roster": {...}}')
+    body = await read_body(request, Roster, MAX_BODY)
     version = await Members(request.app[DB]).approve(
         request.match_info["invite"],
         team.id,
         team.slug,
-        body["roster"],
+        body.roster,
         admin.id,
         now_ms(request),
     )
@@ -123,11 +117,9 @@ async def approve(request: web.Request) -> web.Response:
 async def upload_roster(request: web.Request) -> web.Response:
     admin = await _admin(request)
     team = await team_of(request)
-    body = await _json(request)
-    if not isinstance(body, dict) or set(body) != {"roster"}:
-        raise MalformedFrame('the body is {"roster": {...}}')
+    body = await read_body(request, Roster, MAX_BODY)
     version, removed = await Members(request.app[DB]).upload_roster(
-        team.id, team.slug, body["roster"], admin.id, now_ms(request)
+        team.id, team.slug, body.roster, admin.id, now_ms(request)
     )
     for staff_id in removed:
         await request.app[SERVICE].member_removed(staff_id, team.id, admin.id)
@@ -151,11 +143,9 @@ async def my_identity(request: web.Request) -> web.Response:
 async def upload_team_keys(request: web.Request) -> web.Response:
     admin = await _admin(request)
     team = await team_of(request)
-    body = await _json(request)
-    if not isinstance(body, dict) or set(body) != {"envelopes"}:
-        raise MalformedFrame('the body is {"envelopes": [...]}')
+    body = await read_body(request, Envelopes, MAX_BODY)
     added = await TeamKeys(request.app[DB], request.app[KEYSTORE]).upload(
-        team.id, team.slug, body["envelopes"], admin.id, now_ms(request)
+        team.id, team.slug, body.envelopes, admin.id, now_ms(request)
     )
     return web.json_response({"added": added}, status=201 if added else 200)
 
@@ -186,11 +176,9 @@ async def upload_root_keys(request: web.Request) -> web.Response:
     """The team root key, wrapped in an admin's browser to each admin of the team."""
     admin = await _admin(request)
     team = await team_of(request)
-    body = await _json(request)
-    if not isinstance(body, dict) or set(body) != {"envelopes"}:
-        raise MalformedFrame('the body is {"envelopes": [...]}')
+    body = await read_body(request, Envelopes, MAX_BODY)
     stored = await RootKeys(request.app[DB], request.app[KEYSTORE]).upload(
-        team.id, team.slug, body["envelopes"], admin.id, now_ms(request)
+        team.id, team.slug, body.envelopes, admin.id, now_ms(request)
     )
     return web.json_response({"stored": stored}, status=201)
 

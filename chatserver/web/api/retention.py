@@ -4,13 +4,17 @@ reports; supervisors and admins of the conversation's team place and release hol
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+from dataclasses import field
+from typing import Any, cast
 
 from aiohttp import web
 from sqlalchemy import select
 
+from chatserver.protocol.bodies import Body, HoldChange, NewHold, RulesPreview
 from chatserver.protocol.errors import MalformedFrame, NotFound
+from chatserver.protocol.frames import spec
 from chatserver.records.preview import preview
 from chatserver.records.retention import active_holds, change_hold, place_hold, set_rule, team_rules
 from chatserver.retention_rules import (
@@ -22,7 +26,7 @@ from chatserver.retention_rules import (
 )
 from chatserver.storage import models as m
 from chatserver.web.api.teams import team_of
-from chatserver.web.guards import check_team_access, now_ms, read_json, staff_in_role
+from chatserver.web.guards import check_team_access, now_ms, read_body, staff_in_role
 from chatserver.web.state import DB, SERVICE, STORE
 
 MAX_BODY = 16 * 1024
@@ -30,11 +34,24 @@ DAY_MS = 86_400_000
 MAX_HOLD_DAYS = 3650
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    body = await read_json(request, MAX_BODY)
-    if not isinstance(body, dict):
-        raise MalformedFrame("the body must be a JSON object")
-    return body
+#: ``PUT /api/teams/{slug}/retention``: a duration (or null, the default again) for some
+#: of the categories, one optional field each.
+RuleChanges = cast(
+    type[Body],
+    dataclasses.make_dataclass(
+        "RuleChanges",
+        [(name, str | None, spec(max_len=32, optional=True)) for name in CATEGORIES]
+        + [("present", frozenset[str], field(default=frozenset(), metadata={"decoder": True}))],
+        bases=(Body,),
+        frozen=True,
+        slots=True,
+        namespace={
+            "EXAMPLE": '{"messages"?: "48h" or "90d" or null, ...} naming categories among '
+            + ", ".join(CATEGORIES),
+            "NOT_EMPTY": True,
+        },
+    ),
+)
 
 
 def _minutes(value: Any, category: str) -> int | None:
@@ -83,10 +100,9 @@ async def change_rules(request: web.Request) -> web.Response:
     """``{"messages": "24h", "metadata": null}``: set or reset (null) team rules."""
     admin = await staff_in_role(request, ("admin",), write=True)
     team = await team_of(request)
-    body = await _body(request)
-    changes = {name: _minutes(value, name) for name, value in body.items()}
-    if not changes or not set(changes) <= set(CATEGORIES):
-        raise MalformedFrame(f"name categories among {', '.join(CATEGORIES)}")
+    body = await read_body(request, RuleChanges, MAX_BODY)
+    present = cast(frozenset[str], body.present)  # type: ignore[attr-defined]
+    changes = {name: _minutes(getattr(body, name), name) for name in sorted(present)}
     rules = request.app[SERVICE].rules
     try:
         async with request.app[DB].write() as conn:
@@ -104,13 +120,10 @@ async def preview_rules(request: web.Request) -> web.Response:
     staff = await staff_in_role(request, ("admin",), write=True)
     team = await team_of(request)
     await check_team_access(request, staff, team.id)
-    body = await _body(request)
-    raw = body.get("changes", {})
-    days = body.get("days", 7)
-    if not isinstance(raw, dict) or not set(raw) <= set(CATEGORIES):
+    body = await read_body(request, RulesPreview, MAX_BODY)
+    raw, days = body.changes, body.days
+    if not set(raw) <= set(CATEGORIES):
         raise MalformedFrame("changes maps categories to durations")
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
-        raise MalformedFrame("days is a whole number from 1 to 365")
     proposed = {name: _minutes(value, name) for name, value in raw.items()}
     rules = request.app[SERVICE].rules
     try:
@@ -172,9 +185,8 @@ async def list_holds(request: web.Request) -> web.Response:
     )
 
 
-def _days(body: dict[str, Any]) -> int:
-    days = body.get("days")
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_HOLD_DAYS:
+def _days(days: int) -> int:
+    if not 1 <= days <= MAX_HOLD_DAYS:
         raise MalformedFrame(f"days is a whole number from 1 to {MAX_HOLD_DAYS}")
     return days
 
@@ -185,14 +197,14 @@ async def create_hold(request: web.Request) -> web.Response:
     if conversation is None:
         raise NotFound("there is no such conversation (any more)")
     await check_team_access(request, staff, conversation.team_id)
-    body = await _body(request)
-    reason = body.get("reason")
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+    body = await read_body(request, NewHold, MAX_BODY)
+    reason = body.reason
+    if not reason.strip() or len(reason) > 500:
         raise MalformedFrame("a hold needs a reason (at most 500 characters)")
     now = now_ms(request)
     async with request.app[DB].write() as conn:
         hold_id = await place_hold(
-            conn, conversation.id, reason, now + _days(body) * DAY_MS, staff.id, now
+            conn, conversation.id, reason, now + _days(body.days) * DAY_MS, staff.id, now
         )
     return web.json_response({"id": hold_id}, status=201)
 
@@ -218,7 +230,10 @@ async def update_hold(request: web.Request) -> web.Response:
     hold_id = int(request.match_info["id"])
     await check_team_access(request, staff, await _hold_team(request, hold_id))
     now = now_ms(request)
-    expires = None if request.method == "DELETE" else now + _days(await _body(request)) * DAY_MS
+    if request.method == "DELETE":
+        expires = None
+    else:
+        expires = now + _days((await read_body(request, HoldChange, MAX_BODY)).days) * DAY_MS
     try:
         async with request.app[DB].write() as conn:
             await change_hold(

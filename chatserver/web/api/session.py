@@ -5,13 +5,13 @@ code, logout, and who is signed in (``/api/login``, ``/api/login/salt``, ``/api/
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from aiohttp import web
 
-from chatserver.protocol.errors import MalformedFrame, RateLimited, Unauthorized
+from chatserver.protocol.bodies import Login, LoginSalt
+from chatserver.protocol.errors import RateLimited, Unauthorized
 from chatserver.staff.auth import (
     csrf_token,
     hash_token,
@@ -22,8 +22,10 @@ from chatserver.staff.auth import (
 )
 from chatserver.storage.staff import kdf_salt
 from chatserver.storage.store import StaffRow
-from chatserver.web.guards import check_csrf, cookie_name, current_staff
+from chatserver.web.guards import check_csrf, cookie_name, current_staff, read_body
 from chatserver.web.state import CLOCK, DB, METRICS, SETTINGS, STORE, THROTTLE
+
+MAX_BODY = 4096
 
 log = logging.getLogger("chatserver.web")
 
@@ -38,26 +40,14 @@ def _staff_json(staff: StaffRow) -> dict[str, Any]:
     }
 
 
-async def _json_body(request: web.Request, fields: tuple[str, ...]) -> dict[str, str]:
-    if request.content_length is not None and request.content_length > 4096:
-        raise MalformedFrame("request body too large")
-    try:
-        data = json.loads(await request.read())
-    except ValueError:
-        raise MalformedFrame("the body must be JSON") from None
-    if not isinstance(data, dict) or any(not isinstance(data.get(k), str) for k in fields):
-        raise MalformedFrame(f"the body needs the string fields: {', '.join(fields)}")
-    return {k: data[k] for k in fields}
-
-
 async def login_salt(request: web.Request) -> web.Response:
     """What a console salts the password of ``username`` with before it derives the login
     credential (docs/e2e.md, "Passwords"). Public; a username without an account gets the
     installation id, the salt of every account made since migration 0011, so the answer
     does not tell which accounts exist."""
-    body = await _json_body(request, ("username",))
+    body = await read_body(request, LoginSalt, MAX_BODY)
     async with request.app[DB].read() as conn:
-        salt = await kdf_salt(conn, normalise_username(body["username"])[:80])
+        salt = await kdf_salt(conn, normalise_username(body.username)[:80])
     return web.json_response({"salt": salt})
 
 
@@ -65,8 +55,8 @@ async def login(request: web.Request) -> web.Response:
     """Check the derived credential (Argon2id) and the TOTP code; start a session."""
     app = request.app
     settings, store, throttle, clock = app[SETTINGS], app[STORE], app[THROTTLE], app[CLOCK]
-    body = await _json_body(request, ("username", "credential", "totp"))
-    username, now = normalise_username(body["username"])[:80], clock()
+    body = await read_body(request, Login, MAX_BODY)
+    username, now = normalise_username(body.username)[:80], clock()
     if not throttle.allowed(username, now):
         app[METRICS].inc("chat_logins_total", "Staff login attempts.", result="throttled")
         raise RateLimited("too many attempts; wait a few minutes")
@@ -74,11 +64,11 @@ async def login(request: web.Request) -> web.Response:
     staff = await store.staff_by_username(username)
     usable = staff if staff is not None and staff.disabled_at is None else None
     ok = await asyncio.to_thread(
-        verify_credential, usable.credential_hash if usable else None, body["credential"]
+        verify_credential, usable.credential_hash if usable else None, body.credential
     )
     step = None
     if ok and staff is not None and staff.totp_secret:
-        step = verify_totp(staff.totp_secret, body["totp"], now)
+        step = verify_totp(staff.totp_secret, body.totp, now)
         ok = step is not None and throttle.used_steps.get(staff.id, -1) < step
     if not ok or staff is None:
         throttle.failed(username, now)

@@ -7,12 +7,13 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy import select
 
+from chatserver.protocol.bodies import EpochBundles
 from chatserver.protocol.errors import Forbidden, MalformedFrame, NotFound
 from chatserver.protocol.lifecycle import State
 from chatserver.storage import models as m
 from chatserver.storage.store import TeamRow, visible
 from chatserver.teams.epochs import Epochs
-from chatserver.web.guards import check_csrf, check_team_access, current_staff, now_ms, read_json
+from chatserver.web.guards import check_csrf, check_team_access, current_staff, now_ms, read_body
 from chatserver.web.state import DB, SETTINGS, STORE
 
 MAX_UPLOAD = 512 * 1024
@@ -46,11 +47,9 @@ async def upload_bundles(request: web.Request) -> web.Response:
     if staff.role != "admin":
         raise Forbidden("only admins hold the team root key and upload epochs")
     team = await team_of(request)
-    body = await read_json(request, MAX_UPLOAD)
-    if not isinstance(body, dict) or set(body) != {"bundles"}:
-        raise MalformedFrame('the body is {"bundles": [...]}')
+    body = await read_body(request, EpochBundles, MAX_UPLOAD)
     added = await Epochs(request.app[DB]).upload(
-        team.id, team.slug, body["bundles"], staff.id, now_ms(request)
+        team.id, team.slug, body.bundles, staff.id, now_ms(request)
     )
     return web.json_response({"added": added}, status=201 if added else 200)
 

@@ -9,10 +9,11 @@ import logging
 
 from aiohttp import web
 
-from chatserver.protocol.errors import MalformedFrame, RateLimited, Unauthorized
+from chatserver.protocol.bodies import TotpConfirm
+from chatserver.protocol.errors import RateLimited, Unauthorized
 from chatserver.staff import totp
 from chatserver.staff.auth import LoginThrottle
-from chatserver.web.guards import check_csrf, current_staff, read_json
+from chatserver.web.guards import check_csrf, current_staff, read_body
 from chatserver.web.state import CLOCK, DB, SETTINGS, THROTTLE
 
 log = logging.getLogger("chatserver.web")
@@ -34,14 +35,12 @@ async def confirm(request: web.Request) -> web.Response:
     """``{"code"}`` from the pending secret makes it the account's; audited."""
     staff, token = await current_staff(request)
     check_csrf(request, token)
-    body = await read_json(request, 1024)
-    if not isinstance(body, dict) or set(body) != {"code"} or not isinstance(body["code"], str):
-        raise MalformedFrame('the body is {"code": "123456"}')
+    body = await read_body(request, TotpConfirm, 1024)
     throttle, now = request.app[ENROL_THROTTLE], request.app[CLOCK]()
     if not throttle.allowed(staff.id, now):
         raise RateLimited("too many wrong codes; wait a few minutes")
     try:
-        step = await totp.confirm(request.app[DB], staff.id, body["code"], now)
+        step = await totp.confirm(request.app[DB], staff.id, body.code, now)
     except Unauthorized:
         throttle.failed(staff.id, now)
         raise
