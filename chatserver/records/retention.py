@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatserver.protocol.lifecycle import State
 from chatserver.retention_rules import OPERATOR_WIDE, RuleError, Rules, format_minutes
 from chatserver.storage import models as m
+from chatserver.storage import stats as facts
 from chatserver.storage.store import audit_tx
 from chatserver.teams.hours import DEFAULT_TIMEZONE, load_hours
 
@@ -202,52 +203,33 @@ async def record_stats(
     A conversation counts on the day it started in its team's time zone (at the time of
     recording); the waiting time runs from the start to the first accept, the duration
     from the first accept to the end (``chatserver.records.stats`` reads these facts)."""
-    c = m.conversations.c
-    rows = (
-        await conn.execute(
-            select(
-                c.id,
-                c.team_id,
-                m.topics.c.slug,
-                c.state,
-                c.close_category,
-                c.created_at,
-                c.queued_at,
-                c.accepted_at,
-                c.closed_at,
-                c.last_activity_at,
-                c.transfers,
-            )
-            .outerjoin(m.topics, m.topics.c.id == c.topic_id)
-            .where(c.id.in_(list(conversation_ids)), c.stats_at.is_(None))
-        )
-    ).all()
+    rows = await facts.unrecorded(conn, conversation_ids)
     if not rows:
         return 0
     zones: dict[int, ZoneInfo] = {}
-    facts = []
+    new = []
     for row in rows:
         if row.team_id not in zones:
             zones[row.team_id] = await team_zone(conn, row.team_id)
         ended = row.closed_at or row.last_activity_at
         accepted = row.accepted_at is not None
-        facts.append(
-            {
-                "team_id": row.team_id,
-                "day": _day(row.created_at, zones[row.team_id]),
-                "topic": row.slug,
-                "outcome": outcome or row.state,
-                "close_category": row.close_category,
-                "accepted": int(accepted),
-                "waited_ms": row.accepted_at - row.created_at if accepted else None,
-                "duration_ms": ended - row.accepted_at if accepted and ended else None,
-                "transfers": row.transfers,
-            }
+        new.append(
+            facts.NewFact(
+                team_id=row.team_id,
+                day=_day(row.created_at, zones[row.team_id]),
+                topic=row.topic,
+                outcome=outcome or row.state,
+                close_category=row.close_category,
+                accepted=int(accepted),
+                waited_ms=row.accepted_at - row.created_at if row.accepted_at is not None else None,
+                duration_ms=ended - row.accepted_at
+                if row.accepted_at is not None and ended
+                else None,
+                transfers=row.transfers,
+            )
         )
-    await conn.execute(insert(m.stat_facts), facts)
-    await conn.execute(
-        update(m.conversations).where(c.id.in_([r.id for r in rows])).values(stats_at=now)
-    )
+    await facts.insert_facts(conn, new)
+    await facts.mark_recorded(conn, [r.id for r in rows], now)
     return len(rows)
 
 
