@@ -29,12 +29,11 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.records.retention import team_zone
-from chatserver.storage import models as m
 from chatserver.storage import stats as storage
+from chatserver.storage.retention import team_id as team_by_slug
 from chatserver.storage.stats import Fact
 
 __all__ = [
@@ -364,9 +363,8 @@ async def command_output(
 ) -> str:
     """``chatserver stats``: the report as text or CSV; :class:`StatsError` for an unknown
     team or a range that is not valid."""
-    t = m.teams.c
-    team_id = (await conn.execute(select(t.id).where(t.slug == slug))).scalar()
+    team_id = await team_by_slug(conn, slug)
     if team_id is None:
         raise StatsError(f"there is no team '{slug}'")
-    report = await team_report(conn, int(team_id), slug, first, last, now_ms)
+    report = await team_report(conn, team_id, slug, first, last, now_ms)
     return report.to_csv() if csv_ else report.to_text() + "\n"
