@@ -20,7 +20,7 @@ from chatserver.protocol.lifecycle import State
 from chatserver.retention_rules import OPERATOR_WIDE, RuleError, Rules, format_minutes
 from chatserver.storage import retention as storage
 from chatserver.storage import stats as facts
-from chatserver.storage.retention import Hold, active_holds, held, team_rules
+from chatserver.storage.retention import Hold, active_holds, team_rules
 from chatserver.storage.store import audit_tx
 from chatserver.teams.hours import DEFAULT_TIMEZONE, load_hours
 
@@ -31,7 +31,6 @@ __all__ = [
     "active_holds",
     "due_values",
     "effective_rules",
-    "held",
     "recompute_due",
     "record_stats",
     "set_rule",

@@ -183,8 +183,6 @@ SQL_OUTSIDE_STORAGE: dict[str, int] = {
     "chatserver.web.api.audit": 1,
     "chatserver.web.api.hours": 2,
     "chatserver.web.api.teams": 2,
-    "retention.locks": 1,
-    "retention.sweeper": 24,
 }
 STATEMENTS = {"select", "insert", "update", "delete", "text"}
 
