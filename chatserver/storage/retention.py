@@ -6,6 +6,10 @@ protects and in which order things go are decided by ``chatserver.records.retent
 and ``retention.sweeper``; this module only runs the statements. The sweep's deletions
 take a plain :class:`~sqlalchemy.Connection` (one call to the writer thread from
 ``BEGIN`` to commit, :meth:`chatserver.storage.db.Database.run_write`).
+
+Nothing here serves a conversation's content, so none of it filters with
+:func:`chatserver.storage.store.visible`: these statements are about the rows past due on
+purpose (the sweep deletes them, a hold keeps one, the preview counts them).
 """
 
 from __future__ import annotations
