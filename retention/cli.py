@@ -9,8 +9,6 @@ import signal
 import time
 from typing import Any
 
-from sqlalchemy import select
-
 from chatserver.config import Settings
 from chatserver.records.preview import preview
 from chatserver.records.retention import (
@@ -22,7 +20,7 @@ from chatserver.records.retention import (
     team_rules,
 )
 from chatserver.retention_rules import CATEGORIES, RuleError, Rules, format_minutes, parse_rules
-from chatserver.storage import models as m
+from chatserver.storage import retention as storage
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore
 from retention.scheduler import SweepScheduler
@@ -90,10 +88,10 @@ def report_lines(report: Report) -> list[str]:
 
 async def _team_id(db: Database, slug: str) -> int:
     async with db.read() as conn:
-        team_id = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).scalar()
+        team_id = await storage.team_id(conn, slug)
     if team_id is None:
         raise RuleError(f"there is no team {slug!r}")
-    return int(team_id)
+    return team_id
 
 
 async def preview_lines(
@@ -147,10 +145,7 @@ async def hold_command(db: Database, args: Any, actor: str = "cli") -> list[str]
     now = _now()
     if args.action == "list":
         async with db.read() as conn:
-            query = select(m.teams.c.id)
-            if args.team:
-                query = query.where(m.teams.c.slug == args.team)
-            team_ids = list((await conn.execute(query)).scalars())
+            team_ids = await storage.team_ids(conn, args.team or None)
             holds = await active_holds(conn, now, team_ids)
         return [
             f"{h.id}\t{h.conversation}\tuntil {_utc(h.expires_at)}\t{h.reason}" for h in holds
@@ -158,10 +153,7 @@ async def hold_command(db: Database, args: Any, actor: str = "cli") -> list[str]
     try:
         async with db.write() as conn:
             if args.action == "place":
-                found = await conn.execute(
-                    select(m.conversations.c.id).where(m.conversations.c.id == args.conversation)
-                )
-                if found.first() is None:
+                if not await storage.conversation_exists(conn, args.conversation):
                     raise LookupError("there is no such conversation (any more)")
                 hold_id = await place_hold(
                     conn, args.conversation, args.reason, now + args.days * DAY_MS, actor, now

@@ -8,9 +8,8 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
-
 from chatserver.storage.db import Database, sqlite_path
+from chatserver.storage.retention import try_advisory_xact_lock
 
 __all__ = ["SWEEP_LOCK", "sweep_lock"]
 
@@ -28,13 +27,7 @@ async def sweep_lock(db: Database) -> AsyncIterator[bool]:
         # connection's loss). A session-level lock could outlive a sweep that never reached
         # its unlock, on a pooled connection, and keep every other process from sweeping.
         async with db.engine.connect() as conn:
-            got = bool(
-                (
-                    await conn.execute(
-                        text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}
-                    )
-                ).scalar()
-            )
+            got = await try_advisory_xact_lock(conn, SWEEP_LOCK)
             try:
                 yield got
             finally:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, delete, select, text, update
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol.lifecycle import Actor, Event, State, transition
@@ -35,11 +35,10 @@ from chatserver.records.retention import (
     EndedConversation,
     due_values,
     effective_rules,
-    held,
     record_stats,
 )
 from chatserver.retention_rules import Rules
-from chatserver.storage import models as m
+from chatserver.storage import retention as storage
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore, conversation_key_id
 from chatserver.storage.store import audit_tx
@@ -299,78 +298,44 @@ class Sweeper:
 
     async def _team_rules(self) -> dict[int, dict[str, int]]:
         async with self.db.read() as conn:
-            teams = (await conn.execute(select(m.teams.c.id))).scalars().all()
+            teams = await storage.team_ids(conn)
             return {t: await effective_rules(conn, self.rules, t) for t in teams}
 
-    async def _ids(self, query: Any) -> list[Any]:
+    async def _ids(self, find: Callable[..., Awaitable[list[T]]]) -> list[T]:
+        """Up to a batch of what ``find`` (a storage query taking ``batch``) finds, in a
+        read transaction of its own."""
         async with self.db.read() as conn:
-            return list((await conn.execute(query.limit(self.batch))).scalars())
+            return await find(conn, batch=self.batch)
 
     # ------------------------------------------------------------------ steps
     async def _release_expired_holds(self, report: Report) -> None:
-        h, now = m.holds.c, self.now_ms()
+        now = self.now_ms()
         async with self.db.write() as conn:
-            rows = (
-                await conn.execute(
-                    select(h.id, h.conversation_id, h.expires_at).where(
-                        h.released_at.is_(None), h.expires_at <= now
-                    )
-                )
-            ).all()
-            for row in rows:
-                await conn.execute(
-                    update(m.holds).where(h.id == row.id).values(released_at=row.expires_at)
-                )
-                await audit_tx(conn, now, "system", "hold.expired", row.conversation_id)
-        report.add("holds_expired", len(rows))
+            holds = await storage.expired_holds(conn, now)
+            for hold in holds:
+                await storage.mark_hold_expired(conn, hold)
+                await audit_tx(conn, now, "system", "hold.expired", hold.conversation)
+        report.add("holds_expired", len(holds))
 
     async def _close_idle(self, report: Report) -> None:
-        c = m.conversations.c
         for team_id, effective in (await self._team_rules()).items():
             while True:
                 now = self.now_ms()
                 limit = now - effective["idle_close"] * MINUTE
-                ids = await self._ids(
-                    select(c.id).where(
-                        c.team_id == team_id,
-                        c.state.in_([State.WAITING.value, State.ACTIVE.value]),
-                        c.last_activity_at <= limit,
-                    )
-                )
+                ids = await self._ids(partial(storage.idle_ids, team_id=team_id, limit=limit))
                 if not ids:
                     break
                 ended: list[EndedConversation] = []
                 async with self.db.write() as conn:
-                    rows = (
-                        await conn.execute(
-                            select(
-                                c.id, c.state, c.last_activity_at, c.counsellor_id, m.teams.c.slug
-                            )
-                            .join(m.teams, m.teams.c.id == c.team_id)
-                            .where(
-                                c.id.in_(ids),
-                                c.state.in_([State.WAITING.value, State.ACTIVE.value]),
-                                c.last_activity_at <= limit,
-                            )
-                        )
-                    ).all()
-                    for row in rows:
+                    for row in await storage.idle_rows(conn, ids, limit):
                         event = Event.ABANDON if row.state == State.WAITING.value else Event.CLOSE
                         new = transition(State(row.state), event, Actor.SYSTEM)
                         dues = due_values(new, now, row.last_activity_at, effective)
-                        await conn.execute(
-                            update(m.conversations)
-                            .where(c.id == row.id)
-                            .values(
-                                state=new.value,
-                                closed_at=now,
-                                close_category="idle" if new is State.CLOSED else None,
-                                **dues,
-                            )
-                        )
+                        category = "idle" if new is State.CLOSED else None
+                        await storage.end_idle(conn, row.id, new, now, category, dues)
                         ended.append(
                             EndedConversation(
-                                row.id, team_id, row.slug, State(row.state), row.counsellor_id, new
+                                row.id, team_id, row.team, State(row.state), row.counsellor_id, new
                             )
                         )
                     if ended:
@@ -389,24 +354,10 @@ class Sweeper:
                         await self.on_ended(conversation)
                 await self._pause(report)
 
-    def _due(self, column: Any, now: int) -> Any:
-        c = m.conversations.c
-        return and_(
-            c.state.in_([State.CLOSED.value, State.ABANDONED.value]),
-            column.is_not(None),
-            column <= now,
-        )
-
     async def _record_statistics(self, report: Report) -> None:
-        c = m.conversations.c
         while True:
             now = self.now_ms()
-            ids = await self._ids(
-                select(c.id).where(
-                    c.stats_at.is_(None),
-                    self._due(c.messages_due_at, now) | self._due(c.due_at, now),
-                )
-            )
+            ids = await self._ids(partial(storage.statistics_due, now=now))
             if not ids:
                 return
 
@@ -416,48 +367,35 @@ class Sweeper:
 
             await self._paced(report, "statistics", ids, record)
 
-    async def _skip_held(self, report: Report, column: Any) -> None:
-        c = m.conversations.c
+    async def _skip_held(self, report: Report, what: str) -> None:
+        """Count the conversations a hold keeps from this step (``content`` or whole
+        ``conversation``)."""
         now = self.now_ms()
         async with self.db.read() as conn:
-            count = (
-                await conn.execute(select(c.id).where(self._due(column, now), held(now)))
-            ).all()
-        report.holds_skipped = max(report.holds_skipped, len(count))
+            count = await storage.held_due(conn, what, now)
+        report.holds_skipped = max(report.holds_skipped, count)
 
     async def _purge_content(self, report: Report) -> None:
         """Messages and notes of conversations past ``messages_due_at``: the storage keys
         go first, then the rows, in batches of about ``batch`` messages (whole
         conversations while they fit: a conversation's ``last_seq`` is its number of
         messages); ``messages_due_at`` is cleared once done."""
-        c = m.conversations.c
-        await self._skip_held(report, c.messages_due_at)
+        await self._skip_held(report, "content")
         while True:
             now = self.now_ms()
-            async with self.db.read() as conn:
-                due = (
-                    await conn.execute(
-                        select(c.id, c.last_seq)
-                        .where(
-                            self._due(c.messages_due_at, now),
-                            c.stats_at.is_not(None),
-                            ~held(now),
-                        )
-                        .limit(self.batch)
-                    )
-                ).all()
+            due = await self._ids(partial(storage.content_due, now=now))
             if not due:
                 return
-            destroyed = await self.keystore.destroy([conversation_key_id(row.id) for row in due])
+            destroyed = await self.keystore.destroy([conversation_key_id(i) for i, _ in due])
             report.keys_destroyed += len(destroyed)
             group: list[str] = []
             size = 0
-            for row in due:
-                if group and size + row.last_seq > self.batch:
+            for conversation_id, messages in due:
+                if group and size + messages > self.batch:
                     await self._empty(report, group)
                     group, size = [], 0
-                group.append(row.id)
-                size += row.last_seq
+                group.append(conversation_id)
+                size += messages
             await self._empty(report, group)
 
     async def _empty(self, report: Report, conversation_ids: list[str]) -> None:
@@ -469,7 +407,6 @@ class Sweeper:
         A transaction deletes ``STEP_ROWS`` at a time and commits early when a live
         writer waits for the write slot: that writer then waits for one step and the
         commit, not for the rest of the transaction."""
-        mc, c = m.messages.c, m.conversations.c
         since_pause = 0
 
         def chunk(conn: Connection, rows: int) -> tuple[int, int, bool]:
@@ -477,8 +414,7 @@ class Sweeper:
             gone = 0
             while gone < rows:
                 step = min(STEP_ROWS, rows - gone)
-                ids = select(mc.id).where(mc.conversation_id.in_(conversation_ids)).limit(step)
-                done = int(conn.execute(delete(m.messages).where(mc.id.in_(ids))).rowcount or 0)
+                done = storage.delete_messages(conn, conversation_ids, step)
                 gone += done
                 if done < step:
                     break  # the last of them
@@ -486,17 +422,7 @@ class Sweeper:
                     return gone, 0, False
             else:
                 return gone, 0, False
-            notes = conn.execute(
-                delete(m.key_envelopes).where(
-                    m.key_envelopes.c.conversation_id.in_(conversation_ids)
-                )
-            )
-            conn.execute(
-                update(m.conversations)
-                .where(c.id.in_(conversation_ids))
-                .values(messages_due_at=None)
-            )
-            return gone, int(notes.rowcount or 0), True
+            return gone, storage.finish_content(conn, conversation_ids), True
 
         while True:
             rows = self._rows.size
@@ -520,92 +446,50 @@ class Sweeper:
                 await self._between()
 
     async def _purge_conversations(self, report: Report) -> None:
-        c = m.conversations.c
-        await self._skip_held(report, c.due_at)
+        await self._skip_held(report, "conversation")
         while True:
             now = self.now_ms()
-            ids = await self._ids(
-                select(c.id).where(self._due(c.due_at, now), c.stats_at.is_not(None), ~held(now))
-            )
+            ids = await self._ids(partial(storage.conversations_due, now=now))
             if not ids:
                 return
             destroyed = await self.keystore.destroy([conversation_key_id(i) for i in ids])
             report.keys_destroyed += len(destroyed)
 
             async def purge(part: list[str]) -> None:
-                def drop(conn: Connection) -> int:
-                    gone = conn.execute(delete(m.conversations).where(c.id.in_(part)))
-                    return int(gone.rowcount or 0)
-
+                drop = partial(storage.delete_conversations, ids=part)
                 report.add("conversations", await self._transaction(report, drop))
 
             await self._paced(report, "conversations", ids, purge)
 
     async def _retire_epochs(self, report: Report) -> None:
-        e = m.team_epochs.c
         teamkeys = TeamKeys(self.db, self.keystore)
         for team_id, effective in (await self._team_rules()).items():
             now = self.now_ms()
             limit = now - effective["epoch_keys"] * MINUTE
             async with self.db.read() as conn:
-                epochs = (
-                    (
-                        await conn.execute(
-                            select(e.epoch).where(
-                                e.team_id == team_id, e.retired_at.is_(None), e.not_after <= limit
-                            )
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
+                epochs = await storage.epochs_due(conn, team_id, limit)
             for epoch in epochs:
                 destroyed = await teamkeys.destroy_epoch(team_id, epoch, "system", now)
                 report.keys_destroyed += len(destroyed)
                 async with self.db.write() as conn:
-                    await conn.execute(
-                        update(m.team_epochs)
-                        .where(e.team_id == team_id, e.epoch == epoch)
-                        .values(retired_at=now)
-                    )
+                    await storage.retire_epoch(conn, team_id, epoch, now)
                 report.add("epochs_retired", 1)
 
     async def _purge_simple(self, report: Report) -> None:
         """Records with one timestamp each: sessions, invitations, blocks, deactivated
         accounts, audit entries (operator-wide rules: these are not a team's)."""
         rules = self.rules.effective({})
-        s, i, b, st, a = (
-            m.sessions.c,
-            m.invites.c,
-            m.blocks.c,
-            m.staff.c,
-            m.audit.c,
-        )
-        targets = (
-            ("sessions", m.sessions, s.token_hash, s.expires_at),
-            ("invites", m.invites, i.id, i.expires_at),
-            ("blocks", m.blocks, b.id, b.expires_at),
-            ("staff", m.staff, st.id, st.disabled_at),
-            ("audit", m.audit, a.id, a.at),
-        )
-        for category, table, key, stamp in targets:
+        for category in ("sessions", "invites", "blocks", "staff", "audit"):
             while True:
                 limit = self.now_ms() - rules[category] * MINUTE
-                where = [stamp.is_not(None), stamp <= limit]
-                if category == "staff":  # accounts waiting for approval are not deactivated
-                    where.append(
-                        ~select(i.id).where(i.staff_id == st.id, i.approved_at.is_(None)).exists()
-                    )
-                ids = await self._ids(select(key).where(*where).order_by(stamp))
+                ids = await self._ids(
+                    partial(storage.operator_due_ids, category=category, limit=limit)
+                )
                 if not ids:
                     break
 
-                async def purge(
-                    part: list[Any], category: str = category, table: Any = table, key: Any = key
-                ) -> None:
-                    def drop(conn: Connection) -> int:
-                        return int(conn.execute(delete(table).where(key.in_(part))).rowcount or 0)
-
+                async def purge(part: list[Any], category: str = category) -> None:
+                    drop = partial(storage.delete_operator_rows, category=category, ids=part)
                     report.add(category, await self._transaction(report, drop))
 
                 await self._paced(report, category, ids, purge)
@@ -616,14 +500,9 @@ class Sweeper:
         one)."""
 
         def vacuum(conn: Connection, pages: int) -> int:
-            free = int(conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
+            free = storage.free_pages(conn)
             if free:
-                # Python's sqlite3 steps a statement without result columns only once,
-                # which frees one page; executescript steps it to the end. It commits the
-                # empty transaction first and runs the pragma as its own.
-                driver = conn.connection.driver_connection
-                assert driver is not None
-                driver.executescript(f"PRAGMA incremental_vacuum({pages})")
+                storage.incremental_vacuum(conn, pages)
             return free
 
         since_pause = 0
@@ -651,10 +530,9 @@ class Sweeper:
                 async with self.db.engine.connect() as conn:
                     # PASSIVE copies the log beside live writers; TRUNCATE, which makes
                     # them wait, then has little left to copy.
-                    checkpoint = await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                    log_pages = int(tuple(checkpoint.one())[1])
+                    log_pages = await storage.wal_checkpoint(conn, "PASSIVE")
                     passive = time.perf_counter()
-                    (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).all()
+                    await storage.wal_checkpoint(conn, "TRUNCATE")
                 log.info(
                     "event=retention_compacted vacuum_ms=%d passive_ms=%d truncate_ms=%d "
                     "log_pages=%d",
@@ -665,9 +543,7 @@ class Sweeper:
                 )
             else:
                 async with self.db.engine.connect() as conn:
-                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    for table in SWEPT_TABLES:
-                        await conn.execute(text(f"VACUUM {table}"))
+                    await storage.vacuum(conn, SWEPT_TABLES)
         except Exception as exc:
             log.exception("retention compaction failed")
             report.errors.append(f"compact: {type(exc).__name__}")

@@ -1,7 +1,10 @@
-"""Retention in the database: team rules, due times, holds and the anonymous statistics.
+"""Retention's decisions: team rules, due times, holds and the anonymous statistics.
 
 Due times are written when a conversation ends (and again when a rule changes), so that
 reads can hide what is past due before any sweep runs (``chatserver.storage.store.visible``).
+The statements are in ``chatserver.storage.retention`` and ``chatserver.storage.stats``;
+here is what they are given: the due-time arithmetic, who may hold what for how long, and
+what a statistics row says.
 """
 
 from __future__ import annotations
@@ -9,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol.lifecycle import State
 from chatserver.retention_rules import OPERATOR_WIDE, RuleError, Rules, format_minutes
-from chatserver.storage import models as m
+from chatserver.storage import retention as storage
+from chatserver.storage import stats as facts
+from chatserver.storage.retention import Hold, active_holds, team_rules
 from chatserver.storage.store import audit_tx
 from chatserver.teams.hours import DEFAULT_TIMEZONE, load_hours
 
@@ -28,7 +31,6 @@ __all__ = [
     "active_holds",
     "due_values",
     "effective_rules",
-    "held",
     "recompute_due",
     "record_stats",
     "set_rule",
@@ -37,13 +39,6 @@ __all__ = [
 ]
 
 MINUTE = 60_000
-
-
-async def team_rules(conn: AsyncConnection, team_id: int) -> dict[str, int]:
-    """The rules a team set itself (minutes per category), unclamped."""
-    r = m.retention_rules.c
-    rows = await conn.execute(select(r.category, r.minutes).where(r.team_id == team_id))
-    return {row.category: int(row.minutes) for row in rows}
 
 
 async def effective_rules(conn: AsyncConnection, rules: Rules, team_id: int) -> dict[str, int]:
@@ -63,25 +58,15 @@ def due_values(
 
 
 async def recompute_due(conn: AsyncConnection, team_id: int, effective: dict[str, int]) -> int:
-    """Apply changed rules to every ended conversation of the team; returns the count."""
-    c = m.conversations.c
-    closed = await conn.execute(
-        update(m.conversations)
-        .where(c.team_id == team_id, c.state == State.CLOSED.value, c.closed_at.is_not(None))
-        .values(
-            messages_due_at=c.closed_at + effective["messages"] * MINUTE,
-            due_at=c.closed_at + max(effective["metadata"], effective["messages"]) * MINUTE,
-        )
+    """Apply changed rules to every ended conversation of the team (the arithmetic of
+    :func:`due_values`); returns the count."""
+    return await storage.retime(
+        conn,
+        team_id,
+        messages=effective["messages"] * MINUTE,
+        metadata=max(effective["metadata"], effective["messages"]) * MINUTE,
+        abandoned=effective["abandoned"] * MINUTE,
     )
-    abandoned = await conn.execute(
-        update(m.conversations)
-        .where(c.team_id == team_id, c.state == State.ABANDONED.value)
-        .values(
-            messages_due_at=c.last_activity_at + effective["abandoned"] * MINUTE,
-            due_at=c.last_activity_at + effective["abandoned"] * MINUTE,
-        )
-    )
-    return int(closed.rowcount or 0) + int(abandoned.rowcount or 0)
 
 
 async def set_rule(
@@ -101,21 +86,8 @@ async def set_rule(
             "(retention_defaults)"
         )
     rules.check(category, minutes if minutes is not None else rules.defaults[category])
-    r = m.retention_rules.c
     before = await team_rules(conn, team_id)
-    await conn.execute(
-        m.retention_rules.delete().where(r.team_id == team_id, r.category == category)
-    )
-    if minutes is not None:
-        await conn.execute(
-            insert(m.retention_rules).values(
-                team_id=team_id,
-                category=category,
-                minutes=minutes,
-                updated_by=actor if actor not in ("cli", "system") else None,
-                updated_at=now,
-            )
-        )
+    await storage.put_rule(conn, team_id, category, minutes, _staff(actor), now)
     effective = await effective_rules(conn, rules, team_id)
     retimed = await recompute_due(conn, team_id, effective)
     old = before.get(category)
@@ -134,39 +106,7 @@ async def set_rule(
 
 
 # ------------------------------------------------------------------------------ holds
-@dataclass(frozen=True, slots=True)
-class Hold:
-    id: int
-    conversation: str
-    reason: str
-    created_by: str | None
-    created_at: int
-    expires_at: int
-
-
-def held(now: int) -> Any:
-    """Conversations with a hold in force at ``now`` (for ``where`` clauses)."""
-    h = m.holds.c
-    return (
-        select(h.id)
-        .where(
-            h.conversation_id == m.conversations.c.id,
-            h.released_at.is_(None),
-            h.expires_at > now,
-        )
-        .exists()
-    )
-
-
-async def active_holds(conn: AsyncConnection, now: int, team_ids: Sequence[int]) -> list[Hold]:
-    h, c = m.holds.c, m.conversations.c
-    rows = await conn.execute(
-        select(h.id, h.conversation_id, h.reason, h.created_by, h.created_at, h.expires_at)
-        .join(m.conversations, c.id == h.conversation_id)
-        .where(h.released_at.is_(None), h.expires_at > now, c.team_id.in_(team_ids))
-        .order_by(h.expires_at)
-    )
-    return [Hold(*row) for row in rows]
+# Hold and active_holds (the holds in force) come from chatserver.storage.retention.
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,52 +142,33 @@ async def record_stats(
     A conversation counts on the day it started in its team's time zone (at the time of
     recording); the waiting time runs from the start to the first accept, the duration
     from the first accept to the end (``chatserver.records.stats`` reads these facts)."""
-    c = m.conversations.c
-    rows = (
-        await conn.execute(
-            select(
-                c.id,
-                c.team_id,
-                m.topics.c.slug,
-                c.state,
-                c.close_category,
-                c.created_at,
-                c.queued_at,
-                c.accepted_at,
-                c.closed_at,
-                c.last_activity_at,
-                c.transfers,
-            )
-            .outerjoin(m.topics, m.topics.c.id == c.topic_id)
-            .where(c.id.in_(list(conversation_ids)), c.stats_at.is_(None))
-        )
-    ).all()
+    rows = await facts.unrecorded(conn, conversation_ids)
     if not rows:
         return 0
     zones: dict[int, ZoneInfo] = {}
-    facts = []
+    new = []
     for row in rows:
         if row.team_id not in zones:
             zones[row.team_id] = await team_zone(conn, row.team_id)
         ended = row.closed_at or row.last_activity_at
         accepted = row.accepted_at is not None
-        facts.append(
-            {
-                "team_id": row.team_id,
-                "day": _day(row.created_at, zones[row.team_id]),
-                "topic": row.slug,
-                "outcome": outcome or row.state,
-                "close_category": row.close_category,
-                "accepted": int(accepted),
-                "waited_ms": row.accepted_at - row.created_at if accepted else None,
-                "duration_ms": ended - row.accepted_at if accepted and ended else None,
-                "transfers": row.transfers,
-            }
+        new.append(
+            facts.NewFact(
+                team_id=row.team_id,
+                day=_day(row.created_at, zones[row.team_id]),
+                topic=row.topic,
+                outcome=outcome or row.state,
+                close_category=row.close_category,
+                accepted=int(accepted),
+                waited_ms=row.accepted_at - row.created_at if row.accepted_at is not None else None,
+                duration_ms=ended - row.accepted_at
+                if row.accepted_at is not None and ended
+                else None,
+                transfers=row.transfers,
+            )
         )
-    await conn.execute(insert(m.stat_facts), facts)
-    await conn.execute(
-        update(m.conversations).where(c.id.in_([r.id for r in rows])).values(stats_at=now)
-    )
+    await facts.insert_facts(conn, new)
+    await facts.mark_recorded(conn, [r.id for r in rows], now)
     return len(rows)
 
 
@@ -265,18 +186,9 @@ async def place_hold(
         raise ValueError("a hold needs a reason of at most 500 characters")
     if expires_at <= now:
         raise ValueError("a hold must end in the future")
-    result = await conn.execute(
-        insert(m.holds)
-        .values(
-            conversation_id=conversation_id,
-            reason=reason,
-            created_by=_staff(actor),
-            created_at=now,
-            expires_at=expires_at,
-        )
-        .returning(m.holds.c.id)
+    hold_id = await storage.insert_hold(
+        conn, conversation_id, reason, _staff(actor), now, expires_at
     )
-    hold_id = int(result.scalar_one())
     await audit_tx(
         conn, now, actor, "hold.placed", conversation_id, hold=hold_id, expires_at=expires_at
     )
@@ -294,30 +206,20 @@ async def change_hold(
 ) -> str:
     """Extend (new ``expires_at``) or release a hold in force; audited. Returns the
     conversation id; :class:`LookupError` when there is no such hold in force."""
-    h = m.holds.c
-    row = (
-        await conn.execute(
-            select(h.conversation_id).where(
-                h.id == hold_id, h.released_at.is_(None), h.expires_at > now
-            )
-        )
-    ).first()
-    if row is None:
+    conversation = await storage.hold_in_force(conn, hold_id, now)
+    if conversation is None:
         raise LookupError("there is no hold in force with this id")
     if release:
-        values: dict[str, Any] = {"released_at": now, "released_by": _staff(actor)}
-        action, detail = "hold.released", {}
+        await storage.release_hold(conn, hold_id, now, _staff(actor))
+        await audit_tx(conn, now, actor, "hold.released", conversation, hold=hold_id)
     else:
         if expires_at is None or expires_at <= now:
             raise ValueError("a hold must end in the future")
-        values, action, detail = (
-            {"expires_at": expires_at},
-            "hold.extended",
-            {"expires_at": expires_at},
+        await storage.extend_hold(conn, hold_id, expires_at)
+        await audit_tx(
+            conn, now, actor, "hold.extended", conversation, hold=hold_id, expires_at=expires_at
         )
-    await conn.execute(update(m.holds).where(h.id == hold_id).values(**values))
-    await audit_tx(conn, now, actor, action, row.conversation_id, hold=hold_id, **detail)
-    return str(row.conversation_id)
+    return conversation
 
 
 def _staff(actor: str) -> str | None:

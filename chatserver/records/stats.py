@@ -1,9 +1,9 @@
 """Anonymous statistics per team and day, from the facts that survive deletion.
 
 Each ended conversation leaves one row in ``stat_facts``
-(``chatserver.records.retention.record_stats``): the day it started in its team's time
-zone, topic, outcome, close category, whether it was accepted, the waiting time until the
-first accept and the duration from there to the end.
+(``chatserver.records.retention.record_stats``, kept by ``chatserver.storage.stats``): the
+day it started in its team's time zone, topic, outcome, close category, whether it was
+accepted, the waiting time until the first accept and the duration from there to the end.
 No id, no exact time. The figures here come from those rows only, so they stay the same
 after retention deleted the conversations.
 
@@ -11,7 +11,7 @@ Small counts are suppressed: a count from 1 to 4 is reported as the string ``"< 
 (:data:`SUPPRESSED`), and a median or 90th percentile computed from fewer than 5 values is
 ``None``. A count of 0 is shown as 0.
 
-Everything above the storage section is pure (no clock, no I/O): :func:`figures` turns facts
+Everything above the reading section is pure (no clock, no I/O): :func:`figures` turns facts
 into a :class:`Report`, which renders itself as JSON, CSV and an SVG bar chart.
 """
 
@@ -29,11 +29,12 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.records.retention import team_zone
-from chatserver.storage import models as m
+from chatserver.storage import stats as storage
+from chatserver.storage.retention import team_id as team_by_slug
+from chatserver.storage.stats import Fact
 
 __all__ = [
     "MAX_DAYS",
@@ -82,18 +83,6 @@ Shown = int | str  # a count, or SUPPRESSED
 
 class StatsError(ValueError):
     """A request for statistics that cannot be answered as asked (the message says why)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """One ended conversation, as ``stat_facts`` keeps it."""
-
-    day: str
-    topic: str | None
-    close_category: str | None
-    accepted: bool
-    waited_ms: int | None
-    duration_ms: int | None
 
 
 # ------------------------------------------------------------------------------ pure core
@@ -347,19 +336,10 @@ def figures(team: str, timezone: str, first: date, last: date, facts: Iterable[F
     )
 
 
-# ------------------------------------------------------------------------------ storage
+# ------------------------------------------------------------------------------ reading
 async def load_facts(conn: AsyncConnection, team_id: int, first: date, last: date) -> list[Fact]:
     """The team's facts of the days ``first`` to ``last``."""
-    s = m.stat_facts.c
-    rows = await conn.execute(
-        select(s.day, s.topic, s.close_category, s.accepted, s.waited_ms, s.duration_ms).where(
-            s.team_id == team_id, s.day >= first.isoformat(), s.day <= last.isoformat()
-        )
-    )
-    return [
-        Fact(r.day, r.topic, r.close_category, bool(r.accepted), r.waited_ms, r.duration_ms)
-        for r in rows
-    ]
+    return await storage.facts(conn, team_id, first.isoformat(), last.isoformat())
 
 
 async def team_report(
@@ -383,9 +363,8 @@ async def command_output(
 ) -> str:
     """``chatserver stats``: the report as text or CSV; :class:`StatsError` for an unknown
     team or a range that is not valid."""
-    t = m.teams.c
-    team_id = (await conn.execute(select(t.id).where(t.slug == slug))).scalar()
+    team_id = await team_by_slug(conn, slug)
     if team_id is None:
         raise StatsError(f"there is no team '{slug}'")
-    report = await team_report(conn, int(team_id), slug, first, last, now_ms)
+    report = await team_report(conn, team_id, slug, first, last, now_ms)
     return report.to_csv() if csv_ else report.to_text() + "\n"

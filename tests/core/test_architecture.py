@@ -169,10 +169,7 @@ SQL_OUTSIDE_STORAGE: dict[str, int] = {
     "chatserver.ops.cli": 12,
     "chatserver.ops.demo": 5,
     "chatserver.records.audit": 3,
-    "chatserver.records.preview": 7,
     "chatserver.records.privacy": 5,
-    "chatserver.records.retention": 13,
-    "chatserver.records.stats": 2,
     "chatserver.staff.accounts": 12,
     "chatserver.staff.totp": 3,
     "chatserver.teams.canned": 5,
@@ -185,11 +182,7 @@ SQL_OUTSIDE_STORAGE: dict[str, int] = {
     "chatserver.teams.teams": 15,
     "chatserver.web.api.audit": 1,
     "chatserver.web.api.hours": 2,
-    "chatserver.web.api.retention": 2,
     "chatserver.web.api.teams": 2,
-    "retention.cli": 3,
-    "retention.locks": 1,
-    "retention.sweeper": 24,
 }
 STATEMENTS = {"select", "insert", "update", "delete", "text"}
 

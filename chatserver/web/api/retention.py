@@ -10,7 +10,6 @@ from dataclasses import field
 from typing import Any, cast
 
 from aiohttp import web
-from sqlalchemy import select
 
 from chatserver.protocol.bodies import Body, HoldChange, NewHold, RulesPreview
 from chatserver.protocol.errors import MalformedFrame, NotFound
@@ -24,7 +23,8 @@ from chatserver.retention_rules import (
     format_minutes,
     parse_duration,
 )
-from chatserver.storage import models as m
+from chatserver.storage.retention import hold_team
+from chatserver.storage.retention import sweep_reports as stored_reports
 from chatserver.web.api.teams import team_of
 from chatserver.web.guards import check_team_access, now_ms, read_body, staff_in_role
 from chatserver.web.state import DB, SERVICE, STORE
@@ -210,16 +210,11 @@ async def create_hold(request: web.Request) -> web.Response:
 
 
 async def _hold_team(request: web.Request, hold_id: int) -> int:
-    h, c = m.holds.c, m.conversations.c
     async with request.app[DB].read() as conn:
-        team_id = (
-            await conn.execute(
-                select(c.team_id).join(m.holds, h.conversation_id == c.id).where(h.id == hold_id)
-            )
-        ).scalar()
+        team_id = await hold_team(conn, hold_id)
     if team_id is None:
         raise NotFound("there is no such hold")
-    return int(team_id)
+    return team_id
 
 
 async def update_hold(request: web.Request) -> web.Response:
@@ -247,16 +242,8 @@ async def update_hold(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------------------ reports
 async def sweep_reports(request: web.Request) -> web.Response:
     await staff_in_role(request, ("admin",), write=False)
-    a = m.audit.c
     async with request.app[DB].read() as conn:
-        rows = (
-            await conn.execute(
-                select(a.id, a.at, a.detail, a.hash)
-                .where(a.action == "retention.sweep")
-                .order_by(a.id.desc())
-                .limit(100)
-            )
-        ).all()
+        rows = await stored_reports(conn, limit=100)
     return web.json_response(
         [{"id": r.id, "at": r.at, "hash": r.hash, **json.loads(r.detail)} for r in rows]
     )
