@@ -13,20 +13,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select
-
 from chatserver.protocol.blobs import b64_field, whole_field
 from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
-from chatserver.storage import models as m
+from chatserver.storage import team_keys as store
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore, envelope_place, seal, unseal
 from chatserver.storage.store import audit_tx
+from chatserver.storage.team_keys import NewEnvelope
 
 __all__ = ["TeamKey", "TeamKeys", "epoch_key_id"]
 
 ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 MAX_ENVELOPE = 4096
 MAX_UPLOAD = 2000
+PURPOSE = "team_key"
 
 
 def epoch_key_id(team_id: int, epoch: int) -> str:
@@ -80,39 +80,14 @@ class TeamKeys:
         if len({(r, e) for r, e, _ in parsed}) != len(parsed):
             raise MalformedFrame("one envelope per member and epoch")
         keys = {e: await self._epoch_key(team_id, e, now) for e in {e for _, e, _ in parsed}}
-        e, k = m.team_epochs.c, m.key_envelopes.c
         async with self.db.write() as conn:
-            known_epochs = set(
-                (
-                    await conn.execute(
-                        select(e.epoch).where(e.team_id == team_id, e.epoch.in_(list(keys)))
-                    )
-                ).scalars()
-            )
-            if known_epochs != set(keys):
+            if await store.known_epochs(conn, team_id, list(keys)) != set(keys):
                 raise NotFound("upload the epochs' bundles before their keys")
-            members = set(
-                (
-                    await conn.execute(
-                        select(m.memberships.c.staff_id)
-                        .join(m.identities, m.identities.c.staff_id == m.memberships.c.staff_id)
-                        .where(m.memberships.c.team_id == team_id)
-                    )
-                ).scalars()
-            )
+            members = await store.members_with_identity(conn, team_id)
             strangers = {r for r, _, _ in parsed} - members
             if strangers:
                 raise NotFound("team keys go to members of the team with identity keys only")
-            stored = {
-                (row.recipient_id, row.epoch): row.body
-                for row in await conn.execute(
-                    select(k.recipient_id, k.epoch, k.body).where(
-                        k.team_id == team_id,
-                        k.purpose == "team_key",
-                        k.conversation_id.is_(None),
-                    )
-                )
-            }
+            stored = await store.stored_envelopes(conn, team_id, PURPOSE)
             new = []
             for recipient, epoch, raw in parsed:
                 key_id, place = (
@@ -120,24 +95,19 @@ class TeamKeys:
                     envelope_place(_envelope_id(epoch, recipient)),
                 )
                 if (recipient, epoch) in stored:
-                    if unseal(keys[epoch], key_id, place, bytes(stored[(recipient, epoch)])) != raw:
+                    if unseal(keys[epoch], key_id, place, stored[(recipient, epoch)]) != raw:
                         raise Conflict(f"epoch {epoch} is wrapped to {recipient} already")
                     continue
                 new.append(
-                    {
-                        "team_id": team_id,
-                        "conversation_id": None,
-                        "recipient_id": recipient,
-                        "envelope_id": _envelope_id(epoch, recipient),
-                        "purpose": "team_key",
-                        "epoch": epoch,
-                        "author_id": admin,
-                        "body": seal(keys[epoch], key_id, place, raw),
-                        "created_at": now,
-                    }
+                    NewEnvelope(
+                        recipient,
+                        _envelope_id(epoch, recipient),
+                        epoch,
+                        seal(keys[epoch], key_id, place, raw),
+                    )
                 )
             if new:
-                await conn.execute(insert(m.key_envelopes), new)
+                await store.add_envelopes(conn, team_id, PURPOSE, admin, new, now)
                 await audit_tx(conn, now, admin, "team_keys.uploaded", team, count=len(new))
         return len(new)
 
@@ -146,16 +116,8 @@ class TeamKeys:
         envelopes, backups included, is unreadable from then on), then the rows. Returns the
         destroyed storage key ids for the deletion report; the audit entry lists them."""
         destroyed = await self.keystore.destroy([epoch_key_id(team_id, epoch)])
-        k = m.key_envelopes.c
         async with self.db.write() as conn:
-            result = await conn.execute(
-                delete(m.key_envelopes).where(
-                    k.team_id == team_id,
-                    k.epoch == epoch,
-                    k.purpose == "team_key",
-                    k.conversation_id.is_(None),
-                )
-            )
+            envelopes = await store.delete_epoch_envelopes(conn, team_id, epoch, PURPOSE)
             await audit_tx(
                 conn,
                 now,
@@ -164,7 +126,7 @@ class TeamKeys:
                 str(team_id),
                 epoch=epoch,
                 key_ids=destroyed,
-                envelopes=result.rowcount,
+                envelopes=envelopes,
             )
         return destroyed
 
@@ -172,20 +134,8 @@ class TeamKeys:
         """The member's team keys whose epochs' storage keys still exist: every epoch that
         has not ended, and ended ones until retention destroys them (``epoch_keys`` after the
         end), so a chat that began in the previous epoch can still be read and taken over."""
-        e, k = m.team_epochs.c, m.key_envelopes.c
         async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(k.epoch, k.author_id, k.body)
-                    .join(m.team_epochs, and_(e.team_id == k.team_id, e.epoch == k.epoch))
-                    .where(
-                        k.team_id == team_id,
-                        k.recipient_id == staff_id,
-                        k.purpose == "team_key",
-                    )
-                    .order_by(k.epoch)
-                )
-            ).all()
+            rows = await store.epoch_envelopes(conn, team_id, PURPOSE, staff_id)
         out = []
         for row in rows:
             key = await self.keystore.get(epoch_key_id(team_id, row.epoch))
@@ -195,7 +145,7 @@ class TeamKeys:
                 key,
                 epoch_key_id(team_id, row.epoch),
                 envelope_place(_envelope_id(row.epoch, staff_id)),
-                bytes(row.body),
+                row.body,
             )
-            out.append(TeamKey(row.epoch, row.author_id, body))
+            out.append(TeamKey(row.epoch, row.author, body))
         return out

@@ -10,29 +10,19 @@ bundle; admins are warned before the uploaded epochs run out.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import func, insert, select
 
 from chatserver.protocol.blobs import b64_field, whole_field
 from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
-from chatserver.storage import models as m
+from chatserver.storage import team_keys as store
 from chatserver.storage.db import Database
 from chatserver.storage.store import audit_tx
+from chatserver.storage.team_keys import EpochInfo
 
 __all__ = ["MAX_WINDOW_MS", "EpochInfo", "Epochs", "bundle_shape"]
 
 MAX_WINDOW_MS = 2 * 24 * 3600 * 1000
 MAX_BUNDLES_PER_UPLOAD = 400
-
-
-@dataclass(frozen=True, slots=True)
-class EpochInfo:
-    epoch: int
-    not_before: int
-    not_after: int
-    canonical: str  # the bundle as stored and served
 
 
 def bundle_shape(wire: Any, team: str) -> EpochInfo:
@@ -74,36 +64,14 @@ class Epochs:
         infos = [bundle_shape(b, team) for b in bundles]
         if len({i.epoch for i in infos}) != len(infos):
             raise MalformedFrame("an epoch appears twice")
-        e = m.team_epochs.c
         async with self.db.write() as conn:
-            stored = {
-                r.epoch: r.bundle
-                for r in await conn.execute(
-                    select(e.epoch, e.bundle).where(
-                        e.team_id == team_id, e.epoch.in_([i.epoch for i in infos])
-                    )
-                )
-            }
+            stored = await store.stored_bundles(conn, team_id, [i.epoch for i in infos])
             new = [i for i in infos if i.epoch not in stored]
             for info in infos:
                 if info.epoch in stored and stored[info.epoch] != info.canonical:
                     raise Conflict(f"epoch {info.epoch} is stored with another bundle")
             if new:
-                await conn.execute(
-                    insert(m.team_epochs),
-                    [
-                        {
-                            "team_id": team_id,
-                            "epoch": i.epoch,
-                            "not_before": i.not_before,
-                            "not_after": i.not_after,
-                            "bundle": i.canonical,
-                            "created_by": staff_id,
-                            "created_at": now,
-                        }
-                        for i in new
-                    ],
-                )
+                await store.add_bundles(conn, team_id, new, staff_id, now)
                 await audit_tx(
                     conn,
                     now,
@@ -116,51 +84,26 @@ class Epochs:
 
     async def current(self, team_id: int, now: int) -> EpochInfo:
         """The bundle valid now with the highest epoch."""
-        e = m.team_epochs.c
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(e.epoch, e.not_before, e.not_after, e.bundle)
-                    .where(e.team_id == team_id, e.not_before <= now, e.not_after > now)
-                    .order_by(e.epoch.desc())
-                    .limit(1)
-                )
-            ).first()
-        if row is None:
+            info = await store.current_bundle(conn, team_id, now)
+        if info is None:
             raise NotFound("this team has no key for now; the chat cannot start")
-        return EpochInfo(row.epoch, row.not_before, row.not_after, row.bundle)
+        return info
 
     async def get(self, team_id: int, epoch: int) -> EpochInfo:
         """One epoch's bundle, whatever its time window (the reader checks the window)."""
-        e = m.team_epochs.c
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(e.epoch, e.not_before, e.not_after, e.bundle).where(
-                        e.team_id == team_id, e.epoch == epoch
-                    )
-                )
-            ).first()
-        if row is None:
+            info = await store.bundle(conn, team_id, epoch)
+        if info is None:
             raise NotFound("this team has no bundle for that epoch")
-        return EpochInfo(row.epoch, row.not_before, row.not_after, row.bundle)
+        return info
 
     async def top(self, team_id: int) -> int:
         """The highest epoch number the team has (0 without any): new epochs go above it."""
-        e = m.team_epochs.c
         async with self.db.read() as conn:
-            value = (
-                await conn.execute(select(func.max(e.epoch)).where(e.team_id == team_id))
-            ).scalar()
-        return int(value or 0)
+            return await store.top_epoch(conn, team_id)
 
     async def covered_until(self, team_id: int, now: int) -> int | None:
         """The end of the last uploaded epoch still in the future, or None."""
-        e = m.team_epochs.c
         async with self.db.read() as conn:
-            value = (
-                await conn.execute(
-                    select(func.max(e.not_after)).where(e.team_id == team_id, e.not_after > now)
-                )
-            ).scalar()
-        return int(value) if value is not None else None
+            return await store.covered_until(conn, team_id, now)

@@ -19,15 +19,15 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol.blobs import b64_field, whole_field
 from chatserver.protocol.errors import Conflict, Forbidden, MalformedFrame, NotFound
 from chatserver.staff.accounts import ROLES
 from chatserver.staff.auth import hash_credential, normalise_username
-from chatserver.storage import models as m
+from chatserver.storage import members as store
 from chatserver.storage.db import Database
+from chatserver.storage.members import Enrolment
 from chatserver.storage.staff import create_account, installation_id
 from chatserver.storage.store import audit_tx
 
@@ -91,20 +91,6 @@ def roster_shape(wire: Any, team: str) -> RosterInfo:
     return RosterInfo(version, found, json.dumps(wire, sort_keys=True, separators=(",", ":")))
 
 
-@dataclass(frozen=True, slots=True)
-class Enrolment:
-    invite: str
-    team: str
-    role: str
-    staff_id: str
-    username: str
-    name: str
-    dh_pub: bytes
-    sig_pub: bytes
-    mac: bytes
-    enrolled_at: int
-
-
 class Members:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -117,31 +103,19 @@ class Members:
             raise MalformedFrame("an invite lasts between 1 hour and 14 days")
         invite_id = "i" + secrets.token_urlsafe(18)
         async with self.db.write() as conn:
-            await conn.execute(
-                insert(m.invites).values(
-                    id=invite_id,
-                    team_id=team_id,
-                    role=role,
-                    created_by=admin,
-                    created_at=now,
-                    expires_at=now + hours * 3_600_000,
-                )
+            await store.create_invite(
+                conn, invite_id, team_id, role, admin, now, now + hours * 3_600_000
             )
             await audit_tx(conn, now, admin, "invite.created", invite_id, role=role)
         return invite_id
 
     async def invite_state(self, invite_id: str, now: int) -> dict[str, Any]:
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(m.invites, m.teams.c.slug)
-                    .join(m.teams, m.teams.c.id == m.invites.c.team_id)
-                    .where(m.invites.c.id == invite_id)
-                )
-            ).first()
+            view = await store.invite_view(conn, invite_id)
             salt = await installation_id(conn)
-        if row is None:
+        if view is None:
             raise NotFound("this invitation does not exist")
+        row = view.invite
         state = (
             "approved"
             if row.approved_at
@@ -153,7 +127,7 @@ class Members:
         )
         answer = {
             "invite": invite_id,
-            "team": row.slug,
+            "team": view.team,
             "role": row.role,
             "expires_at": row.expires_at,
             "state": state,
@@ -161,11 +135,7 @@ class Members:
         }
         if row.staff_id is not None and row.enrolled_at is None:  # a password reset
             async with self.db.read() as conn:
-                answer["username"] = (
-                    await conn.execute(
-                        select(m.staff.c.username).where(m.staff.c.id == row.staff_id)
-                    )
-                ).scalar()
+                answer["username"] = await store.username_of(conn, row.staff_id)
         return answer
 
     async def enrol(self, invite_id: str, body: Any, now: int) -> str:
@@ -203,11 +173,7 @@ class Members:
             raise Conflict("this invitation was used already")
         credential_hash = await asyncio.to_thread(hash_credential, credential)
         async with self.db.write() as conn:
-            invite = (
-                await conn.execute(
-                    select(m.invites).where(m.invites.c.id == invite_id).with_for_update()
-                )
-            ).first()
+            invite = await store.lock_invite(conn, invite_id)
             if invite is None:
                 raise NotFound("this invitation does not exist")
             if invite.enrolled_at is not None:
@@ -216,25 +182,11 @@ class Members:
                 raise Forbidden("this invitation has expired; ask for a new one")
             if invite.staff_id is not None:  # a password reset: the same account, new keys
                 staff_id = str(invite.staff_id)
-                account = (
-                    await conn.execute(select(m.staff.c.username).where(m.staff.c.id == staff_id))
-                ).first()
-                if account is None or account.username != username:
+                if await store.username_of(conn, staff_id) != username:
                     raise MalformedFrame("this invitation renews the account of another username")
-                await conn.execute(
-                    update(m.staff)
-                    .where(m.staff.c.id == staff_id)
-                    .values(
-                        display_name=name.strip(),
-                        credential_hash=credential_hash,
-                        kdf_salt=await installation_id(conn),
-                    )
-                )
+                await store.renew_account(conn, staff_id, name.strip(), credential_hash)
             else:
-                taken = (
-                    await conn.execute(select(m.staff.c.id).where(m.staff.c.username == username))
-                ).first()
-                if taken:
+                if await store.username_taken(conn, username):
                     raise Conflict("this username is taken; choose another")
                 staff_id = await create_account(
                     conn,
@@ -245,24 +197,8 @@ class Members:
                     now=now,
                     disabled_at=now,
                 )
-            await conn.execute(
-                insert(m.identities).values(
-                    staff_id=staff_id,
-                    dh_pub=dh_pub,
-                    sig_pub=sig_pub,
-                    wrapped=wrapped,
-                    created_at=now,
-                )
-            )
-            await conn.execute(
-                update(m.invites)
-                .where(m.invites.c.id == invite_id)
-                .values(
-                    staff_id=staff_id,
-                    mac=mac,
-                    enrolled_at=now,
-                )
-            )
+            await store.add_identity(conn, staff_id, dh_pub, sig_pub, wrapped, now)
+            await store.mark_enrolled(conn, invite_id, staff_id, mac, now)
             await audit_tx(conn, now, staff_id, "invite.enrolled", invite_id)
         return staff_id
 
@@ -281,34 +217,19 @@ class Members:
         invite_id = "i" + secrets.token_urlsafe(18)
         unusable = await asyncio.to_thread(hash_credential, secrets.token_urlsafe(32))
         async with self.db.write() as conn:
-            row = (
-                await conn.execute(select(m.staff.c.role).where(m.staff.c.id == staff_id))
-            ).first()
-            if row is None:
+            role = await store.role_of(conn, staff_id)
+            if role is None:
                 raise NotFound("there is no such account")
-            await conn.execute(
-                update(m.staff)
-                .where(m.staff.c.id == staff_id)
-                .values(credential_hash=unusable, disabled_at=now)
-            )
-            await conn.execute(delete(m.identities).where(m.identities.c.staff_id == staff_id))
-            await conn.execute(delete(m.sessions).where(m.sessions.c.staff_id == staff_id))
-            gone = await conn.execute(
-                delete(m.key_envelopes).where(
-                    m.key_envelopes.c.recipient_id == staff_id,
-                    m.key_envelopes.c.conversation_id.is_(None),
-                )
-            )
-            await conn.execute(
-                insert(m.invites).values(
-                    id=invite_id,
-                    team_id=team_id,
-                    role=row.role,
-                    created_by=None if admin == "cli" else admin,
-                    created_at=now,
-                    expires_at=now + hours * 3_600_000,
-                    staff_id=staff_id,
-                )
+            gone = await store.revoke_account(conn, staff_id, unusable, now)
+            await store.create_invite(
+                conn,
+                invite_id,
+                team_id,
+                role,
+                None if admin == "cli" else admin,
+                now,
+                now + hours * 3_600_000,
+                staff_id=staff_id,
             )
             await audit_tx(
                 conn,
@@ -317,38 +238,13 @@ class Members:
                 "staff.password_reset",
                 staff_id,
                 invite=invite_id,
-                team_keys_deleted=gone.rowcount,
+                team_keys_deleted=gone,
             )
         return invite_id
 
     async def pending(self, team_id: int) -> list[Enrolment]:
-        i, s, idn = m.invites.c, m.staff.c, m.identities.c
         async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(
-                    i.id,
-                    m.teams.c.slug,
-                    i.role,
-                    s.id.label("staff"),
-                    s.username,
-                    s.display_name,
-                    idn.dh_pub,
-                    idn.sig_pub,
-                    i.mac,
-                    i.enrolled_at,
-                )
-                .join(m.teams, m.teams.c.id == i.team_id)
-                .join(m.staff, s.id == i.staff_id)
-                .join(m.identities, idn.staff_id == s.id)
-                .where(i.team_id == team_id, i.enrolled_at.is_not(None), i.approved_at.is_(None))
-                .order_by(i.enrolled_at)
-            )
-            return [
-                Enrolment(
-                    r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), bytes(r[7]), bytes(r[8]), r[9]
-                )
-                for r in rows
-            ]
+            return await store.pending(conn, team_id)
 
     # ------------------------------------------------------------------ rosters
     async def _next_roster(
@@ -358,15 +254,8 @@ class Members:
         is removed from the team: membership and team-key envelopes go (the keys they held
         stay with them: the admin re-issues the epochs, docs/e2e.md "Removing a member").
         Returns the removed staff ids."""
-        latest = (
-            await conn.execute(
-                select(m.rosters.c.version, m.rosters.c.roster)
-                .where(m.rosters.c.team_id == team_id)
-                .order_by(m.rosters.c.version.desc())
-                .limit(1)
-            )
-        ).first()
-        expected = 1 if latest is None else int(latest.version) + 1
+        latest = await store.latest_roster(conn, team_id)
+        expected = 1 if latest is None else latest.version + 1
         if info.version != expected:
             raise Conflict(f"the next roster of this team has version {expected}")
         before = (
@@ -374,15 +263,7 @@ class Members:
         )
         removed = sorted(before - set(info.members))
         await self._add_named(conn, team_id, info, admin, now)
-        await conn.execute(
-            insert(m.rosters).values(
-                team_id=team_id,
-                version=info.version,
-                roster=info.canonical,
-                created_by=admin,
-                created_at=now,
-            )
-        )
+        await store.add_roster(conn, team_id, info.version, info.canonical, admin, now)
         await audit_tx(
             conn,
             now,
@@ -393,17 +274,7 @@ class Members:
             members=len(info.members),
         )
         for staff_id in removed:
-            await conn.execute(
-                delete(m.memberships).where(
-                    m.memberships.c.staff_id == staff_id, m.memberships.c.team_id == team_id
-                )
-            )
-            gone = await conn.execute(
-                delete(m.key_envelopes).where(
-                    m.key_envelopes.c.recipient_id == staff_id,
-                    m.key_envelopes.c.team_id == team_id,
-                )
-            )
+            gone = await store.remove_member(conn, staff_id, team_id)
             await audit_tx(
                 conn,
                 now,
@@ -412,7 +283,7 @@ class Members:
                 staff_id,
                 team=team_id,
                 roster_version=info.version,
-                team_keys_deleted=gone.rowcount,
+                team_keys_deleted=gone,
             )
         return removed
 
@@ -424,42 +295,22 @@ class Members:
         the server knows them with exactly these keys. An id the server does not know, or
         knows with other keys, is refused; an account without identity keys yet, a
         disabled one and a pending enrolment (left to :meth:`approve`) are not added."""
-        members = set(
-            (
-                await conn.execute(
-                    select(m.memberships.c.staff_id).where(m.memberships.c.team_id == team_id)
-                )
-            ).scalars()
-        )
+        members = await store.member_ids(conn, team_id)
         newcomers = [staff_id for staff_id in info.members if staff_id not in members]
         if not newcomers:
             return
-        rows = {
-            r.id: r
-            for r in await conn.execute(
-                select(
-                    m.staff.c.id,
-                    m.staff.c.disabled_at,
-                    m.identities.c.dh_pub,
-                    m.identities.c.sig_pub,
-                )
-                .outerjoin(m.identities, m.identities.c.staff_id == m.staff.c.id)
-                .where(m.staff.c.id.in_(newcomers))
-            )
-        }
+        rows = await store.candidates(conn, newcomers)
         for staff_id in newcomers:
             row = rows.get(staff_id)
             if row is None:
                 raise MalformedFrame(f"the roster names {staff_id}, whom this server does not know")
             if row.dh_pub is None:
                 continue
-            if info.members[staff_id][1:] != (bytes(row.dh_pub), bytes(row.sig_pub)):
+            if info.members[staff_id][1:] != (row.dh_pub, row.sig_pub):
                 raise MalformedFrame(f"the roster names {staff_id} with keys that are not theirs")
             if row.disabled_at is not None:
                 continue
-            await conn.execute(
-                insert(m.memberships).values(staff_id=staff_id, team_id=team_id, since=now)
-            )
+            await store.add_member(conn, staff_id, team_id, now)
             await audit_tx(
                 conn,
                 now,
@@ -485,54 +336,29 @@ class Members:
         """Enable the enrolled account once the new roster names its keys."""
         info = roster_shape(wire, team)
         async with self.db.write() as conn:
-            row = (
-                await conn.execute(
-                    select(m.invites, m.identities.c.dh_pub, m.identities.c.sig_pub)
-                    .join(m.identities, m.identities.c.staff_id == m.invites.c.staff_id)
-                    .where(m.invites.c.id == invite_id, m.invites.c.team_id == team_id)
-                    .with_for_update(of=m.invites)
-                )
-            ).first()
-            if row is None or row.enrolled_at is None:
+            row = await store.lock_enrolment(conn, invite_id, team_id)
+            if row is None or row.invite.enrolled_at is None:
                 raise NotFound("there is no enrolment under this invitation")
-            if row.approved_at is not None:
+            if row.invite.approved_at is not None:
                 raise Conflict("this enrolment is approved already")
             named = info.members.get(row.staff_id)
-            if named != (row.role, bytes(row.dh_pub), bytes(row.sig_pub)):
+            if named != (row.invite.role, row.dh_pub, row.sig_pub):
                 raise MalformedFrame("the roster must name the new member with its keys and role")
             if await self._next_roster(conn, team_id, info, admin, now):
                 raise MalformedFrame("approve one member at a time; remove members separately")
-            await conn.execute(
-                update(m.staff).where(m.staff.c.id == row.staff_id).values(disabled_at=None)
-            )
-            member = await conn.execute(
-                select(m.memberships.c.staff_id).where(
-                    m.memberships.c.staff_id == row.staff_id, m.memberships.c.team_id == team_id
-                )
-            )
-            if member.first() is None:
-                await conn.execute(
-                    insert(m.memberships).values(staff_id=row.staff_id, team_id=team_id, since=now)
-                )
-            await conn.execute(
-                update(m.invites).where(m.invites.c.id == invite_id).values(approved_at=now)
-            )
+            await store.enable_account(conn, row.staff_id)
+            if not await store.is_member(conn, row.staff_id, team_id):
+                await store.add_member(conn, row.staff_id, team_id, now)
+            await store.mark_approved(conn, invite_id, now)
             await audit_tx(conn, now, admin, "invite.approved", invite_id, staff=row.staff_id)
         return info.version
 
     async def latest_roster(self, team_id: int) -> str:
         async with self.db.read() as conn:
-            roster = (
-                await conn.execute(
-                    select(m.rosters.c.roster)
-                    .where(m.rosters.c.team_id == team_id)
-                    .order_by(m.rosters.c.version.desc())
-                    .limit(1)
-                )
-            ).scalar()
+            roster = await store.latest_roster(conn, team_id)
         if roster is None:
             raise NotFound("this team has no signed roster yet")
-        return str(roster)
+        return roster.roster
 
     async def set_identity(self, staff_id: str, body: Any, now: int) -> None:
         """First keys of an account made without them (``chatserver user add``: the first
@@ -544,32 +370,16 @@ class Members:
         sig_pub = b64_field(body["sig_pub"], "sig_pub", 65)
         wrapped = b64_field(body["wrapped"], "wrapped", limit=MAX_WRAPPED)
         async with self.db.write() as conn:
-            exists = (
-                await conn.execute(
-                    select(m.identities.c.staff_id).where(m.identities.c.staff_id == staff_id)
-                )
-            ).first()
-            if exists is not None:
+            if await store.has_identity(conn, staff_id):
                 raise Conflict("this account has identity keys already")
-            await conn.execute(
-                insert(m.identities).values(
-                    staff_id=staff_id,
-                    dh_pub=dh_pub,
-                    sig_pub=sig_pub,
-                    wrapped=wrapped,
-                    created_at=now,
-                )
-            )
+            await store.add_identity(conn, staff_id, dh_pub, sig_pub, wrapped, now)
             await audit_tx(conn, now, staff_id, "identity.created", staff_id)
 
     async def identity(self, staff_id: str) -> dict[str, str]:
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(select(m.identities).where(m.identities.c.staff_id == staff_id))
-            ).first()
-        if row is None:
+            keys = await store.identity(conn, staff_id)
+        if keys is None:
             raise NotFound("this account has no identity keys yet")
         return {
-            k: base64.b64encode(bytes(getattr(row, k))).decode()
-            for k in ("dh_pub", "sig_pub", "wrapped")
+            k: base64.b64encode(getattr(keys, k)).decode() for k in ("dh_pub", "sig_pub", "wrapped")
         }

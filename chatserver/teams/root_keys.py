@@ -16,14 +16,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select
-
 from chatserver.protocol.blobs import b64_field
 from chatserver.protocol.errors import MalformedFrame, NotFound
-from chatserver.storage import models as m
+from chatserver.storage import team_keys as store
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore, envelope_place, seal, unseal
 from chatserver.storage.store import audit_tx
+from chatserver.storage.team_keys import NewEnvelope
 
 __all__ = ["RootKeys", "root_key_id"]
 
@@ -70,72 +69,39 @@ class RootKeys:
                 raise MalformedFrame("one envelope per admin")
             parsed[recipient] = b64_field(item["body"], "body", limit=MAX_ENVELOPE)
         key = await self._storage_key(team_id, now)
-        k = m.key_envelopes.c
         async with self.db.write() as conn:
-            admins = set(
-                (
-                    await conn.execute(
-                        select(m.memberships.c.staff_id)
-                        .join(m.staff, m.staff.c.id == m.memberships.c.staff_id)
-                        .join(m.identities, m.identities.c.staff_id == m.memberships.c.staff_id)
-                        .where(
-                            m.memberships.c.team_id == team_id,
-                            m.staff.c.role == "admin",
-                            m.staff.c.disabled_at.is_(None),
-                        )
-                    )
-                ).scalars()
-            )
+            admins = await store.admins_with_identity(conn, team_id)
             if set(parsed) - admins:
                 raise NotFound("the root key goes to admins of the team with identity keys only")
-            await conn.execute(
-                delete(m.key_envelopes).where(
-                    k.team_id == team_id,
-                    k.purpose == PURPOSE,
-                    k.recipient_id.in_(list(parsed)),
-                )
-            )
-            await conn.execute(
-                insert(m.key_envelopes),
+            await store.delete_envelopes(conn, team_id, PURPOSE, list(parsed))
+            await store.add_envelopes(
+                conn,
+                team_id,
+                PURPOSE,
+                admin,
                 [
-                    {
-                        "team_id": team_id,
-                        "conversation_id": None,
-                        "recipient_id": recipient,
-                        "envelope_id": _envelope_id(recipient),
-                        "purpose": PURPOSE,
-                        "epoch": 0,
-                        "author_id": admin,
-                        "body": seal(
+                    NewEnvelope(
+                        recipient,
+                        _envelope_id(recipient),
+                        0,
+                        seal(
                             key, root_key_id(team_id), envelope_place(_envelope_id(recipient)), raw
                         ),
-                        "created_at": now,
-                    }
+                    )
                     for recipient, raw in parsed.items()
                 ],
+                now,
             )
             await audit_tx(conn, now, admin, "root_key.wrapped", team, recipients=sorted(parsed))
         return len(parsed)
 
     async def for_admin(self, staff_id: str, team_id: int) -> tuple[str | None, bytes]:
         """This admin's envelope of the team's root key: (its author, the envelope)."""
-        k = m.key_envelopes.c
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(k.author_id, k.body).where(
-                        and_(
-                            k.team_id == team_id,
-                            k.purpose == PURPOSE,
-                            k.recipient_id == staff_id,
-                        )
-                    )
-                )
-            ).first()
+            row = await store.envelope_to(conn, team_id, PURPOSE, staff_id)
         key = await self.keystore.get(root_key_id(team_id))
         if row is None or key is None:
             raise NotFound("the team's root key is not wrapped to you")
-        body = unseal(
-            key, root_key_id(team_id), envelope_place(_envelope_id(staff_id)), bytes(row.body)
-        )
-        return row.author_id, body
+        author, sealed = row
+        body = unseal(key, root_key_id(team_id), envelope_place(_envelope_id(staff_id)), sealed)
+        return author, body
