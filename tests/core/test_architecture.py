@@ -179,7 +179,6 @@ SQL_OUTSIDE_STORAGE: dict[str, int] = {
     "chatserver.teams.consent": 4,
     "chatserver.teams.epoch_keys": 6,
     "chatserver.teams.epochs": 6,
-    "chatserver.teams.hours": 3,
     "chatserver.teams.members": 32,
     "chatserver.teams.root_keys": 4,
     "chatserver.teams.teams": 15,
