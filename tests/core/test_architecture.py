@@ -175,7 +175,6 @@ SQL_OUTSIDE_STORAGE: dict[str, int] = {
     "chatserver.records.stats": 2,
     "chatserver.staff.accounts": 12,
     "chatserver.staff.totp": 3,
-    "chatserver.teams.canned": 5,
     "chatserver.teams.epoch_keys": 6,
     "chatserver.teams.epochs": 6,
     "chatserver.teams.members": 32,
