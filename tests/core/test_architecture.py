@@ -179,7 +179,6 @@ SQL_OUTSIDE_STORAGE: dict[str, int] = {
     "chatserver.teams.epochs": 6,
     "chatserver.teams.members": 32,
     "chatserver.teams.root_keys": 4,
-    "chatserver.teams.teams": 15,
     "chatserver.web.api.audit": 1,
     "chatserver.web.api.hours": 2,
     "chatserver.web.api.retention": 2,
