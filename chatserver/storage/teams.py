@@ -1,5 +1,7 @@
 """Teams in storage: a team with its topics and the websites allowed to embed its widget,
-and the writes of :class:`chatserver.teams.teams.Teams` (which checks and audits them)."""
+the writes of :class:`chatserver.teams.teams.Teams` (which checks and audits them), what
+the widget's status shows of a team, and what a team's consoles list: its people and,
+for its supervisors, its chats in progress (expired conversations hidden at read time)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,14 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatserver.protocol.lifecycle import State
 from chatserver.storage import models as m
+from chatserver.storage.store import visible
 
-__all__ = ["Team", "Topic", "add_origin", "add_topic", "change", "create", "id_of", "ids"]
-__all__ += ["origins", "remove_origin", "remove_topic", "rename_topic", "team", "topic_id"]
+__all__ = ["ActiveChat", "Person", "Team", "Topic", "add_origin", "add_topic", "change"]
+__all__ += ["chats_in_progress", "create", "id_of", "ids", "offers_transcript", "origins"]
+__all__ += ["people", "remove_origin", "remove_topic", "rename_topic", "team", "topic_id"]
+__all__ += ["widget_topics"]
 
 tm, tp, o = m.teams.c, m.topics.c, m.origins.c
 
@@ -49,6 +55,28 @@ class Team:
             "origins": list(self.origins),
             "transcript": self.transcript,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A member of a team as its consoles name them."""
+
+    id: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveChat:
+    """A chat in progress, without anything of its content."""
+
+    id: str
+    topic: str | None
+    counsellor_id: str | None
+    counsellor_name: str | None  # None once the account is gone
+    accepted_at: int | None
+    last_activity_at: int
+    transfers: int
 
 
 # ------------------------------------------------------------------ teams
@@ -134,3 +162,64 @@ async def add_origin(conn: AsyncConnection, team_id: int, origin: str) -> None:
 
 async def remove_origin(conn: AsyncConnection, team_id: int, origin: str) -> None:
     await conn.execute(delete(m.origins).where(o.team_id == team_id, o.origin == origin))
+
+
+# ------------------------------------------------------------------ the widget
+async def widget_topics(conn: AsyncConnection, team_id: int) -> list[Topic]:
+    """The team's topics in the order they were added, as the widget offers them."""
+    rows = await conn.execute(select(tp.slug, tp.name).where(tp.team_id == team_id).order_by(tp.id))
+    return [Topic(r.slug, r.name) for r in rows]
+
+
+async def offers_transcript(conn: AsyncConnection, team_id: int) -> bool:
+    """Whether the widget offers the team's clients a transcript saved on their device;
+    the team must exist."""
+    found = await conn.execute(select(tm.transcript).where(tm.id == team_id))
+    return bool(found.scalar_one())
+
+
+# ------------------------------------------------------------------ the consoles
+async def people(conn: AsyncConnection, team_id: int) -> list[Person]:
+    """The team's members, by the name colleagues see."""
+    s = m.staff.c
+    rows = await conn.execute(
+        select(s.id, s.display_name, s.role)
+        .join(m.memberships, m.memberships.c.staff_id == s.id)
+        .where(m.memberships.c.team_id == team_id)
+        .order_by(s.display_name, s.id)
+    )
+    return [Person(r.id, r.display_name, r.role) for r in rows]
+
+
+async def chats_in_progress(conn: AsyncConnection, team_id: int, now: int) -> list[ActiveChat]:
+    """The team's active conversations visible at ``now``, the longest held first: who
+    holds each, its topic and times."""
+    c, s = m.conversations.c, m.staff.c
+    rows = await conn.execute(
+        select(
+            c.id,
+            tp.slug,
+            c.counsellor_id,
+            s.display_name,
+            c.accepted_at,
+            c.last_activity_at,
+            c.transfers,
+        )
+        .select_from(m.conversations)
+        .outerjoin(m.topics, tp.id == c.topic_id)
+        .outerjoin(m.staff, s.id == c.counsellor_id)
+        .where(c.team_id == team_id, c.state == State.ACTIVE.value, visible(now))
+        .order_by(c.accepted_at, c.id)
+    )
+    return [
+        ActiveChat(
+            r.id,
+            r.slug,
+            r.counsellor_id,
+            r.display_name,
+            r.accepted_at,
+            r.last_activity_at,
+            r.transfers,
+        )
+        for r in rows
+    ]
