@@ -10,14 +10,13 @@ language, never its title or text.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol import bodies
 from chatserver.protocol.errors import MalformedFrame, NotFound
-from chatserver.storage import models as m
+from chatserver.storage import canned as stored
+from chatserver.storage.canned import CannedReply
 from chatserver.storage.db import Database
 from chatserver.storage.store import audit_tx
 
@@ -35,29 +34,6 @@ class Draft:
     title: str
     body: str
     lang: str
-
-
-@dataclass(frozen=True, slots=True)
-class CannedReply:
-    id: int
-    team_id: int
-    title: str
-    body: str
-    lang: str
-    created_at: int
-    updated_at: int
-    updated_by: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "body": self.body,
-            "lang": self.lang,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "updated_by": self.updated_by,
-        }
 
 
 def _printable(text: str, *, newlines: bool) -> bool:
@@ -82,19 +58,6 @@ def parse(data: bodies.CannedDraft) -> Draft:
     return Draft(title.strip(), body.strip(), lang)
 
 
-def _reply(row: Any) -> CannedReply:
-    return CannedReply(
-        row.id,
-        row.team_id,
-        row.title,
-        row.body,
-        row.lang,
-        row.created_at,
-        row.updated_at,
-        row.updated_by,
-    )
-
-
 class CannedReplies:
     """Reads and audited writes of canned replies; rights are checked by the caller."""
 
@@ -102,12 +65,8 @@ class CannedReplies:
         self.db = db
 
     async def list(self, team_id: int) -> list[CannedReply]:
-        c = m.canned_replies.c
         async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(m.canned_replies).where(c.team_id == team_id).order_by(c.lang, c.title, c.id)
-            )
-            return [_reply(r) for r in rows]
+            return await stored.of_team(conn, team_id)
 
     async def get(self, reply_id: int) -> CannedReply:
         """The reply, if its team is not archived; else ``not_found``."""
@@ -115,59 +74,30 @@ class CannedReplies:
             return await self._get(conn, reply_id)
 
     async def _get(self, conn: AsyncConnection, reply_id: int) -> CannedReply:
-        c, t = m.canned_replies.c, m.teams.c
-        row = (
-            await conn.execute(
-                select(m.canned_replies)
-                .join(m.teams, t.id == c.team_id)
-                .where(c.id == reply_id, t.archived_at.is_(None))
-            )
-        ).first()
-        if row is None:
+        found = await stored.get(conn, reply_id)
+        if found is None:
             raise NotFound("there is no such canned reply")
-        return _reply(row)
+        return found
 
     async def create(self, team_id: int, draft: Draft, actor: str, now: int) -> CannedReply:
         async with self.db.write() as conn:
-            reply_id = (
-                await conn.execute(
-                    insert(m.canned_replies)
-                    .values(
-                        team_id=team_id,
-                        title=draft.title,
-                        body=draft.body,
-                        lang=draft.lang,
-                        created_at=now,
-                        updated_at=now,
-                        updated_by=actor,
-                    )
-                    .returning(m.canned_replies.c.id)
-                )
-            ).scalar_one()
+            reply_id = await stored.add(
+                conn, team_id, draft.title, draft.body, draft.lang, actor, now
+            )
             await _audit(conn, now, actor, "canned.created", team_id, reply_id, draft.lang)
             return await self._get(conn, reply_id)
 
     async def update(self, reply_id: int, draft: Draft, actor: str, now: int) -> CannedReply:
         async with self.db.write() as conn:
             old = await self._get(conn, reply_id)
-            await conn.execute(
-                update(m.canned_replies)
-                .where(m.canned_replies.c.id == reply_id)
-                .values(
-                    title=draft.title,
-                    body=draft.body,
-                    lang=draft.lang,
-                    updated_at=now,
-                    updated_by=actor,
-                )
-            )
+            await stored.change(conn, reply_id, draft.title, draft.body, draft.lang, actor, now)
             await _audit(conn, now, actor, "canned.changed", old.team_id, reply_id, draft.lang)
             return await self._get(conn, reply_id)
 
     async def delete(self, reply_id: int, actor: str, now: int) -> None:
         async with self.db.write() as conn:
             old = await self._get(conn, reply_id)
-            await conn.execute(delete(m.canned_replies).where(m.canned_replies.c.id == reply_id))
+            await stored.remove(conn, reply_id)
             await _audit(conn, now, actor, "canned.deleted", old.team_id, reply_id, old.lang)
 
 

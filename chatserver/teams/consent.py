@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol import bodies
 from chatserver.protocol.errors import MalformedFrame
-from chatserver.storage import models as m
+from chatserver.storage import consent as stored
 from chatserver.storage.store import audit_tx
 
 __all__ = [
@@ -72,28 +71,17 @@ def parse_texts(body: bodies.ConsentTexts) -> dict[str, str]:
     return texts
 
 
-def _row(r: Any) -> ConsentText:
-    return ConsentText(
-        int(r.version), {"de": r.notice_de, "en": r.notice_en}, r.created_at, r.created_by
-    )
+def _text(v: stored.ConsentVersion) -> ConsentText:
+    return ConsentText(v.version, {"de": v.de, "en": v.en}, v.created_at, v.created_by)
 
 
 async def current_consent(conn: AsyncConnection, team_id: int) -> ConsentText | None:
-    c = m.consent_texts.c
-    row = (
-        await conn.execute(
-            select(m.consent_texts).where(c.team_id == team_id).order_by(c.version.desc()).limit(1)
-        )
-    ).first()
-    return None if row is None else _row(row)
+    found = await stored.latest(conn, team_id)
+    return None if found is None else _text(found)
 
 
 async def consent_history(conn: AsyncConnection, team_id: int) -> list[ConsentText]:
-    c = m.consent_texts.c
-    rows = await conn.execute(
-        select(m.consent_texts).where(c.team_id == team_id).order_by(c.version.desc())
-    )
-    return [_row(r) for r in rows]
+    return [_text(v) for v in await stored.history(conn, team_id)]
 
 
 async def save_consent(
@@ -103,18 +91,7 @@ async def save_consent(
     current = await current_consent(conn, team_id)
     if current is not None and current.texts == texts:
         return current
-    c = m.consent_texts.c
-    top = (await conn.execute(select(func.max(c.version)).where(c.team_id == team_id))).scalar()
-    version = int(top or 0) + 1
-    await conn.execute(
-        insert(m.consent_texts).values(
-            team_id=team_id,
-            version=version,
-            notice_de=texts["de"],
-            notice_en=texts["en"],
-            created_by=actor if actor not in ("cli", "system") else None,
-            created_at=now,
-        )
-    )
+    created_by = actor if actor not in ("cli", "system") else None
+    version = await stored.add(conn, team_id, texts["de"], texts["en"], created_by, now)
     await audit_tx(conn, now, actor, "consent.changed", str(team_id), version=version)
     return ConsentText(version, texts, now, actor)

@@ -2,7 +2,8 @@
 that changes next.
 
 Everything above the storage section is pure: the time is an argument (unix ms), there is
-no clock and no I/O. The storage section loads and saves a team's hours in a transaction.
+no clock and no I/O. The storage section loads and saves a team's hours in the caller's
+transaction, through :mod:`chatserver.storage.hours`.
 
 Semantics. Each date has open intervals in local wall time: the exception for that date if
 there is one, else its weekday's. An interval ``[a, b)`` of date ``d`` is the real time
@@ -26,10 +27,9 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatserver.storage import models as m
+from chatserver.storage import hours as stored
 from chatserver.storage.store import audit_tx
 
 __all__ = [
@@ -432,8 +432,7 @@ def public_status(hours: Hours | None, at_ms: int, lang: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ storage
 async def load_hours(conn: AsyncConnection, team_id: int) -> Hours | None:
     """The team's hours, or None when none were set (always open)."""
-    h = m.opening_hours.c
-    config = (await conn.execute(select(h.config).where(h.team_id == team_id))).scalar()
+    config = await stored.config(conn, team_id)
     return None if config is None else parse_hours(json.loads(config))
 
 
@@ -441,17 +440,9 @@ async def save_hours(
     conn: AsyncConnection, team_id: int, hours: Hours, actor: str, now: int
 ) -> None:
     """Replace the team's hours, audited: the shape and a digest, never the texts."""
-    h = m.opening_hours.c
     config = json.dumps(hours.to_json(), ensure_ascii=False, sort_keys=True)
-    await conn.execute(delete(m.opening_hours).where(h.team_id == team_id))
-    await conn.execute(
-        insert(m.opening_hours).values(
-            team_id=team_id,
-            config=config,
-            updated_by=actor if actor not in ("cli", "system") else None,
-            updated_at=now,
-        )
-    )
+    updated_by = actor if actor not in ("cli", "system") else None
+    await stored.replace(conn, team_id, config, updated_by, now)
     await audit_tx(
         conn,
         now,

@@ -13,19 +13,18 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import idna
-from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.config import ConfigError, origin_of
 from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
-from chatserver.storage import models as m
+from chatserver.storage import teams as stored
 from chatserver.storage.db import Database
 from chatserver.storage.store import audit_tx
+from chatserver.storage.teams import Team, Topic
 
 __all__ = ["MAX_ORIGINS", "SLUG", "Team", "Teams", "Topic", "check_name", "check_slug"]
 __all__ += ["widget_origin"]
@@ -121,40 +120,6 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-# --------------------------------------------------------------------------- rows
-@dataclass(frozen=True, slots=True)
-class Topic:
-    slug: str
-    name: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"slug": self.slug, "name": self.name}
-
-
-@dataclass(frozen=True, slots=True)
-class Team:
-    id: int
-    slug: str
-    name: str
-    created_at: int
-    archived_at: int | None
-    topics: tuple[Topic, ...]
-    origins: tuple[str, ...]
-    transcript: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "slug": self.slug,
-            "name": self.name,
-            "created_at": self.created_at,
-            "archived": self.archived_at is not None,
-            "archived_at": self.archived_at,
-            "topics": [t.to_json() for t in self.topics],
-            "origins": list(self.origins),
-            "transcript": self.transcript,
-        }
-
-
 class Teams:
     """Reads and audited writes of teams, topics and origins; ``actor`` is a staff id or
     ``"cli"``. Every refusal is raised before anything is written."""
@@ -166,16 +131,12 @@ class Teams:
     async def list_teams(self, only: Collection[int] | None = None) -> list[Team]:
         """Every team by slug, archived ones included; or only the teams ``only`` names."""
         async with self.db.read() as conn:
-            query = select(m.teams.c.id).order_by(m.teams.c.slug)
-            if only is not None:
-                query = query.where(m.teams.c.id.in_(list(only)))
-            ids = list((await conn.execute(query)).scalars())
-            return [await _team(conn, team_id) for team_id in ids]
+            return [await stored.team(conn, team_id) for team_id in await stored.ids(conn, only)]
 
     async def get(self, slug: str) -> Team:
         """The team, archived or not; ``not_found`` when there is none."""
         async with self.db.read() as conn:
-            return await _team(conn, await _team_id(conn, slug))
+            return await stored.team(conn, await _team_id(conn, slug))
 
     async def create(
         self, slug: str, name: str, topics: Sequence[tuple[str, str]], actor: str, now: int
@@ -186,23 +147,13 @@ class Teams:
         if len({s for s, _ in checked}) != len(checked):
             raise MalformedFrame("each topic slug once")
         async with self.db.write() as conn:
-            if (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).first():
+            if await stored.id_of(conn, slug) is not None:
                 raise Conflict(f"team '{slug}' exists already")
-            team_id = (
-                await conn.execute(
-                    insert(m.teams)
-                    .values(slug=slug, name=name, created_at=now)
-                    .returning(m.teams.c.id)
-                )
-            ).scalar_one()
+            team_id = await stored.create(conn, slug, name, now)
             for topic_slug, topic_name in checked:
-                await conn.execute(
-                    insert(m.topics).values(
-                        team_id=team_id, slug=topic_slug, name=topic_name, created_at=now
-                    )
-                )
+                await stored.add_topic(conn, team_id, topic_slug, topic_name, now)
             await audit_tx(conn, now, actor, "team.created", slug, topics=len(checked))
-            return await _team(conn, team_id)
+            return await stored.team(conn, team_id)
 
     async def change(
         self,
@@ -220,7 +171,7 @@ class Teams:
             name = check_name(name)
         async with self.db.write() as conn:
             team_id = await _team_id(conn, slug)
-            team = await _team(conn, team_id)
+            team = await stored.team(conn, team_id)
             values: dict[str, Any] = {}
             if name is not None and name != team.name:
                 values["name"] = name
@@ -234,8 +185,8 @@ class Teams:
                 action = "team.transcript_on" if transcript else "team.transcript_off"
                 await audit_tx(conn, now, actor, action, slug)
             if values:
-                await conn.execute(update(m.teams).where(m.teams.c.id == team_id).values(values))
-            return await _team(conn, team_id)
+                await stored.change(conn, team_id, **values)
+            return await stored.team(conn, team_id)
 
     # ------------------------------------------------------------------ topics
     async def add_topic(self, slug: str, topic: str, name: str, actor: str, now: int) -> Topic:
@@ -265,25 +216,22 @@ class Teams:
         renamed = [(str(s), check_name(n, f"topic {s}")) for s, n in rename]
         if len({s for s, _ in added}) != len(added):
             raise MalformedFrame("add each topic once")
-        t = m.topics.c
         async with self.db.write() as conn:
             team_id = await _team_id(conn, slug)
             for topic, name in added:
-                if await _topic_id(conn, team_id, topic) is not None:
+                if await stored.topic_id(conn, team_id, topic) is not None:
                     raise Conflict(f"topic '{topic}' exists already in team '{slug}'")
-                await conn.execute(
-                    insert(m.topics).values(team_id=team_id, slug=topic, name=name, created_at=now)
-                )
+                await stored.add_topic(conn, team_id, topic, name, now)
                 await audit_tx(conn, now, actor, "topic.added", slug, topic=topic)
             for topic, name in renamed:
                 topic_id = await _existing_topic(conn, team_id, slug, topic)
-                await conn.execute(update(m.topics).where(t.id == topic_id).values(name=name))
+                await stored.rename_topic(conn, topic_id, name)
                 await audit_tx(conn, now, actor, "topic.renamed", slug, topic=topic)
             for topic in remove:
                 topic_id = await _existing_topic(conn, team_id, slug, topic)
-                await conn.execute(delete(m.topics).where(t.id == topic_id))
+                await stored.remove_topic(conn, topic_id)
                 await audit_tx(conn, now, actor, "topic.removed", slug, topic=topic)
-            return list((await _team(conn, team_id)).topics)
+            return list((await stored.team(conn, team_id)).topics)
 
     # ------------------------------------------------------------------ origins
     async def replace_origins(
@@ -295,7 +243,7 @@ class Teams:
         checked = _origins(wanted, "origins")
         async with self.db.write() as conn:
             team_id = await _team_id(conn, slug)
-            current = await _origin_list(conn, team_id)
+            current = await stored.origins(conn, team_id)
             add = [o for o in checked if o not in current]
             remove = [o for o in current if o not in checked]
             return await _apply_origins(conn, team_id, slug, add, remove, actor, now)
@@ -307,7 +255,7 @@ class Teams:
         to_add, to_remove = _origins(add, "add"), [_removable(o) for o in remove]
         async with self.db.write() as conn:
             team_id = await _team_id(conn, slug)
-            current = await _origin_list(conn, team_id)
+            current = await stored.origins(conn, team_id)
             if len(set(current) | set(to_add)) > MAX_ORIGINS:
                 raise MalformedFrame(f"at most {MAX_ORIGINS} origins per team")
             add = [o for o in to_add if o not in current]
@@ -348,53 +296,24 @@ async def _apply_origins(
     actor: str,
     now: int,
 ) -> list[str]:
-    o = m.origins.c
     for origin in add:
-        await conn.execute(insert(m.origins).values(team_id=team_id, origin=origin))
+        await stored.add_origin(conn, team_id, origin)
         await audit_tx(conn, now, actor, "origin.added", slug, origin=origin)
     for origin in remove:
-        await conn.execute(delete(m.origins).where(o.team_id == team_id, o.origin == origin))
+        await stored.remove_origin(conn, team_id, origin)
         await audit_tx(conn, now, actor, "origin.removed", slug, origin=origin)
-    return await _origin_list(conn, team_id)
-
-
-async def _origin_list(conn: AsyncConnection, team_id: int) -> list[str]:
-    o = m.origins.c
-    rows = await conn.execute(select(o.origin).where(o.team_id == team_id).order_by(o.origin))
-    return list(rows.scalars())
+    return await stored.origins(conn, team_id)
 
 
 async def _team_id(conn: AsyncConnection, slug: str) -> int:
-    team_id = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).scalar()
+    team_id = await stored.id_of(conn, slug)
     if team_id is None:
         raise NotFound(f"there is no team {_show(slug)}")
-    return int(team_id)
-
-
-async def _topic_id(conn: AsyncConnection, team_id: int, topic: str) -> int | None:
-    t = m.topics.c
-    found = await conn.execute(select(t.id).where(t.team_id == team_id, t.slug == topic))
-    return found.scalar()
+    return team_id
 
 
 async def _existing_topic(conn: AsyncConnection, team_id: int, slug: str, topic: Any) -> int:
-    topic_id = await _topic_id(conn, team_id, str(topic))
+    topic_id = await stored.topic_id(conn, team_id, str(topic))
     if topic_id is None:
         raise NotFound(f"there is no topic {_show(topic)} in team '{slug}'")
     return topic_id
-
-
-async def _team(conn: AsyncConnection, team_id: int) -> Team:
-    row = (await conn.execute(select(m.teams).where(m.teams.c.id == team_id))).one()
-    t = m.topics.c
-    topics = await conn.execute(select(t.slug, t.name).where(t.team_id == team_id).order_by(t.slug))
-    return Team(
-        row.id,
-        row.slug,
-        row.name,
-        row.created_at,
-        row.archived_at,
-        tuple(Topic(r.slug, r.name) for r in topics),
-        tuple(await _origin_list(conn, team_id)),
-        bool(row.transcript),
-    )

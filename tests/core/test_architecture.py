@@ -172,13 +172,7 @@ SQL_OUTSIDE_STORAGE: dict[str, int] = {
     "chatserver.records.privacy": 5,
     "chatserver.staff.accounts": 12,
     "chatserver.staff.totp": 3,
-    "chatserver.teams.canned": 5,
-    "chatserver.teams.consent": 4,
-    "chatserver.teams.hours": 3,
-    "chatserver.teams.teams": 15,
     "chatserver.web.api.audit": 1,
-    "chatserver.web.api.hours": 2,
-    "chatserver.web.api.teams": 2,
 }
 STATEMENTS = {"select", "insert", "update", "delete", "text"}
 

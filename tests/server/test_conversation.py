@@ -284,3 +284,35 @@ async def test_a_console_learns_who_wrote_a_team_message_and_a_client_never(
     }
     status, _ = await (await caller(server, "bea"))("GET", "/api/teams/alpha/people")
     assert status == 403
+
+
+async def test_supervisors_list_the_chats_in_progress_until_they_expire(server: Server) -> None:
+    """``GET /api/teams/SLUG/chats`` names who holds each active chat and its topic; a
+    conversation past its retention due time is hidden at once, before any sweep."""
+    from conftest import caller
+    from sqlalchemy import update
+
+    from chatserver.storage import models as m
+
+    anna = await server.staff("anna", ["alpha"], name="Anna A.")
+    await server.staff("sue", ["alpha"], role="supervisor")
+    console = await server.console("anna")
+    client = await server.client()
+    cid = (await client.start("alpha", client_key(1), topic="school"))["conversation"]
+    await console.accept(cid, id="acc", key=b"K" * 65, body=b"accept")
+    waiting = await server.client()
+    await waiting.start("alpha", client_key(2))
+    sue = await caller(server, "sue")
+
+    status, listed = await sue("GET", "/api/teams/alpha/chats")
+    assert status == 200
+    [chat] = listed["chats"]
+    assert chat["conversation"] == cid
+    assert chat["topic"] == "school"
+    assert chat["counsellor"] == {"id": anna, "name": "Anna A."}
+    assert chat["transfers"] == 0
+
+    async with server.db.write() as conn:
+        c = m.conversations.c
+        await conn.execute(update(m.conversations).where(c.id == cid).values(due_at=1))
+    assert (await sue("GET", "/api/teams/alpha/chats"))[1] == {"team": "alpha", "chats": []}

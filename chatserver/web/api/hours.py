@@ -5,10 +5,9 @@ and outside hours the closed message with the emergency contacts."""
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import select
 
 from chatserver.protocol.errors import MalformedFrame
-from chatserver.storage import models as m
+from chatserver.storage import teams as stored_teams
 from chatserver.teams.consent import current_consent
 from chatserver.teams.hours import (
     LANGUAGES,
@@ -59,21 +58,13 @@ async def team_status(request: web.Request) -> web.Response:
     team = await team_of(request)
     async with request.app[DB].read() as conn:
         hours = await load_hours(conn, team.id)
-        topics = (
-            await conn.execute(
-                select(m.topics.c.slug, m.topics.c.name)
-                .where(m.topics.c.team_id == team.id)
-                .order_by(m.topics.c.id)
-            )
-        ).all()
-        transcript = (
-            await conn.execute(select(m.teams.c.transcript).where(m.teams.c.id == team.id))
-        ).scalar_one()
+        topics = await stored_teams.widget_topics(conn, team.id)
+        transcript = await stored_teams.offers_transcript(conn, team.id)
         consent = await current_consent(conn, team.id)
     status = public_status(hours, now_ms(request), lang)
-    status["topics"] = [{"slug": t.slug, "name": t.name} for t in topics]
+    status["topics"] = [t.to_json() for t in topics]
     # Whether the widget offers to save the conversation on the device (docs/widget.md).
-    status["transcript"] = bool(transcript)
+    status["transcript"] = transcript
     # The team's own consent text in both languages (the widget switches language in
     # place) and the label a conversation records when its client agrees to it.
     status["consent"] = None if consent is None else {"label": consent.label, **consent.texts}

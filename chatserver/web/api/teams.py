@@ -5,13 +5,11 @@ them, and its chats in progress for its supervisors (reading along)."""
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import select
 
 from chatserver.protocol.bodies import EpochBundles
 from chatserver.protocol.errors import Forbidden, MalformedFrame, NotFound
-from chatserver.protocol.lifecycle import State
-from chatserver.storage import models as m
-from chatserver.storage.store import TeamRow, visible
+from chatserver.storage import teams as stored_teams
+from chatserver.storage.store import TeamRow
 from chatserver.teams.epochs import Epochs
 from chatserver.web.guards import check_csrf, check_team_access, current_staff, now_ms, read_body
 from chatserver.web.state import DB, SETTINGS, STORE
@@ -89,15 +87,9 @@ async def team_people(request: web.Request) -> web.Response:
     staff, _ = await current_staff(request)
     team = await team_of(request)
     await check_team_access(request, staff, team.id)
-    s = m.staff.c
     async with request.app[DB].read() as conn:
-        rows = await conn.execute(
-            select(s.id, s.display_name, s.role)
-            .join(m.memberships, m.memberships.c.staff_id == s.id)
-            .where(m.memberships.c.team_id == team.id)
-            .order_by(s.display_name, s.id)
-        )
-        people = [{"id": r.id, "name": r.display_name, "role": r.role} for r in rows]
+        found = await stored_teams.people(conn, team.id)
+    people = [{"id": p.id, "name": p.name, "role": p.role} for p in found]
     return web.json_response({"team": team.slug, "people": people})
 
 
@@ -107,37 +99,21 @@ async def team_chats(request: web.Request) -> web.Response:
     a console frame, and audited)."""
     team = await overseen_team(request)
     now = now_ms(request)
-    c, s, t = m.conversations.c, m.staff.c, m.topics.c
     async with request.app[DB].read() as conn:
-        rows = await conn.execute(
-            select(
-                c.id,
-                t.slug,
-                c.counsellor_id,
-                s.display_name,
-                c.accepted_at,
-                c.last_activity_at,
-                c.transfers,
-            )
-            .select_from(m.conversations)
-            .outerjoin(m.topics, t.id == c.topic_id)
-            .outerjoin(m.staff, s.id == c.counsellor_id)
-            .where(c.team_id == team.id, c.state == State.ACTIVE.value, visible(now))
-            .order_by(c.accepted_at, c.id)
-        )
-        chats = [
-            {
-                "conversation": r.id,
-                "topic": r.slug,
-                "counsellor": None
-                if r.counsellor_id is None
-                else {"id": r.counsellor_id, "name": r.display_name},
-                "accepted_at": r.accepted_at,
-                "last_activity_at": r.last_activity_at,
-                "transfers": r.transfers,
-            }
-            for r in rows
-        ]
+        found = await stored_teams.chats_in_progress(conn, team.id, now)
+    chats = [
+        {
+            "conversation": chat.id,
+            "topic": chat.topic,
+            "counsellor": None
+            if chat.counsellor_id is None
+            else {"id": chat.counsellor_id, "name": chat.counsellor_name},
+            "accepted_at": chat.accepted_at,
+            "last_activity_at": chat.last_activity_at,
+            "transfers": chat.transfers,
+        }
+        for chat in found
+    ]
     return web.json_response({"team": team.slug, "chats": chats})
 
 
