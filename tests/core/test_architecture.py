@@ -168,7 +168,6 @@ def test_the_layer_check_bites(importer: str, imported: str, allowed: bool) -> N
 SQL_OUTSIDE_STORAGE: dict[str, int] = {
     "chatserver.ops.cli": 12,
     "chatserver.ops.demo": 5,
-    "chatserver.records.audit": 3,
     "chatserver.records.preview": 7,
     "chatserver.records.privacy": 5,
     "chatserver.records.retention": 13,
