@@ -1,7 +1,8 @@
 """Staff accounts in storage: the installation id their passwords are salted with, the
 one way an account row is made (the CLI, an enrolment and the demo all call it), the
 accounts as admins see them (never a hash or a secret), their changes (role, cap,
-disabling, two-factor secrets) and their sessions."""
+disabling, two-factor secrets), their sessions, and the teams, memberships and identity
+keys the command line and the demo give an account when they make it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ __all__ = [
     "StaffAccount",
     "account",
     "accounts",
+    "add_identity",
+    "add_member",
     "another_enabled_admin",
     "awaiting_approval",
     "begin_totp",
@@ -25,13 +28,18 @@ __all__ = [
     "end_sessions",
     "id_by_username",
     "id_by_username_or_id",
+    "identity_key",
     "installation_id",
     "kdf_salt",
+    "latest_roster",
+    "rename_and_disable",
     "set_cap",
     "set_disabled",
     "set_role",
     "set_totp",
+    "team_id",
     "team_slugs",
+    "teams_of",
     "totp_secrets",
 ]
 
@@ -86,6 +94,26 @@ async def create_account(
         )
     )
     return staff_id
+
+
+async def add_identity(
+    conn: AsyncConnection, staff_id: str, dh_pub: bytes, sig_pub: bytes, wrapped: bytes, now: int
+) -> None:
+    """The account's identity: public keys and the private ones wrapped (opaque here)."""
+    await conn.execute(
+        insert(m.identities).values(
+            staff_id=staff_id,
+            dh_pub=dh_pub,
+            sig_pub=sig_pub,
+            wrapped=wrapped,
+            created_at=now,
+        )
+    )
+
+
+async def add_member(conn: AsyncConnection, staff_id: str, team_id: int, now: int) -> None:
+    """Make the account a member of the team since ``now``."""
+    await conn.execute(insert(m.memberships).values(staff_id=staff_id, team_id=team_id, since=now))
 
 
 # ---------------------------------------------------------------------- accounts
@@ -159,6 +187,21 @@ async def id_by_username_or_id(conn: AsyncConnection, username: str, staff_id: s
     return None if value is None else str(value)
 
 
+async def identity_key(conn: AsyncConnection, username: str) -> tuple[str, bytes | None] | None:
+    """The id of the account ``username`` and the DH public key of its identity (None
+    without one); None when there is no such account."""
+    row = (
+        await conn.execute(
+            select(s.id, m.identities.c.dh_pub)
+            .outerjoin(m.identities, m.identities.c.staff_id == s.id)
+            .where(s.username == username)
+        )
+    ).first()
+    if row is None:
+        return None
+    return str(row.id), None if row.dh_pub is None else bytes(row.dh_pub)
+
+
 # ---------------------------------------------------------------------- changes
 async def set_role(conn: AsyncConnection, staff_id: str, role: str) -> None:
     await conn.execute(update(m.staff).where(s.id == staff_id).values(role=role))
@@ -171,6 +214,13 @@ async def set_cap(conn: AsyncConnection, staff_id: str, cap: int | None) -> None
 async def set_disabled(conn: AsyncConnection, staff_id: str, at: int | None) -> None:
     """Disabled since ``at``, or enabled with None."""
     await conn.execute(update(m.staff).where(s.id == staff_id).values(disabled_at=at))
+
+
+async def rename_and_disable(conn: AsyncConnection, staff_id: str, username: str, now: int) -> None:
+    """Move the account out of the way of a new one with its username."""
+    await conn.execute(
+        update(m.staff).where(s.id == staff_id).values(username=username, disabled_at=now)
+    )
 
 
 async def end_sessions(conn: AsyncConnection, staff_id: str) -> None:
@@ -224,3 +274,31 @@ async def set_totp(conn: AsyncConnection, staff_id: str, secret: str | None) -> 
     await conn.execute(
         update(m.staff).where(s.id == staff_id).values(totp_secret=secret, totp_pending=None)
     )
+
+
+# ---------------------------------------------------------------------- teams
+async def team_id(conn: AsyncConnection, slug: str) -> int | None:
+    """The id of the team ``slug`` (archived or not), or None."""
+    found = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).scalar()
+    return None if found is None else int(found)
+
+
+async def teams_of(conn: AsyncConnection, staff_id: str) -> dict[str, int]:
+    """The account's teams that are not archived: slug -> id."""
+    rows = await conn.execute(
+        select(m.teams.c.slug, m.teams.c.id)
+        .join(m.memberships, ms.team_id == m.teams.c.id)
+        .where(ms.staff_id == staff_id, m.teams.c.archived_at.is_(None))
+    )
+    return {str(slug): int(team) for slug, team in rows}
+
+
+async def latest_roster(conn: AsyncConnection, team_id: int) -> str | None:
+    """The team's signed roster with the highest version (JSON text); None before the
+    first."""
+    r = m.rosters.c
+    found = await conn.execute(
+        select(r.roster).where(r.team_id == team_id).order_by(r.version.desc()).limit(1)
+    )
+    roster = found.scalar()
+    return None if roster is None else str(roster)
