@@ -25,8 +25,6 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
-
 from chatserver import e2e
 from chatserver.config import ConfigError, Settings, load_settings
 from chatserver.e2e.encoding import b64url
@@ -40,11 +38,12 @@ from chatserver.staff.auth import (
     new_totp_secret,
     normalise_username,
 )
-from chatserver.storage import models as m
+from chatserver.storage import staff as db_staff
+from chatserver.storage.audit import audit_tx
 from chatserver.storage.db import Database, DatabaseMissing, migrate, schema_is_current
 from chatserver.storage.keystore import Keystore
 from chatserver.storage.staff import create_account, installation_id
-from chatserver.storage.store import audit_tx, requeue_held
+from chatserver.storage.store import requeue_held
 from chatserver.teams import hours as oh
 from chatserver.teams.epoch_keys import TeamKeys
 from chatserver.teams.members import Members
@@ -83,10 +82,10 @@ async def _with_db(settings: Settings, work: Any) -> Any:
 
 
 async def _team_id(conn: Any, slug: str) -> int:
-    team_id = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).scalar()
+    team_id = await db_staff.team_id(conn, slug)
     if team_id is None:
         raise CommandError(f"there is no team '{slug}'")
-    return int(team_id)
+    return team_id
 
 
 # --------------------------------------------------------------------------- teams
@@ -134,34 +133,16 @@ async def team_topics(
 
 
 async def team_list(db: Database) -> list[dict[str, Any]]:
-    async with db.read() as conn:
-        teams = (await conn.execute(select(m.teams).order_by(m.teams.c.slug))).all()
-        out = []
-        for t in teams:
-            topics = (
-                await conn.execute(
-                    select(m.topics.c.slug)
-                    .where(m.topics.c.team_id == t.id)
-                    .order_by(m.topics.c.slug)
-                )
-            ).scalars()
-            origins = (
-                await conn.execute(
-                    select(m.origins.c.origin)
-                    .where(m.origins.c.team_id == t.id)
-                    .order_by(m.origins.c.origin)
-                )
-            ).scalars()
-            out.append(
-                {
-                    "slug": t.slug,
-                    "name": t.name,
-                    "topics": list(topics),
-                    "origins": list(origins),
-                    "archived": t.archived_at is not None,
-                }
-            )
-        return out
+    return [
+        {
+            "slug": t.slug,
+            "name": t.name,
+            "topics": [topic.slug for topic in t.topics],
+            "origins": list(t.origins),
+            "archived": t.archived_at is not None,
+        }
+        for t in await Teams(db).list_teams()
+    ]
 
 
 async def team_origins(
@@ -225,7 +206,7 @@ async def add_account(
     installation id as the salt; audited."""
     secret = new_totp_secret() if totp else None
     async with db.write() as conn:
-        if (await conn.execute(select(m.staff.c.id).where(m.staff.c.username == username))).first():
+        if await db_staff.id_by_username(conn, username) is not None:
             raise CommandError(f"user '{username}' exists already")
         team_ids = [await _team_id(conn, t) for t in teams]
         now = _now()
@@ -239,38 +220,24 @@ async def add_account(
             totp_secret=secret,
         )
         for team_id in team_ids:
-            await conn.execute(
-                insert(m.memberships).values(staff_id=staff_id, team_id=team_id, since=now)
-            )
+            await db_staff.add_member(conn, staff_id, team_id, now)
         await audit_tx(conn, now, "cli", "staff.created", staff_id, role=role, teams=list(teams))
     return staff_id, secret
 
 
 async def user_list(db: Database) -> list[dict[str, Any]]:
-    async with db.read() as conn:
-        rows = (await conn.execute(select(m.staff).order_by(m.staff.c.username))).all()
-        out = []
-        for r in rows:
-            teams = (
-                await conn.execute(
-                    select(m.teams.c.slug)
-                    .join(m.memberships, m.memberships.c.team_id == m.teams.c.id)
-                    .where(m.memberships.c.staff_id == r.id)
-                    .order_by(m.teams.c.slug)
-                )
-            ).scalars()
-            out.append(
-                {
-                    "id": r.id,
-                    "username": r.username,
-                    "name": r.display_name,
-                    "role": r.role,
-                    "teams": list(teams),
-                    "totp": r.totp_secret is not None,
-                    "disabled": r.disabled_at is not None,
-                }
-            )
-        return out
+    return [
+        {
+            "id": a.id,
+            "username": a.username,
+            "name": a.name,
+            "role": a.role,
+            "teams": list(a.teams),
+            "totp": a.totp,
+            "disabled": a.disabled,
+        }
+        for a in await Accounts(db).list_accounts()
+    ]
 
 
 async def user_disable(db: Database, username: str) -> None:
@@ -305,15 +272,7 @@ async def user_reset_password(
     accounts = Accounts(db)
     staff_id = await accounts.id_of(username)
     async with db.read() as conn:
-        teams = dict(
-            (
-                await conn.execute(
-                    select(m.teams.c.slug, m.teams.c.id)
-                    .join(m.memberships, m.memberships.c.team_id == m.teams.c.id)
-                    .where(m.memberships.c.staff_id == staff_id, m.teams.c.archived_at.is_(None))
-                )
-            ).all()
-        )
+        teams = await db_staff.teams_of(conn, staff_id)
         if team is None:
             if len(teams) != 1:
                 where = f"is in the teams {', '.join(sorted(teams))}" if teams else "is in no team"
@@ -323,14 +282,7 @@ async def user_reset_password(
                 )
             (team,) = teams
         team_id = teams.get(team) or await _team_id(conn, team)
-        roster = (
-            await conn.execute(
-                select(m.rosters.c.roster)
-                .where(m.rosters.c.team_id == team_id)
-                .order_by(m.rosters.c.version.desc())
-                .limit(1)
-            )
-        ).scalar()
+        roster = await db_staff.latest_roster(conn, team_id)
     if roster is None:
         raise CommandError(
             f"team '{team}' has no signed roster yet: its keys are made in the admin area first"
@@ -380,13 +332,11 @@ async def demo(db: Database, settings: Settings) -> DemoInfo:
     """The demo team with topics, two counsellors and an admin, keys included; idempotent
     (a second run keeps the logins and the team key and tops up the epochs)."""
     async with db.read() as conn:
-        exists = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == "demo"))).first()
+        exists = await db_staff.team_id(conn, "demo") is not None
     if not exists:
         await team_add(db, "demo", "Demo team", ["general:General", "school:School"])
     async with db.read() as conn:
-        team_id = (
-            await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == "demo"))
-        ).scalar_one()
+        team_id = await _team_id(conn, "demo")
     keystore = Keystore(settings.keystore)
     await keystore.open()
     try:

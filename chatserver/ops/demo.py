@@ -24,18 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 
 from chatserver import e2e
 from chatserver.e2e.primitives import PrivateKey
 from chatserver.protocol.errors import NotFound
 from chatserver.staff.auth import hash_credential
-from chatserver.storage import models as m
+from chatserver.storage import staff as db_staff
+from chatserver.storage.audit import audit_tx
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore
 from chatserver.storage.staff import create_account, installation_id
-from chatserver.storage.store import audit_tx
 from chatserver.teams.epoch_keys import TeamKeys
 from chatserver.teams.epochs import Epochs
 from chatserver.teams.members import Members
@@ -168,27 +167,18 @@ async def _account(
     """The account with its wrapped identity (made anew when missing or changed)."""
     dh, sig = _key(account["dh"]), _key(account["sig"])
     async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(m.staff.c.id, m.identities.c.dh_pub)
-                .outerjoin(m.identities, m.identities.c.staff_id == m.staff.c.id)
-                .where(m.staff.c.username == username)
-            )
-        ).first()
+        row = await db_staff.identity_key(conn, username)
         salt = await installation_id(conn)
-    if row is not None and row.id == account["id"] and row.dh_pub is not None:  # noqa: SIM102
-        if bytes(row.dh_pub) == e2e.public_bytes(dh):
-            return str(row.id)
+    if row is not None and row[0] == account["id"] and row[1] is not None:  # noqa: SIM102
+        if row[1] == e2e.public_bytes(dh):
+            return row[0]
     master = e2e.derive_master(account["password"], salt, username)
     wrapped = e2e.wrap_identity(e2e.wrap_key(master), salt, username, dh, sig)
     credential_hash = hash_credential(e2e.auth_credential(master))
     async with db.write() as conn:
         if row is not None:  # an account of an earlier demo: its keys are gone
-            await conn.execute(
-                m.staff.update()
-                .where(m.staff.c.id == row.id)
-                .values(username=f"{username}-old-{secrets.token_hex(3)}", disabled_at=now)
-            )
+            old = f"{username}-old-{secrets.token_hex(3)}"
+            await db_staff.rename_and_disable(conn, row[0], old, now)
         staff_id = await create_account(
             conn,
             username=username,
@@ -197,18 +187,10 @@ async def _account(
             credential_hash=credential_hash,
             now=now,
         )
-        await conn.execute(
-            insert(m.identities).values(
-                staff_id=staff_id,
-                dh_pub=e2e.public_bytes(dh),
-                sig_pub=e2e.public_bytes(sig),
-                wrapped=wrapped,
-                created_at=now,
-            )
+        await db_staff.add_identity(
+            conn, staff_id, e2e.public_bytes(dh), e2e.public_bytes(sig), wrapped, now
         )
-        await conn.execute(
-            insert(m.memberships).values(staff_id=staff_id, team_id=team_id, since=now)
-        )
+        await db_staff.add_member(conn, staff_id, team_id, now)
         await audit_tx(conn, now, "cli", "staff.created", staff_id, role=role, teams=[TEAM])
     return staff_id
 
@@ -254,15 +236,7 @@ async def _epochs(
     covered = max((v["not_after"] for v in live.values()), default=now)
     store = Epochs(db)
     if covered - now < DEMO_DAYS * DAY_MS // 2:
-        async with db.read() as conn:
-            top = (
-                await conn.execute(
-                    select(m.team_epochs.c.epoch)
-                    .where(m.team_epochs.c.team_id == team_id)
-                    .order_by(m.team_epochs.c.epoch.desc())
-                    .limit(1)
-                )
-            ).scalar() or 0
+        top = await store.top(team_id)
         start = max(covered, now - 60_000)
         wires = []
         for day in range(DEMO_DAYS):

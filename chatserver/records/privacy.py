@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from chatserver import __version__
@@ -43,6 +42,7 @@ from chatserver.policy import (
 )
 from chatserver.records.retention import effective_rules, team_rules
 from chatserver.retention_rules import CATEGORIES, OPERATOR_WIDE, Rules, format_minutes
+from chatserver.storage import audit, census
 from chatserver.storage import models as m
 from chatserver.storage.db import Database
 from chatserver.storage.staff import installation_id
@@ -369,7 +369,6 @@ async def collect(db: Database, settings: Settings, now: int) -> dict[str, Any]:
     """Everything the report says, as JSON data, read now from ``settings`` and ``db``."""
     rules = rules_of(settings)
     teams = await Teams(db).list_teams()
-    a, s, ms = m.audit.c, m.staff.c, m.memberships.c
     async with db.read() as conn:
         team_data: list[dict[str, Any]] = []
         for team in teams:
@@ -388,44 +387,11 @@ async def collect(db: Database, settings: Settings, now: int) -> dict[str, Any]:
                     "rules": [_rule(name, effective, operator, own, rules) for name in CATEGORIES],
                 }
             )
-        roles = (
-            await conn.execute(
-                select(m.teams.c.slug, s.role, func.count())
-                .select_from(m.memberships)
-                .join(m.staff, s.id == ms.staff_id)
-                .join(m.teams, m.teams.c.id == ms.team_id)
-                .where(s.disabled_at.is_(None))
-                .group_by(m.teams.c.slug, s.role)
-            )
-        ).all()
-        accounts = (
-            await conn.execute(
-                select(s.role, func.count()).where(s.disabled_at.is_(None)).group_by(s.role)
-            )
-        ).all()
-        e = m.team_epochs.c
-        epochs = (
-            await conn.execute(
-                select(m.teams.c.slug, func.count(), func.max(e.not_after))
-                .join(m.teams, m.teams.c.id == e.team_id)
-                .where(e.retired_at.is_(None))
-                .group_by(m.teams.c.slug)
-            )
-        ).all()
-        h = m.holds.c
-        holds = (
-            await conn.execute(
-                select(func.count()).where(h.released_at.is_(None), h.expires_at > now)
-            )
-        ).scalar_one()
-        sweeps = (
-            await conn.execute(
-                select(a.id, a.at, a.detail, a.hash)
-                .where(a.action == "retention.sweep")
-                .order_by(a.id.desc())
-                .limit(SWEEP_REPORTS)
-            )
-        ).all()
+        roles = await census.enabled_by_team_and_role(conn)
+        accounts = await census.enabled_by_role(conn)
+        epochs = await census.live_epochs(conn)
+        holds = await census.holds_in_force(conn, now)
+        sweeps = await audit.latest(conn, "retention.sweep", SWEEP_REPORTS)
     members: dict[str, dict[str, int]] = {}
     for slug, role, count in roles:
         members.setdefault(slug, {})[role] = int(count)

@@ -16,15 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol import bodies
 from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
 from chatserver.staff.auth import normalise_username
-from chatserver.storage import models as m
+from chatserver.storage import staff as db_staff
+from chatserver.storage.audit import audit_tx
 from chatserver.storage.db import Database
-from chatserver.storage.store import audit_tx
+from chatserver.storage.staff import StaffAccount
 
 __all__ = ["MAX_CAP", "ROLES", "Account", "Accounts", "StaffChange", "parse_change"]
 
@@ -108,8 +108,8 @@ class Accounts:
 
     async def list_accounts(self) -> list[Account]:
         async with self.db.read() as conn:
-            rows = (await conn.execute(select(m.staff).order_by(m.staff.c.username))).all()
-            teams = await _teams(conn)
+            rows = await db_staff.accounts(conn)
+            teams = await db_staff.team_slugs(conn)
         return [_account(r, teams.get(r.id, ())) for r in rows]
 
     async def get(self, staff_id: str) -> Account:
@@ -119,13 +119,10 @@ class Accounts:
     async def id_of(self, username: str) -> str:
         """The id of the account ``username`` (any case), for the CLI."""
         async with self.db.read() as conn:
-            found = await conn.execute(
-                select(m.staff.c.id).where(m.staff.c.username == normalise_username(username))
-            )
-            staff_id = found.scalar()
+            staff_id = await db_staff.id_by_username(conn, normalise_username(username))
         if staff_id is None:
             raise NotFound(f"there is no user '{username}'")
-        return str(staff_id)
+        return staff_id
 
     async def change(self, staff_id: str, change: StaffChange, actor: str, now: int) -> Account:
         """Apply ``change``; audited per field that changes. Disabling ends the sessions."""
@@ -137,21 +134,20 @@ class Accounts:
                 await _another_admin(conn, old)
             if old.disabled and not disabled:
                 await _not_pending(conn, old)
-            s = m.staff.c
             if role != old.role:
-                await conn.execute(update(m.staff).where(s.id == staff_id).values(role=role))
+                await db_staff.set_role(conn, staff_id, role)
                 await audit_tx(
                     conn, now, actor, "staff.role_changed", staff_id, role=role, was=old.role
                 )
             if change.set_cap and change.cap != old.cap:
-                await conn.execute(update(m.staff).where(s.id == staff_id).values(cap=change.cap))
+                await db_staff.set_cap(conn, staff_id, change.cap)
                 await audit_tx(conn, now, actor, "staff.cap_changed", staff_id, cap=change.cap)
             if disabled and not old.disabled:
-                await conn.execute(update(m.staff).where(s.id == staff_id).values(disabled_at=now))
-                await _end_sessions(conn, staff_id)
+                await db_staff.set_disabled(conn, staff_id, now)
+                await db_staff.end_sessions(conn, staff_id)
                 await audit_tx(conn, now, actor, "staff.disabled", staff_id)
             if old.disabled and not disabled:
-                await conn.execute(update(m.staff).where(s.id == staff_id).values(disabled_at=None))
+                await db_staff.set_disabled(conn, staff_id, None)
                 await audit_tx(conn, now, actor, "staff.enabled", staff_id)
             return await _get(conn, staff_id)
 
@@ -162,68 +158,32 @@ class Accounts:
         with ``secret`` replace it (the CLI prints the new one); sessions end; audited."""
         async with self.db.write() as conn:
             await _get(conn, staff_id)
-            await conn.execute(
-                update(m.staff)
-                .where(m.staff.c.id == staff_id)
-                .values(totp_secret=secret, totp_pending=None)
-            )
-            await _end_sessions(conn, staff_id)
+            await db_staff.set_totp(conn, staff_id, secret)
+            await db_staff.end_sessions(conn, staff_id)
             await audit_tx(conn, now, actor, "staff.totp_reset", staff_id, enrol=secret is None)
 
 
-async def _end_sessions(conn: AsyncConnection, staff_id: str) -> None:
-    await conn.execute(delete(m.sessions).where(m.sessions.c.staff_id == staff_id))
-
-
 async def _another_admin(conn: AsyncConnection, account: Account) -> None:
-    s = m.staff.c
-    # FOR UPDATE on PostgreSQL: two admins demoting each other at once cannot both pass
-    # (the second sees the first's change after waiting); SQLite serialises writers anyway.
-    others = await conn.execute(
-        select(s.id)
-        .where(s.role == "admin", s.disabled_at.is_(None), s.id != account.id)
-        .with_for_update()
-    )
-    if not others.first():
+    if not await db_staff.another_enabled_admin(conn, account.id):
         raise Conflict(f"'{account.username}' {LAST_ADMIN}")
 
 
 async def _not_pending(conn: AsyncConnection, account: Account) -> None:
-    i = m.invites.c
-    waiting = await conn.execute(
-        select(i.id).where(
-            i.staff_id == account.id, i.enrolled_at.is_not(None), i.approved_at.is_(None)
-        )
-    )
-    if waiting.first():
+    if await db_staff.awaiting_approval(conn, account.id):
         raise Conflict(
             f"'{account.username}' waits for the approval of their enrolment: "
             "approve it with a signed roster instead"
         )
 
 
-async def _teams(conn: AsyncConnection, staff_id: str | None = None) -> dict[str, tuple[str, ...]]:
-    query = (
-        select(m.memberships.c.staff_id, m.teams.c.slug)
-        .join(m.teams, m.teams.c.id == m.memberships.c.team_id)
-        .order_by(m.teams.c.slug)
-    )
-    if staff_id is not None:
-        query = query.where(m.memberships.c.staff_id == staff_id)
-    out: dict[str, list[str]] = {}
-    for row in await conn.execute(query):
-        out.setdefault(row.staff_id, []).append(row.slug)
-    return {k: tuple(v) for k, v in out.items()}
-
-
 async def _get(conn: AsyncConnection, staff_id: str) -> Account:
-    row = (await conn.execute(select(m.staff).where(m.staff.c.id == staff_id))).first()
+    row = await db_staff.account(conn, staff_id)
     if row is None:
         raise NotFound("there is no such account")
-    return _account(row, (await _teams(conn, staff_id)).get(staff_id, ()))
+    return _account(row, (await db_staff.team_slugs(conn, staff_id)).get(staff_id, ()))
 
 
-def _account(row: Any, teams: tuple[str, ...]) -> Account:
+def _account(row: StaffAccount, teams: tuple[str, ...]) -> Account:
     return Account(
         row.id,
         row.username,
@@ -231,7 +191,7 @@ def _account(row: Any, teams: tuple[str, ...]) -> Account:
         row.role,
         teams,
         row.disabled_at is not None,
-        row.totp_secret is not None,
+        row.totp,
         row.cap,
         row.created_at,
         row.last_login_at,

@@ -12,13 +12,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pyotp
-from sqlalchemy import select, update
 
 from chatserver.protocol.errors import Conflict, NotFound, Unauthorized
 from chatserver.staff.auth import new_totp_secret, verify_totp
-from chatserver.storage import models as m
+from chatserver.storage import staff as db_staff
+from chatserver.storage.audit import audit_tx
 from chatserver.storage.db import Database
-from chatserver.storage.store import audit_tx
 
 __all__ = ["begin", "confirm", "provisioning_uri"]
 
@@ -34,14 +33,8 @@ def provisioning_uri(secret: str, username: str, origin: str) -> str:
 async def begin(db: Database, staff_id: str) -> str:
     """A new pending secret (replacing any earlier pending one); ``conflict`` with TOTP."""
     secret = new_totp_secret()
-    s = m.staff.c
     async with db.write() as conn:
-        done = await conn.execute(
-            update(m.staff)
-            .where(s.id == staff_id, s.totp_secret.is_(None))
-            .values(totp_pending=secret)
-        )
-        if done.rowcount != 1:
+        if not await db_staff.begin_totp(conn, staff_id, secret):
             raise Conflict(ALREADY)
     return secret
 
@@ -49,22 +42,15 @@ async def begin(db: Database, staff_id: str) -> str:
 async def confirm(db: Database, staff_id: str, code: str, now: float) -> int:
     """Make the pending secret the account's TOTP secret when ``code`` comes from it;
     audited as ``staff.totp_enrolled``. Returns the code's time step (used up)."""
-    s = m.staff.c
     async with db.write() as conn:
-        row = (
-            await conn.execute(select(s.totp_secret, s.totp_pending).where(s.id == staff_id))
-        ).one()
-        if row.totp_secret is not None:
+        secret, pending = await db_staff.totp_secrets(conn, staff_id)
+        if secret is not None:
             raise Conflict(ALREADY)
-        if row.totp_pending is None:
+        if pending is None:
             raise NotFound("no two-factor set-up was started; start it again")
-        step = verify_totp(row.totp_pending, code, now)
+        step = verify_totp(pending, code, now)
         if step is None:
             raise Unauthorized("wrong code; enter the code the authenticator app shows now")
-        await conn.execute(
-            update(m.staff)
-            .where(s.id == staff_id)
-            .values(totp_secret=row.totp_pending, totp_pending=None)
-        )
+        await db_staff.set_totp(conn, staff_id, pending)
         await audit_tx(conn, int(now * 1000), staff_id, "staff.totp_enrolled", staff_id)
     return step

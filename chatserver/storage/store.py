@@ -9,23 +9,30 @@ transactions.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol.frames import PAGE
 from chatserver.protocol.lifecycle import State
 from chatserver.storage import models as m
+from chatserver.storage.audit import audit_tx
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore, conversation_key_id, message_place, unseal
 
-__all__ = ["ConversationRow", "MessageRow", "StaffRow", "Store", "TeamRow", "requeue_held"]
+__all__ = [
+    "ConversationRow",
+    "MessageRow",
+    "StaffRow",
+    "Store",
+    "TeamRow",
+    "audit_tx",  # chatserver.storage.audit's, still importable from here
+    "requeue_held",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,50 +288,6 @@ async def requeue_held(
         await audit_tx(conn, now, actor, "conversation.requeued", row.id, reason="member_removed")
         moved.append(row)
     return moved
-
-
-async def audit_tx(
-    conn: AsyncConnection,
-    now: int,
-    actor: str | None,
-    action: str,
-    target: str | None = None,
-    **detail: Any,
-) -> None:
-    """Append an audit entry: who, what, when; never content. Entries form a hash chain
-    (:func:`audit_hash`); on PostgreSQL a transaction-scoped advisory lock makes appends
-    one at a time so the chain never forks (SQLite writers are serialised anyway)."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
-    prev = (
-        await conn.execute(select(m.audit.c.hash).order_by(m.audit.c.id.desc()).limit(1))
-    ).scalar() or ""
-    encoded = json.dumps(detail, sort_keys=True, separators=(",", ":"))
-    digest = audit_hash(prev, at=now, actor=actor, action=action, target=target, detail=encoded)
-    await conn.execute(
-        insert(m.audit).values(
-            at=now,
-            actor=actor,
-            action=action,
-            target=target,
-            detail=encoded,
-            prev_hash=prev,
-            hash=digest,
-        )
-    )
-
-
-#: The advisory lock key of audit appends on PostgreSQL ("audit" in ASCII).
-AUDIT_LOCK = 0x6175646974
-
-
-def audit_hash(
-    prev_hash: str, *, at: int, actor: str | None, action: str, target: str | None, detail: str
-) -> str:
-    """``sha256`` of the JSON array ``[prev_hash, at, actor, action, target, detail]``."""
-    fields = [prev_hash, at, actor, action, target, detail]
-    encoded = json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
-    return hashlib.sha256(encoded).hexdigest()
 
 
 class Store:

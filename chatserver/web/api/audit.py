@@ -19,11 +19,10 @@ import re
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 
 from chatserver.protocol.errors import MalformedFrame
 from chatserver.records.audit import AuditFilter, export_csv, search, verify_chain
-from chatserver.storage import models as m
+from chatserver.storage.staff import id_by_username_or_id
 from chatserver.web.guards import staff_in_role
 from chatserver.web.state import DB
 
@@ -57,14 +56,8 @@ async def _filter(request: web.Request) -> AuditFilter:
     actor = _text(request, "actor")
     if actor and actor not in ("cli", "system"):
         async with request.app[DB].read() as conn:
-            found = (
-                await conn.execute(
-                    select(m.staff.c.id).where(
-                        (m.staff.c.username == actor.lower()) | (m.staff.c.id == actor)
-                    )
-                )
-            ).scalar()
-        actor = str(found) if found is not None else actor
+            found = await id_by_username_or_id(conn, actor.lower(), actor)
+        actor = found if found is not None else actor
     return AuditFilter(
         text=_text(request, "q"),
         action=_text(request, "action"),
