@@ -1,20 +1,23 @@
 """The privacy report and the privacy notices as text: Markdown and a printable HTML page.
 
 Everything here is made from :func:`chatserver.records.privacy.collect`'s data through a short
-list of blocks (headings, paragraphs, lists, tables, code), so the Markdown and the HTML
-say the same. The notices (the agency's website, the widget's consent screen; German with
-"Du", and English) take their periods from the same data. This is not legal advice.
+list of blocks (headings, paragraphs, lists, tables, code), which one Mako template per
+format renders (``templates/markdown.mako``, ``templates/html.mako``), so the Markdown and
+the HTML say the same. The notices (the agency's website, the widget's consent screen;
+German with "Du", and English) take their periods from the same data. This is not legal
+advice.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import json
-import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from mako.lookup import TemplateLookup
 
 from chatserver.config import Settings
 from chatserver.records.privacy import BROWSER, SWEEP_REPORTS, PrivacyError, collect, iso
@@ -539,39 +542,24 @@ _NOTICE_DE: list[Block] = [
 
 
 # ----------------------------------------------------------------------------- rendering
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+TEMPLATES = Path(__file__).with_name("templates")
+# Mako: already installed with Alembic (migrations). strict_undefined: a name a template
+# uses that the code does not pass fails at once instead of printing "UNDEFINED".
+# The Markdown is text, not HTML: nothing is escaped. The HTML page escapes every
+# expression by default, with the standard library's html.escape (the bytes the page had
+# before the templates; Mako's "h" would write &#39; for &#x27;).
+_OPTIONS: dict[str, Any] = {
+    "directories": [str(TEMPLATES)],
+    "strict_undefined": True,
+    "input_encoding": "utf-8",
+}
+_TEXT = TemplateLookup(default_filters=["str"], **_OPTIONS)
+_HTML = TemplateLookup(default_filters=["escape"], imports=["from html import escape"], **_OPTIONS)
 
 
 def markdown(blocks: Sequence[Block]) -> str:
-    out: list[str] = []
-    for kind, body in blocks:
-        if kind == "h1":
-            out.append(f"# {body}")
-        elif kind == "h2":
-            out.append(f"## {body}")
-        elif kind == "p":
-            out.append(body)
-        elif kind == "code":
-            out.append(f"```\n{body}\n```")
-        elif kind == "ul":
-            out.append("\n".join(f"- {item}" for item in body))
-        else:
-            headers, rows = body
-            lines = ["| " + " | ".join(map(_md_cell, headers)) + " |"]
-            lines.append("|" + " --- |" * len(headers))
-            lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in rows]
-            out.append("\n".join(lines))
-    return "\n\n".join(out) + "\n"
-
-
-_CODE = re.compile(r"`([^`]+)`")
-_STRONG = re.compile(r"\*\*([^*]+)\*\*")
-
-
-def _inline(text: str) -> str:
-    escaped = html.escape(text, quote=False)
-    return _STRONG.sub(r"<strong>\1</strong>", _CODE.sub(r"<code>\1</code>", escaped))
+    """The blocks as Markdown."""
+    return str(_TEXT.get_template("markdown.mako").render(doc=blocks))
 
 
 STYLE = (
@@ -597,27 +585,7 @@ def html_csp() -> str:
 
 def html_page(blocks: Sequence[Block], lang: str = "en") -> str:
     """A printable page with everything inline: no script, no image, no other request."""
-    title = next((b for k, b in blocks if k == "h1"), "Privacy report")
-    parts = []
-    for kind, body in blocks:
-        if kind in ("h1", "h2", "p"):
-            parts.append(f"<{kind}>{_inline(body)}</{kind}>")
-        elif kind == "code":
-            parts.append(f"<pre>{html.escape(body)}</pre>")
-        elif kind == "ul":
-            parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in body) + "</ul>")
-        else:
-            headers, rows = body
-            head = "".join(f'<th scope="col">{_inline(h)}</th>' for h in headers)
-            rows_html = "".join(
-                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows
-            )
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows_html}</tbody></table>")
-    return (
-        f'<!doctype html>\n<html lang="{lang}"><head><meta charset="utf-8">'
-        f'<meta name="referrer" content="no-referrer"><title>{html.escape(title)}</title>'
-        f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
-    )
+    return str(_HTML.get_template("html.mako").render(doc=blocks, lang=lang, style=STYLE))
 
 
 def render(
