@@ -29,6 +29,7 @@ setup(
     package_dir={"chatserver.webroot": str(WEBROOT)},
     package_data={
         "chatserver.storage.migrations": ["*.ini", "*.mako"],
+        "chatserver.records.templates": ["*.mako"],
         "chatserver.web.pages.static": ["*"],
         **web,
     },

@@ -3,7 +3,7 @@ commands of its "By hand" section, word for word, in a new virtual environment i
 temporary folder, from a copy of the checkout that is deleted before the server starts.
 Then the first admin signs in at ``/admin`` in Chromium, under another address than the
 one the account was made under, and every file the pages load is fetched and compared
-with the repository's.
+with the repository's. The privacy report and notice come from the installed templates.
 
 It needs the package index (the locked dependencies; pip's cache makes a second run
 quick) and, like the other browser tests, Debian's Chromium."""
@@ -106,7 +106,8 @@ async def test_the_documented_install_serves_everything_and_the_admin_signs_in(
     tmp_path: Path, chromium: Any
 ) -> None:
     """The installed package alone serves every file of the widget, the console and the
-    admin area, byte for byte; the first admin, made while the server had its default
+    admin area, byte for byte, and prints the privacy report and the documented notice
+    from its templates; the first admin, made while the server had its default
     address, signs in under another one, with the TOTP secret ``user add`` printed."""
     from playwright.async_api import expect
 
@@ -156,6 +157,10 @@ async def test_the_documented_install_serves_everything_and_the_admin_signs_in(
     totp = re.search(r"^TOTP secret: ([A-Z2-7]+)$", printed, re.M)
     assert totp, printed
     sh("chatserver team add youth --name Youth", site)
+    # The privacy report's wording is in templates the package must carry.
+    assert sh("chatserver privacy-report --format html", site).startswith("<!doctype html>")
+    notice = (REPO / "docs" / "gdpr" / "examples" / "notice.de.md").read_text("utf-8")
+    assert sh("chatserver privacy-report --notice de", site) == notice
 
     assert rest[2:] == ["chatserver serve"], rest
     port = free_port()  # not 8080, the address the account was made under
