@@ -1,10 +1,12 @@
 /* The duty console page: sign-in, unlock, queue, chats, notes, transfer, close, block,
  * notices. The end-to-end part is desk.js; this module only shows and asks. Every text
  * from a client or colleague goes into the page with textContent, never as markup. */
-import * as e2e from '/widget/e2e-core.js';
-import * as staff from '/widget/e2e-staff.js';
+import * as e2e from '/widget/shared/e2e-core.js';
+import * as staff from '/widget/shared/e2e-staff.js';
 import { CATEGORIES, language, translator } from './i18n.js';
-import { Desk, Drafts, Refused, api, currentStaff, derive, deviceSecret, rememberSecret, signIn, trustPin, unlock } from './desk.js';
+import { Desk, Drafts, unlock } from './desk.js';
+import { Refused, api, currentStaff, derive, deviceSecret, rememberSecret, signIn } from '/widget/shared/session.js';
+import { trustPin } from '/widget/shared/pins.js';
 
 /**
  * The page's element with this id: its HTML has every id the code asks for. Typed as an
