@@ -1,13 +1,14 @@
 /* Signing in to the duty console and unlocking its keys: the sign-in form (password, code
  * and, once per device, the account secret key), the unlock after a reload, the first
  * sign-in's TOTP enrolment, the warning about a changed team key, and signing out. The
- * end-to-end part is /widget/shared/session.js and desk.js's unlock(). */
-import { Drafts, unlock } from './desk.js';
+ * end-to-end part is /widget/shared/session.js and unlock.js. */
+import { Drafts } from './drafts.js';
 import { $, show, t } from './dom.js';
 import { invitePage } from './invite.js';
 import { wakeAudio } from './notices.js';
 import { startDesk } from './socket.js';
 import { set, state, update } from './store.js';
+import { unlock } from './unlock.js';
 import { trustPin } from '/widget/shared/pins.js';
 import { api, currentStaff, derive, deviceSecret, signIn } from '/widget/shared/session.js';
 

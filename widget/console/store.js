@@ -23,10 +23,10 @@ import { language, translator } from './i18n.js';
  * @property {'de' | 'en'} lang
  * @property {(key: string, vars?: Record<string, unknown>) => string} t the texts in `lang`
  * @property {any} me `/api/me`: the signed-in member, their teams and CSRF token
- * @property {import('./desk.js').UnlockedKeys | null} keys what unlock() returned
+ * @property {import('./unlock.js').UnlockedKeys | null} keys what unlock() returned
  * @property {import('./desk.js').Desk | null} desk
  * @property {WebSocket | null} ws
- * @property {import('./desk.js').Drafts | null} drafts
+ * @property {import('./drafts.js').Drafts | null} drafts
  * @property {any} hello the server's hello frame, once the socket is up
  * @property {Map<string, any>} queue conversation id -> queue item
  * @property {Map<string, Colleague>} presence staff id -> who is on duty
