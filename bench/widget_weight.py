@@ -8,6 +8,7 @@ so a new module is counted without editing this script.
 from __future__ import annotations
 
 import gzip
+import posixpath
 import re
 from pathlib import Path
 
@@ -30,7 +31,12 @@ def page_files() -> list[str]:
             continue
         files.append(name)
         if name.endswith(".js"):
-            todo += re.findall(r"from '\./([a-z0-9-]+\.js)'", (WIDGET / name).read_text("utf-8"))
+            imported = re.findall(
+                r"from '(\.\.?/[a-z0-9/-]+\.js)'", (WIDGET / name).read_text("utf-8")
+            )
+            todo += [
+                posixpath.normpath(posixpath.join(posixpath.dirname(name), i)) for i in imported
+            ]
     return files
 
 
@@ -41,7 +47,7 @@ def main() -> None:
         for name in files:
             size = gz(name)
             total += size
-            print(f"  {name:<16} {(WIDGET / name).stat().st_size:>7} B  {size:>6} B gzipped")
+            print(f"  {name:<20} {(WIDGET / name).stat().st_size:>7} B  {size:>6} B gzipped")
         budget = BUDGETS[label]
         print(f"{label}: {total} B gzipped of {budget} B ({100 * total / budget:.0f} %)\n")
 

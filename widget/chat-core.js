@@ -1,6 +1,6 @@
 /* The widget's conversation logic without DOM or socket: docs/e2e.md's client, mirroring
  * chatserver/sdk/e2e.py check for check. No plaintext is stored: a reload decrypts again. */
-import * as e2e from './e2e-core.js';
+import * as e2e from './shared/e2e-core.js';
 
 export const STORAGE_KEY = 'counselling-chat';
 const PAGE = 500; // messages per answer to resume and fetch (docs/protocol.md)

@@ -1,6 +1,6 @@
 /* The chat page in the iframe (docs/widget.md): views, socket, quick exit, loader talk.
  * Settings come in the fragment (lang, pin, topic, host); text only via textContent. */
-import * as e2e from './e2e-core.js';
+import * as e2e from './shared/e2e-core.js';
 import { CONSENT_VERSION, pickLanguage, t, waitWords } from './i18n.js';
 import { Chat, sessionStore, tabStorage } from './chat-core.js';
 

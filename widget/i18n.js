@@ -1,6 +1,6 @@
 /* Every text of the chat page, one catalogue per language (German: "Du"); English falls
  * back to e2e-core.js's REASONS. */
-import { REASONS } from './e2e-core.js';
+import { REASONS } from './shared/e2e-core.js';
 
 // The version of the consent text below: sent with `start`, stored by the server.
 export const CONSENT_VERSION = 'w1';

@@ -307,10 +307,22 @@ def outside_sources(csp: str, own_origin: str) -> list[str]:
     return sorted(set(found))
 
 
+#: A module of ``widget/shared/`` that a widget module imports (``./shared/NAME.js``).
+_SHARED_IMPORT = re.compile(r"from '\./shared/([a-z0-9-]+\.js)'")
+
+
 def _widget_files(settings: Settings) -> tuple[Path, list[Path], list[Path]]:
+    """The folder, the widget's modules (its own and the shared ones it imports) and the
+    staff pages' (the console's, the admin area's and every shared one)."""
     folder = widget_dir(settings.static_dir)
-    staff = [*(folder / "console").glob("*.js"), *(folder / "admin").glob("*.js")]
-    return folder, sorted(folder.glob("*.js")), sorted(staff)
+    own = sorted(folder.glob("*.js"))
+    shared = {
+        folder / "shared" / name
+        for path in own
+        for name in _SHARED_IMPORT.findall(path.read_text("utf-8"))
+    }
+    staff = [p for name in ("console", "admin", "shared") for p in (folder / name).glob("*.js")]
+    return folder, sorted({*own, *shared}), sorted(staff)
 
 
 _STORAGE_KEY = re.compile(r"STORAGE_KEY\s*=\s*'([^']+)'")

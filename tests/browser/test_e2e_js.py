@@ -1,4 +1,4 @@
-"""widget/e2e.js against the shared cc1 vectors, in both directions, in two engines:
+"""widget/shared/e2e.js against the shared cc1 vectors, in both directions, in two engines:
 Node's WebCrypto and Debian's Chromium. What the JavaScript side produces (fresh keys,
 nonces and signatures) is checked here by the Python reference implementation."""
 

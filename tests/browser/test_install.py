@@ -179,7 +179,7 @@ async def test_the_documented_install_serves_everything_and_the_admin_signs_in(
         origin = f"http://127.0.0.1:{port}"
 
         served = await walk(origin, ["/", "/console", "/admin", "/widget/frame/youth"])
-        assert {"/admin/teams.js", "/console/qr.js", "/widget/e2e-core.js"} <= set(served)
+        assert {"/admin/teams.js", "/console/qr.js", "/widget/shared/e2e-core.js"} <= set(served)
         for path, body in served.items():
             if path != "/":  # the start page is a template
                 assert body == repo_file(path).read_bytes(), path

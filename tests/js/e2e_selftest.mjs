@@ -1,7 +1,7 @@
-// Round-trip self-test of widget/e2e.js on Node's WebCrypto.
+// Round-trip self-test of widget/shared/e2e.js on Node's WebCrypto.
 // Run: node tests/js/e2e_selftest.mjs   (exit 0 when all pass; last line "N passed, M failed")
 
-import * as e2e from '../../widget/e2e.js';
+import * as e2e from '../../widget/shared/e2e.js';
 
 const { E2EError } = e2e;
 const enc = new TextEncoder();

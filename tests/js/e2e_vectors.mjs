@@ -1,4 +1,4 @@
-// The cc1 test vectors in both directions, for widget/e2e.js.
+// The cc1 test vectors in both directions, for widget/shared/e2e.js.
 //
 // Node:    node tests/js/e2e_vectors.mjs [VECTORS (directory or .json file)] [PRODUCED.json]
 //          checks every case of tests/vectors/e2e/*.json (or the given path), writes the
@@ -8,7 +8,7 @@
 //
 // Formats: tests/vectors/e2e/README.md (the vectors) and tests/js/README.md (what is produced).
 
-import * as e2e from '../../widget/e2e.js';
+import * as e2e from '../../widget/shared/e2e.js';
 
 const enc = new TextEncoder();
 const b = (text) => e2e.b64decode(text);
@@ -623,7 +623,7 @@ const PRODUCERS = { encoding: produceEncoding, primitives: producePrimitives, co
  * Cases made by this implementation, in the vector format (see tests/js/README.md).
  * @returns {Promise<{suite: 'cc1', producer: string, files: Object<string, object>}>}
  */
-export async function produce(producer = 'widget/e2e.js') {
+export async function produce(producer = 'widget/shared/e2e.js') {
   const files = {};
   for (const [name, make] of Object.entries(PRODUCERS)) files[name] = { suite: 'cc1', file: name, cases: await make() };
   return { suite: 'cc1', producer, files };
@@ -659,7 +659,7 @@ if (isMain) {
     : [source];
   const vectors = {};
   for (const file of names) vectors[path.basename(file, '.json')] = JSON.parse(fs.readFileSync(file, 'utf-8'));
-  const result = await runVectors(vectors, `widget/e2e.js on Node ${process.version}`);
+  const result = await runVectors(vectors, `widget/shared/e2e.js on Node ${process.version}`);
   for (const f of result.failures) {
     console.log(`FAIL ${f.file}#${f.index} ${f.op}${f.name ? ` (${f.name})` : ''}: ${f.error}`);
   }

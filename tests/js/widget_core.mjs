@@ -3,7 +3,7 @@
 // "t2c" side, the accept made with e2e.js), and tampers with frames on the way.
 // Run: node tests/js/widget_core.mjs   (last line "N passed, M failed")
 
-import * as e2e from '../../widget/e2e.js';
+import * as e2e from '../../widget/shared/e2e.js';
 import { Channel, Chat, sessionStore, solvePow } from '../../widget/chat-core.js';
 import { t } from '../../widget/i18n.js';
 

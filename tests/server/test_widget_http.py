@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from urllib.parse import urljoin
 
 import aiohttp
 from conftest import Server
@@ -95,18 +96,36 @@ async def test_served_sizes_stay_within_the_budgets(server: Server) -> None:
         status, _, body = await get(server, path)
         assert status == 200, path
         total += len(gzip.compress(body, 9))
-        for module in re.findall(r"from '\./([a-z0-9-]+\.js)'", body.decode()):
-            todo.append(f"/widget/{module}")
-    assert {"/widget/e2e-core.js", "/widget/chat-core.js", "/widget/i18n.js"} <= seen
-    assert "/widget/e2e-staff.js" not in seen  # the consoles' part stays out of the widget
+        for module in re.findall(r"from '(\.\.?/[a-z0-9/-]+\.js)'", body.decode()):
+            todo.append(urljoin(path, module))
+    assert {"/widget/shared/e2e-core.js", "/widget/chat-core.js", "/widget/i18n.js"} <= seen
+    assert "/widget/shared/e2e-staff.js" not in seen  # the consoles' part stays out
     assert total <= FRAME_BUDGET, total
+
+
+async def test_moved_modules_redirect_to_the_shared_folder(server: Server) -> None:
+    """The end-to-end modules' old URLs lead to their place in shared/, uncached; the
+    shared folder serves its modules and nothing else."""
+    async with aiohttp.ClientSession() as http:
+        for name in ("e2e-core.js", "e2e-staff.js", "e2e.js"):
+            async with http.get(f"{server.url}/widget/{name}", allow_redirects=False) as r:
+                assert r.status == 301, name
+                assert r.headers["Location"] == f"/widget/shared/{name}"
+                assert r.headers["Cache-Control"] == "no-store"
+            async with http.get(f"{server.url}/widget/{name}") as r:
+                assert r.status == 200 and r.url.path == f"/widget/shared/{name}"
+                assert r.headers["Cache-Control"] == "no-store"
+                assert b"export" in await r.read()
+    for path in ("/widget/shared/nothing.js", "/widget/shared/loader.js", "/widget/shared/x.html"):
+        status, _, _ = await get(server, path)
+        assert status == 404, path
 
 
 async def test_gzip_when_the_browser_accepts_it(server: Server) -> None:
     """Old phones on slow networks get the files compressed."""
     async with (
         aiohttp.ClientSession(auto_decompress=False) as http,
-        http.get(f"{server.url}/widget/e2e.js", headers={"Accept-Encoding": "gzip"}) as r,
+        http.get(f"{server.url}/widget/shared/e2e.js", headers={"Accept-Encoding": "gzip"}) as r,
     ):
         assert r.headers["Content-Encoding"] == "gzip"
         assert b"export" in gzip.decompress(await r.read())

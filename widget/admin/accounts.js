@@ -4,7 +4,7 @@
  * them (new daily keys for who remains), roles, chat limits, disable, reset the second
  * factor. docs/admin.md, "Accounts", explains it for admins. */
 import { confirmAction, el, field, formatTime, problem, say, table } from './ui.js';
-import * as e2e from '/widget/e2e-core.js';
+import * as e2e from '/widget/shared/e2e-core.js';
 import { KeyProblem, addMember, approve, changeRole, inviteSecret, makeInvite, removeMember, resetPassword, teamKeys } from './keys.js';
 
 export const strings = {

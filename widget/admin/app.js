@@ -9,13 +9,13 @@
  *
  *   ctx = { lang, t(key, vars), api, csrf, me, keys, teams, reloadTeams(), announce(text), go(hash) }
  *
- * where t reads the page's own strings, api is the console's api(path, {method, body,
+ * where t reads the page's own strings, api is the shared api(path, {method, body,
  * csrf}) (a session that has ended takes the page back to the sign-in), keys is what
  * unlockIdentity returned. Keys live in this page's memory only:
  * a reload asks for the password again, sign-out replaces the page. The server checks
  * every request; the roles below only decide what the navigation offers. */
 import { TEXTS, language, translator } from './i18n.js';
-import { api, currentStaff, derive, deviceSecret, signIn } from '/console/desk.js';
+import { api, currentStaff, derive, deviceSecret, signIn } from '/widget/shared/session.js';
 import { unlockIdentity } from './keys.js';
 
 const PAGES = [
@@ -197,7 +197,7 @@ async function afterLogin(wrap) {
   await showPage(true);
 }
 
-/** The console's api(); when a request is refused because the session has ended (not
+/** The shared api() (session.js); when a request is refused because the session has ended (not
  * for a wrong CSRF token or password), the page starts over at the sign-in. */
 async function pageApi(path, options) {
   try {

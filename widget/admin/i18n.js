@@ -1,6 +1,8 @@
 /* The admin area shell's texts, English and German. German keeps a neutral professional
  * register: no "Du", no "Sie" (instructions as infinitives or nouns). Each page module
  * carries its own texts in `strings`; the shared controls of ui.js have theirs there. */
+import * as shared from '/widget/shared/i18n.js';
+
 export const TEXTS = {
   en: {
     brand: 'Admin area',
@@ -76,15 +78,7 @@ export const TEXTS = {
   },
 };
 
-export function language() {
-  const chosen = localStorage.getItem('cc-admin-lang');
-  if (chosen === 'de' || chosen === 'en') return chosen;
-  return (navigator.language || 'en').toLowerCase().startsWith('de') ? 'de' : 'en';
-}
+export const language = () => shared.language('cc-admin-lang');
 
 /** A `t(key, vars)` over `table` (a page's `strings`, or TEXTS), English as fallback. */
-export function translator(table, lang) {
-  const own = table[lang] ?? table.en ?? {};
-  const fallback = table.en ?? {};
-  return (key, vars = {}) => String(own[key] ?? fallback[key] ?? key).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
-}
+export const translator = shared.translator;

@@ -10,15 +10,15 @@
  * Private keys live in this page's memory only. The one thing kept on the device is each
  * invitation's secret, sealed under a key derived from the admin's password, because the
  * MAC of the enrolment that answers it can only be checked with it (days later). */
-import * as e2e from '/widget/e2e-core.js';
-import * as staff from '/widget/e2e-staff.js';
-import { api } from '/console/desk.js';
+import * as e2e from '/widget/shared/e2e-core.js';
+import * as staff from '/widget/shared/e2e-staff.js';
+import { loadPins, place, trustPin } from '/widget/shared/pins.js';
+import { api } from '/widget/shared/session.js';
 
 export const DAY = 86_400_000;
 export const EPOCH_DAYS = 14; // epochs issued at a time, one per day
 export const TOP_UP_DAYS = 7; // issue more when fewer days than this are covered
 const SKEW = 60_000; // an epoch starts a minute early: clocks differ
-const PINS = 'cc-console-pins'; // shared with the console: team root pins seen on this device
 const INVITES = 'cc-admin-invites'; // sealed invitation secrets, per invite id
 const UPLOAD = 1000; // envelopes per request (the server takes up to 2000)
 
@@ -41,25 +41,6 @@ export class KeyProblem extends Error {
 }
 
 const enc = (s) => encodeURIComponent(s);
-
-function loadPins() {
-  try {
-    return JSON.parse(localStorage.getItem(PINS) ?? '{}');
-  } catch {
-    return {};
-  }
-}
-
-function savePin(slug, pin, version) {
-  const pins = loadPins();
-  pins[`${location.origin} ${slug}`] = { pin, version };
-  localStorage.setItem(PINS, JSON.stringify(pins));
-}
-
-/** Trust another root key for `slug` on this device (the admin compared the safety number). */
-export function trustPin(slug, pin) {
-  savePin(slug, pin, 0);
-}
 
 // ---------------------------------------------------------------------------
 // The admin's identity
@@ -100,7 +81,7 @@ async function ownIdentity() {
   }
 }
 
-/** The console's `api` with this admin's CSRF token on writes. */
+/** The shared `api` (session.js) with this admin's CSRF token on writes. */
 function call(csrf, path, method = 'GET', body) {
   return api(path, method === 'GET' ? {} : { method, body, csrf });
 }
@@ -127,7 +108,7 @@ export async function openTeam(keys, slug) {
     if (err.status === 404 && err.code === 'not_found') return team;
     throw err;
   }
-  const known = loadPins()[`${location.origin} ${slug}`];
+  const known = loadPins()[place(slug)];
   try {
     team.roster = await staff.checkRoster(wire, { pin: known?.pin ?? null, team: slug, minVersion: known?.version ?? 0 });
   } catch (err) {
@@ -140,7 +121,7 @@ export async function openTeam(keys, slug) {
   team.rPub = team.roster.rPub;
   team.pin = await e2e.pin(team.rPub);
   team.safety = await e2e.safetyNumber(team.rPub);
-  savePin(slug, team.pin, team.roster.version);
+  trustPin(slug, team.pin, team.roster.version);
   const mine = team.roster.members.get(keys.me.staff.id);
   if (mine && e2e.equalBytes(mine.dhPub, keys.dhPub) && e2e.equalBytes(mine.sigPub, keys.sigPub)) team.member = mine;
   team.status = await call(keys.csrf, `/api/teams/${enc(slug)}/epochs`);
@@ -186,7 +167,7 @@ async function signNext(keys, team, list, path = `/api/teams/${enc(team.slug)}/r
   const wire = await staff.signRoster(team.rPriv, team.rPub, { team: team.slug, version, issuedAt: Date.now(), members: list });
   const answer = await call(keys.csrf, path, 'POST', { roster: wire, ...extra });
   team.roster = await staff.checkRoster(wire, { pin: team.pin, team: team.slug, minVersion: version });
-  savePin(team.slug, team.pin, version);
+  trustPin(team.slug, team.pin, version);
   return answer;
 }
 

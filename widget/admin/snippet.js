@@ -5,7 +5,7 @@
  * snippet", and docs/widget.md explain each setting. */
 import { el, field, problem } from './ui.js';
 import { KeyProblem, teamKeys } from './keys.js';
-import * as e2e from '/widget/e2e-core.js';
+import * as e2e from '/widget/shared/e2e-core.js';
 
 export const strings = {
   en: {

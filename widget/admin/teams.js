@@ -3,7 +3,8 @@
  * safety number, who the signed roster names, how far the daily keys reach, and issuing
  * more. docs/admin.md, "Teams", explains it for admins. */
 import { confirmAction, el, field, formatTime, problem, say, table } from './ui.js';
-import { KeyProblem, keepTeam, setUpTeam, teamKeys, topUp, trustPin } from './keys.js';
+import { KeyProblem, keepTeam, setUpTeam, teamKeys, topUp } from './keys.js';
+import { trustPin } from '/widget/shared/pins.js';
 
 export const strings = {
   en: {

@@ -1,225 +1,17 @@
-/* The duty console's end-to-end part, no DOM: sign-in and unlocking (docs/e2e.md,
- * "Passwords and identity keys"), the signed roster and the team keys, and the held
- * conversations: accept, read, reply, rekey, take over after a reload or a transfer,
+/* The duty console's end-to-end part, no DOM: the held conversations, with the team keys
+ * unlock.js opened: accept, read, reply, rekey, take over after a reload or a transfer,
  * internal notes, handover notes, close. It mirrors chatserver/sdk/desk.py check for check;
  * docs/console.md explains it to counsellors, docs/e2e.md to reviewers.
  *
  * Nothing decrypted is stored: keys and texts live in this page's memory and are gone
- * with it. Drafts are kept in sessionStorage sealed under a key derived from the password,
- * so a reload asks for the password and then gives them back. */
-import * as e2e from '/widget/e2e-core.js';
-import * as staff from '/widget/e2e-staff.js';
+ * with it. */
+import * as e2e from '/widget/shared/e2e-core.js';
+import * as staff from '/widget/shared/e2e-staff.js';
 import { Channel, Problem } from '/widget/chat-core.js';
+import { Refused } from '/widget/shared/session.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const PINS = 'cc-console-pins'; // localStorage: team root pins and roster versions seen here
-const SECRETS = 'cc-console-secret:'; // localStorage: an account secret key, per username
-const DRAFTS = 'cc-console-drafts'; // sessionStorage: sealed drafts of this tab
 const PAGE = 500; // messages per answer to a fetch (docs/protocol.md): longer histories page
-
-// A refusal by the server, shown to the person with its message.
-export class Refused extends Error {
-  constructor(f) {
-    super(f.message);
-    this.code = f.code;
-  }
-}
-
-/**
- * A JSON request to the server: the answer's JSON, or a Refused with its `status`.
- * @param {string} path
- * @param {{method?: string, body?: unknown, csrf?: string}} [options] `body` is sent as JSON
- * @returns {Promise<any>}
- */
-async function api(path, { method = 'GET', body, csrf } = {}) {
-  /** @type {Record<string, string>} */
-  const headers = {};
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (csrf) headers['X-CSRF-Token'] = csrf;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin', cache: 'no-store' });
-  const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw Object.assign(new Refused(data.error ?? { code: 'server_error', message: res.statusText }), { status: res.status });
-  return data;
-}
-export { api };
-
-/** The signed-in staff member (`/api/me`), or null when there is no session. */
-export async function currentStaff() {
-  try {
-    return await api('/api/me');
-  } catch (err) {
-    if (err.status === 401) return null;
-    throw err;
-  }
-}
-
-/** The account secret key this device keeps for `username` (empty without one). */
-export function deviceSecret(username) {
-  const text = localStorage.getItem(SECRETS + staff.normaliseUsername(username));
-  return text ? e2e.b64decode(text) : new Uint8Array(0);
-}
-
-/** Parses a secret key as written on the recovery sheet (base64, spaces allowed). */
-export function parseSecret(text) {
-  const clean = text.replace(/[\s-]/g, '');
-  if (!clean) return new Uint8Array(0);
-  const bytes = e2e.b64decode(clean);
-  if (bytes.length !== 16) throw new Problem('badSecret');
-  return bytes;
-}
-
-export function rememberSecret(username, secret) {
-  if (secret.length) localStorage.setItem(SECRETS + staff.normaliseUsername(username), e2e.b64encode(secret));
-}
-
-/**
- * PBKDF2 of the password (about a second), then the login credential and the wrap key.
- * `salt` is the account's public salt (`/api/me`'s `staff.salt`, or `loginSalt` before
- * signing in): the installation's id, never the address this page was loaded from.
- */
-export async function derive(password, username, secret, salt) {
-  const m = await staff.deriveMaster(password, salt, username);
-  return { credential: await staff.authCredential(m, secret), wrap: await staff.wrapKey(m, secret) };
-}
-
-/** What the server says the password of `username` is salted with (public). */
-export async function loginSalt(username) {
-  return (await api('/api/login/salt', { method: 'POST', body: { username } })).salt;
-}
-
-/**
- * Signs in with the password (and the account secret key typed from the recovery sheet,
- * else the one this device keeps), remembers that key on this device, and returns the
- * wrap key that unlocks the identity. The password never leaves the page.
- */
-export async function signIn(username, password, typedSecret, totp) {
-  const secret = typedSecret ? parseSecret(typedSecret) : deviceSecret(username);
-  const { credential, wrap } = await derive(password, username, secret, await loginSalt(username));
-  await login(username, credential, totp);
-  rememberSecret(username, secret);
-  return wrap;
-}
-
-export function login(username, credential, totp) {
-  return api('/api/login', { method: 'POST', body: { username, credential, totp } });
-}
-
-function loadPins() {
-  try {
-    return JSON.parse(localStorage.getItem(PINS) ?? '{}');
-  } catch {
-    return {};
-  }
-}
-
-/** Trust another root key for `team` on this device (after the admin confirmed it). */
-export function trustPin(team, pin) {
-  const pins = loadPins();
-  pins[`${location.origin} ${team}`] = { pin, version: 0 };
-  localStorage.setItem(PINS, JSON.stringify(pins));
-}
-
-/**
- * @typedef {object} UnlockedKeys what unlock() gives: this member's keys and teams
- * @property {CryptoKey} dhPriv
- * @property {CryptoKey} sigPriv
- * @property {Uint8Array} sigPub
- * @property {Map<string, {roster: any, epochs: Map<number, {tPriv: CryptoKey, bundle: any}>, safety: string}>} teams
- */
-
-/**
- * Unlocks the signed-in member's keys: the identity (unwrapped with the password's wrap
- * key and checked against the signed roster of each team), then each team's epoch keys
- * (envelopes from an admin the roster names, checked against the epoch's signed bundle).
- * A team root key is pinned on this device the first time (its safety number is shown);
- * another one later is refused with `pin_mismatch` until the person trusts it.
- * @returns {Promise<UnlockedKeys>}
- */
-export async function unlock(me, wrap) {
-  const identity = await api('/api/me/identity');
-  const dhPub = e2e.b64decode(identity.dh_pub);
-  const sigPub = e2e.b64decode(identity.sig_pub);
-  const keys = await staff.unwrapIdentity({
-    wrap, salt: me.staff.salt, username: me.staff.username, dhPub, sigPub, wrapped: e2e.b64decode(identity.wrapped),
-  });
-  const pins = loadPins();
-  const teams = new Map();
-  for (const slug of me.teams) {
-    const place = `${location.origin} ${slug}`;
-    const known = pins[place];
-    const wire = await api(`/api/teams/${encodeURIComponent(slug)}/roster`);
-    let roster;
-    try {
-      roster = await staff.checkRoster(wire, { pin: known?.pin ?? null, team: slug, minVersion: known?.version ?? 0 });
-    } catch (err) {
-      if (err.reason === 'pin_mismatch') {
-        const rPub = e2e.b64decode(wire.r_pub);
-        throw Object.assign(new Problem('pinMismatch'), { team: slug, pin: await e2e.pin(rPub), safety: await e2e.safetyNumber(rPub) });
-      }
-      throw err;
-    }
-    const mine = roster.members.get(me.staff.id);
-    if (!mine || !e2e.equalBytes(mine.dhPub, dhPub) || !e2e.equalBytes(mine.sigPub, sigPub)) throw new Problem('notInRoster');
-    pins[place] = { pin: await e2e.pin(roster.rPub), version: roster.version };
-    const epochs = new Map();
-    for (const item of await api(`/api/teams/${encodeURIComponent(slug)}/team-keys/mine`)) {
-      const author = roster.members.get(item.author);
-      if (!author || author.role !== 'admin') continue; // only admins wrap team keys
-      const env = await staff.openEnvelope({ recipientPriv: keys.dhPriv, recipientPub: dhPub, envelope: e2e.b64decode(item.body), authorPub: author.sigPub });
-      if (env.purpose !== 'team_key' || env.epoch !== item.epoch) throw new Problem('tampering');
-      const tPriv = await e2e.importPrivateEcdh(env.payload);
-      const bundleWire = await api(`/api/teams/${encodeURIComponent(slug)}/bundle?epoch=${item.epoch}`);
-      // The bundle's window is checked by the client; here its signature, team and root.
-      const bundle = await e2e.checkBundle(bundleWire, { pin: pins[place].pin, team: slug, now: bundleWire.not_before });
-      if (bundle.epoch !== item.epoch || !e2e.equalBytes(await e2e.publicBytes(tPriv), bundle.tPub)) throw new Problem('tampering');
-      epochs.set(item.epoch, { tPriv, bundle });
-    }
-    teams.set(slug, { roster, epochs, safety: await e2e.safetyNumber(roster.rPub) });
-  }
-  localStorage.setItem(PINS, JSON.stringify(pins));
-  return { dhPriv: keys.dhPriv, sigPriv: keys.sigPriv, sigPub, teams };
-}
-
-// ---------------------------------------------------------------------------
-// Drafts: sealed in sessionStorage under a key derived from the wrap key.
-
-export class Drafts {
-  constructor(key) {
-    this.key = key; // 32 bytes from the wrap key; the sealed text is useless without the password
-    this.texts = {};
-  }
-
-  static async open(wrap, staffId) {
-    const drafts = new Drafts(await e2e.hkdf(wrap, new TextEncoder().encode(staffId), 'cc console drafts'));
-    const stored = sessionStorage.getItem(DRAFTS);
-    if (stored) {
-      try {
-        const bytes = e2e.b64decode(stored);
-        const plain = await e2e.open(drafts.key, bytes.subarray(0, 12), bytes.subarray(12), new Uint8Array(0));
-        drafts.texts = JSON.parse(utf8.decode(plain));
-      } catch {
-        sessionStorage.removeItem(DRAFTS); // another account's, or changed
-      }
-    }
-    return drafts;
-  }
-
-  get(cid) {
-    return this.texts[cid] ?? '';
-  }
-
-  async set(cid, text) {
-    if (text) this.texts[cid] = text;
-    else delete this.texts[cid];
-    const nonce = e2e.randomBytes();
-    const sealed = await e2e.seal(this.key, nonce, new TextEncoder().encode(JSON.stringify(this.texts)), new Uint8Array(0));
-    sessionStorage.setItem(DRAFTS, e2e.b64encode(e2e.concat(nonce, sealed)));
-  }
-
-  static wipe() {
-    sessionStorage.removeItem(DRAFTS);
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Held conversations
@@ -262,7 +54,7 @@ class Held {
 export class Desk {
   /**
    * @param {{transmit(frame: object): unknown, emit(event: string, data: object): void,
-   *          me: {id: string, sigPriv: CryptoKey, sigPub: Uint8Array}, teams: UnlockedKeys['teams']}} o
+   *          me: {id: string, sigPriv: CryptoKey, sigPub: Uint8Array}, teams: import('./unlock.js').UnlockedKeys['teams']}} o
    *        teams: what unlock() returned, by team slug
    */
   constructor(o) {

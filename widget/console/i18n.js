@@ -1,6 +1,8 @@
 /* The duty console's texts, English and German (informal "Du" towards colleagues, as
  * social-work teams speak). Keys are used by app.js and by data-t attributes in
  * index.html; a test checks both languages have every key. */
+import * as shared from '/widget/shared/i18n.js';
+
 export const TEXTS = {
   en: {
     title: 'Duty console',
@@ -326,13 +328,7 @@ export const TEXTS = {
 
 export const CATEGORIES = ['advice', 'crisis', 'information', 'referral', 'test', 'other'];
 
-export function language() {
-  const chosen = localStorage.getItem('cc-console-lang');
-  if (chosen === 'de' || chosen === 'en') return chosen;
-  return (navigator.language || 'en').toLowerCase().startsWith('de') ? 'de' : 'en';
-}
+export const language = () => shared.language('cc-console-lang');
 
-export function translator(lang) {
-  const table = TEXTS[lang] ?? TEXTS.en;
-  return (key, vars = {}) => (table[key] ?? TEXTS.en[key] ?? key).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
-}
+/** A `t(key, vars)` over the console's texts in `lang`. */
+export const translator = (lang) => shared.translator(TEXTS, lang);

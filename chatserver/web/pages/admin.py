@@ -4,7 +4,7 @@ console (:mod:`chatserver.web.pages.console`).
 - ``/admin``: the page, under the console's Content-Security-Policy (this server's own
   modules, styles, images and connections only), never in a frame.
 - ``/admin/{file}``: its modules and stylesheet, from the ``admin`` folder beside the
-  widget's. Sign-in and the end-to-end modules come from ``/console/`` and ``/widget/``.
+  widget's. Sign-in and the end-to-end modules come from ``/widget/shared/``.
 
 Nothing is cached: keys unlocked in the admin area live in the page's memory only, and its
 code must be the code this server serves now. What each page may do is checked by the API

@@ -2,8 +2,9 @@
 
 - ``/console``: the page, under a Content-Security-Policy that allows nothing but this
   server's own modules, styles and WebSocket, and never in a frame.
-- ``/console/{file}``: its modules and stylesheet. The end-to-end modules it shares with
-  the widget come from ``/widget/``.
+- ``/console/{file}``: its modules and stylesheet. What it shares with the widget and the
+  admin area (the end-to-end modules, sign-in, pins) comes from ``/widget/shared/``, and
+  the conversation logic from ``/widget/chat-core.js``.
 
 Nothing is cached: a console holds decrypted conversations in memory only, and its code
 must be the code this server serves now. Files come from the ``console`` folder beside

@@ -7,6 +7,13 @@
   Policy whose ``frame-ancestors`` are the team's allowed origins (and this server). Never
   cached: a chat page in the browser's cache would show someone at home that it was used.
 - ``/widget/{file}``: the page's modules and stylesheet, never cached for the same reason.
+- ``/widget/shared/{file}``: the modules the widget, the console and the admin area share
+  (the end-to-end suite, sign-in, pins, language), from ``widget/shared/``; not cached
+  either. The URL is the file's place under ``widget/``, so that the modules' relative
+  imports work the same in the browser, under Node and for the type checker.
+- The end-to-end modules were ``/widget/e2e-core.js``, ``/widget/e2e-staff.js`` and
+  ``/widget/e2e.js`` before they moved to ``shared/``: those URLs redirect there (not
+  cached: a cached redirect would show that the chat was used).
 
 Files come from ``static_dir``/widget when that setting is set, else from the installed
 package (``chatserver/webroot``: setup.py ships every file under the repository's
@@ -35,6 +42,8 @@ __all__ = [
 ]
 
 _FILE = re.compile(r"[a-z0-9-]{1,40}\.(js|css)")
+#: Where files that moved are now, below ``/widget/``.
+_MOVED = {name: f"shared/{name}" for name in ("e2e-core.js", "e2e-staff.js", "e2e.js")}
 
 
 def loader_integrity(static_dir: str = "") -> str:
@@ -101,7 +110,20 @@ async def asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if not _FILE.fullmatch(name) or name == "loader.js":
         raise NotFound("there is no such widget file")
+    if name in _MOVED:
+        raise web.HTTPMovedPermanently(
+            f"/widget/{_MOVED[name]}", headers={"Cache-Control": _NO_STORE}
+        )
     response = _file(request, name)
+    response.headers["Cache-Control"] = _NO_STORE
+    return response
+
+
+async def shared_asset(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if not _FILE.fullmatch(name):
+        raise NotFound("there is no such widget file")
+    response = _file(request, f"shared/{name}")
     response.headers["Cache-Control"] = _NO_STORE
     return response
 
@@ -109,4 +131,5 @@ async def asset(request: web.Request) -> web.Response:
 def add_widget_routes(app: web.Application) -> None:
     app.router.add_get("/widget/loader.js", loader)
     app.router.add_get("/widget/frame/{team}", frame)
+    app.router.add_get("/widget/shared/{name}", shared_asset)
     app.router.add_get("/widget/{name}", asset)
