@@ -29,7 +29,7 @@ from chatserver.protocol.errors import (
     ChatError,
     Closed,
     LegalHold,
-    MalformedFrame,
+    Malformed,
     NotFound,
     OriginNotAllowed,
     Overloaded,
@@ -178,7 +178,7 @@ class ChatService:
         if origin != self.settings.origin and origin not in await self.store.team_origins(team.id):
             raise OriginNotAllowed("this website may not open chats with this team")
         if len(frame.client_key) != 65 or frame.client_key[0] != 4:
-            raise MalformedFrame("client_key must be an uncompressed P-256 point (65 bytes)")
+            raise Malformed("client_key must be an uncompressed P-256 point (65 bytes)")
         topic_id = None
         if frame.topic is not None:
             topic_id = await self.store.topic_id(team.id, frame.topic)
@@ -401,7 +401,7 @@ class ChatService:
 
     async def accept(self, staff: StaffContext, frame: f.Accept) -> f.Assigned:
         if frame.body is not None and frame.id is None:
-            raise MalformedFrame("an accept with a body needs an id")
+            raise Malformed("an accept with a body needs an id")
         now = self.now_ms()
         async with self.store.db.write() as conn:
             row = await self._locked(conn, frame.conversation)

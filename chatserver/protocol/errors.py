@@ -232,7 +232,3 @@ def all_error_codes() -> dict[str, type[ChatError]]:
         found.setdefault(cls.code, cls)
         stack.extend(cls.__subclasses__())
     return found
-
-
-#: The old name, until every module says ``Malformed``.
-MalformedFrame = Malformed

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol import bodies
-from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
+from chatserver.protocol.errors import Conflict, Malformed, NotFound
 from chatserver.staff.auth import normalise_username
 from chatserver.storage import staff as db_staff
 from chatserver.storage.audit import audit_tx
@@ -78,13 +78,13 @@ def check_cap(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CAP:
-        raise MalformedFrame(f"cap: a number of chats from 1 to {MAX_CAP}, or null (the default)")
+        raise Malformed(f"cap: a number of chats from 1 to {MAX_CAP}, or null (the default)")
     return value
 
 
 def check_role(value: Any) -> str:
     if value not in ROLES:
-        raise MalformedFrame(f"role: one of {', '.join(ROLES)}")
+        raise Malformed(f"role: one of {', '.join(ROLES)}")
     return str(value)
 
 

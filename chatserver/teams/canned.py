@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol import bodies
-from chatserver.protocol.errors import MalformedFrame, NotFound
+from chatserver.protocol.errors import Malformed, NotFound
 from chatserver.storage import canned as stored
 from chatserver.storage.canned import CannedReply
 from chatserver.storage.db import Database
@@ -46,15 +46,15 @@ def parse(data: bodies.CannedDraft) -> Draft:
     values checked, or ``malformed`` saying what is wrong."""
     title, body, lang = data.title, data.body, data.lang
     if not title.strip() or len(title) > MAX_TITLE:
-        raise MalformedFrame(f"title: some text, at most {MAX_TITLE} characters")
+        raise Malformed(f"title: some text, at most {MAX_TITLE} characters")
     if not _printable(title, newlines=False):
-        raise MalformedFrame("title: one line, without control characters")
+        raise Malformed("title: one line, without control characters")
     if not body.strip() or len(body) > MAX_BODY:
-        raise MalformedFrame(f"body: some text, at most {MAX_BODY} characters")
+        raise Malformed(f"body: some text, at most {MAX_BODY} characters")
     if not _printable(body, newlines=True):
-        raise MalformedFrame("body: no control characters other than line breaks and tabs")
+        raise Malformed("body: no control characters other than line breaks and tabs")
     if lang not in LANGS:
-        raise MalformedFrame(f"lang: one of {', '.join(LANGS)}")
+        raise Malformed(f"lang: one of {', '.join(LANGS)}")
     return Draft(title.strip(), body.strip(), lang)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol import bodies
-from chatserver.protocol.errors import MalformedFrame
+from chatserver.protocol.errors import Malformed
 from chatserver.storage import consent as stored
 from chatserver.storage.store import audit_tx
 
@@ -64,9 +64,9 @@ def parse_texts(body: bodies.ConsentTexts) -> dict[str, str]:
     for lang in LANGUAGES:
         value = getattr(body, lang)
         if not value.strip():
-            raise MalformedFrame(f"{lang}: the text in this language is missing")
+            raise Malformed(f"{lang}: the text in this language is missing")
         if len(value) > MAX_TEXT:
-            raise MalformedFrame(f"{lang}: at most {MAX_TEXT} characters")
+            raise Malformed(f"{lang}: at most {MAX_TEXT} characters")
         texts[lang] = value.strip().replace("\r\n", "\n")
     return texts
 

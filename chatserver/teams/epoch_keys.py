@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatserver.protocol.blobs import b64_field, whole_field
-from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
+from chatserver.protocol.errors import Conflict, Malformed, NotFound
 from chatserver.storage import team_keys as store
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore, envelope_place, seal, unseal
@@ -62,14 +62,14 @@ class TeamKeys:
     async def upload(self, team_id: int, team: str, envelopes: Any, admin: str, now: int) -> int:
         """Store team-key envelopes for members of the team; returns how many are new."""
         if not isinstance(envelopes, list) or not 0 < len(envelopes) <= MAX_UPLOAD:
-            raise MalformedFrame(f"send between 1 and {MAX_UPLOAD} envelopes")
+            raise Malformed(f"send between 1 and {MAX_UPLOAD} envelopes")
         parsed: list[tuple[str, int, bytes]] = []
         for item in envelopes:
             if not isinstance(item, dict) or set(item) != {"recipient", "epoch", "body"}:
-                raise MalformedFrame("an envelope is {recipient, epoch, body}")
+                raise Malformed("an envelope is {recipient, epoch, body}")
             recipient, epoch, body = item["recipient"], item["epoch"], item["body"]
             if not isinstance(recipient, str) or not ID.fullmatch(recipient):
-                raise MalformedFrame("recipient is a staff id")
+                raise Malformed("recipient is a staff id")
             parsed.append(
                 (
                     recipient,
@@ -78,7 +78,7 @@ class TeamKeys:
                 )
             )
         if len({(r, e) for r, e, _ in parsed}) != len(parsed):
-            raise MalformedFrame("one envelope per member and epoch")
+            raise Malformed("one envelope per member and epoch")
         keys = {e: await self._epoch_key(team_id, e, now) for e in {e for _, e, _ in parsed}}
         async with self.db.write() as conn:
             if await store.known_epochs(conn, team_id, list(keys)) != set(keys):

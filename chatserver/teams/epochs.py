@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from chatserver.protocol.blobs import b64_field, whole_field
-from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
+from chatserver.protocol.errors import Conflict, Malformed, NotFound
 from chatserver.storage import team_keys as store
 from chatserver.storage.db import Database
 from chatserver.storage.store import audit_tx
@@ -28,19 +28,19 @@ MAX_BUNDLES_PER_UPLOAD = 400
 def bundle_shape(wire: Any, team: str) -> EpochInfo:
     """Check what the server can check of a bundle (docs/e2e.md, "The team bundle")."""
     if not isinstance(wire, dict):
-        raise MalformedFrame("a bundle is a JSON object")
+        raise Malformed("a bundle is a JSON object")
     expected = {"suite", "team", "epoch", "t_pub", "not_before", "not_after", "sig", "r_pub"}
     if set(wire) != expected:
-        raise MalformedFrame(f"a bundle has exactly the fields {', '.join(sorted(expected))}")
+        raise Malformed(f"a bundle has exactly the fields {', '.join(sorted(expected))}")
     if wire["suite"] != "cc1":
-        raise MalformedFrame("unsupported suite")
+        raise Malformed("unsupported suite")
     if wire["team"] != team:
-        raise MalformedFrame("the bundle names another team")
+        raise Malformed("the bundle names another team")
     epoch, not_before, not_after = (
         whole_field(wire[k], k) for k in ("epoch", "not_before", "not_after")
     )
     if not not_before < not_after <= not_before + MAX_WINDOW_MS:
-        raise MalformedFrame("a bundle is valid for a positive time of at most two days")
+        raise Malformed("a bundle is valid for a positive time of at most two days")
     b64_field(wire["t_pub"], "t_pub", 65)
     b64_field(wire["r_pub"], "r_pub", 65)
     b64_field(wire["sig"], "sig", 64)
@@ -60,10 +60,10 @@ class Epochs:
         """Store new bundles; an epoch already stored with the same bundle is fine, with
         another is a conflict (a transcript hashes its bundle). Returns how many are new."""
         if not isinstance(bundles, list) or not 0 < len(bundles) <= MAX_BUNDLES_PER_UPLOAD:
-            raise MalformedFrame(f"send between 1 and {MAX_BUNDLES_PER_UPLOAD} bundles")
+            raise Malformed(f"send between 1 and {MAX_BUNDLES_PER_UPLOAD} bundles")
         infos = [bundle_shape(b, team) for b in bundles]
         if len({i.epoch for i in infos}) != len(infos):
-            raise MalformedFrame("an epoch appears twice")
+            raise Malformed("an epoch appears twice")
         async with self.db.write() as conn:
             stored = await store.stored_bundles(conn, team_id, [i.epoch for i in infos])
             new = [i for i in infos if i.epoch not in stored]

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol.blobs import b64_field, whole_field
-from chatserver.protocol.errors import Conflict, Forbidden, MalformedFrame, NotFound
+from chatserver.protocol.errors import Conflict, Forbidden, Malformed, NotFound
 from chatserver.staff.accounts import ROLES
 from chatserver.staff.auth import hash_credential, normalise_username
 from chatserver.storage import members as store
@@ -56,18 +56,18 @@ def roster_shape(wire: Any, team: str) -> RosterInfo:
         "sig",
         "r_pub",
     }:
-        raise MalformedFrame(
+        raise Malformed(
             "a roster has the fields suite, team, version, issued_at, members, sig, r_pub"
         )
     if wire["suite"] != "cc1" or wire["team"] != team:
-        raise MalformedFrame("the roster is not a cc1 roster of this team")
+        raise Malformed("the roster is not a cc1 roster of this team")
     version = whole_field(wire["version"], "version")
     whole_field(wire["issued_at"], "issued_at")
     b64_field(wire["sig"], "sig", 64)
     b64_field(wire["r_pub"], "r_pub", 65)
     members = wire["members"]
     if not isinstance(members, list) or len(members) > MAX_MEMBERS:
-        raise MalformedFrame(f"members is a list of at most {MAX_MEMBERS}")
+        raise Malformed(f"members is a list of at most {MAX_MEMBERS}")
     found: dict[str, tuple[str, bytes, bytes]] = {}
     for member in members:
         if not isinstance(member, dict) or set(member) != {
@@ -77,12 +77,12 @@ def roster_shape(wire: Any, team: str) -> RosterInfo:
             "sig_pub",
             "since",
         }:
-            raise MalformedFrame("a member has the fields id, role, dh_pub, sig_pub, since")
+            raise Malformed("a member has the fields id, role, dh_pub, sig_pub, since")
         if not isinstance(member["id"], str) or member["role"] not in ROLES:
-            raise MalformedFrame("a member needs a staff id and a known role")
+            raise Malformed("a member needs a staff id and a known role")
         whole_field(member["since"], "since")
         if member["id"] in found:
-            raise MalformedFrame("a member appears twice")
+            raise Malformed("a member appears twice")
         found[member["id"]] = (
             member["role"],
             b64_field(member["dh_pub"], "dh_pub", 65),
@@ -98,9 +98,9 @@ class Members:
     # ------------------------------------------------------------------ invites
     async def invite(self, team_id: int, role: str, admin: str, now: int, hours: int) -> str:
         if role not in ROLES:
-            raise MalformedFrame(f"role is one of {', '.join(ROLES)}")
+            raise Malformed(f"role is one of {', '.join(ROLES)}")
         if not 1 <= hours <= 24 * 14:
-            raise MalformedFrame("an invite lasts between 1 hour and 14 days")
+            raise Malformed("an invite lasts between 1 hour and 14 days")
         invite_id = "i" + secrets.token_urlsafe(18)
         async with self.db.write() as conn:
             await store.create_invite(
@@ -149,18 +149,18 @@ class Members:
             "wrapped",
             "mac",
         }:
-            raise MalformedFrame(
+            raise Malformed(
                 "enrolment needs username, name, credential, dh_pub, sig_pub, wrapped, mac"
             )
         username = normalise_username(str(body["username"]))
         if not USERNAME.fullmatch(username):
-            raise MalformedFrame("a username is a-z, 0-9, '.', '_' and '-', at most 80")
+            raise Malformed("a username is a-z, 0-9, '.', '_' and '-', at most 80")
         name = body["name"]
         if not isinstance(name, str) or not 0 < len(name.strip()) <= 200:
-            raise MalformedFrame("a display name has 1 to 200 characters")
+            raise Malformed("a display name has 1 to 200 characters")
         credential = body["credential"]
         if not isinstance(credential, str) or not 20 <= len(credential) <= 100:
-            raise MalformedFrame("credential is the derived login credential")
+            raise Malformed("credential is the derived login credential")
         dh_pub = b64_field(body["dh_pub"], "dh_pub", 65)
         sig_pub = b64_field(body["sig_pub"], "sig_pub", 65)
         wrapped = b64_field(body["wrapped"], "wrapped", limit=MAX_WRAPPED)
@@ -183,7 +183,7 @@ class Members:
             if invite.staff_id is not None:  # a password reset: the same account, new keys
                 staff_id = str(invite.staff_id)
                 if await store.username_of(conn, staff_id) != username:
-                    raise MalformedFrame("this invitation renews the account of another username")
+                    raise Malformed("this invitation renews the account of another username")
                 await store.renew_account(conn, staff_id, name.strip(), credential_hash)
             else:
                 if await store.username_taken(conn, username):
@@ -213,7 +213,7 @@ class Members:
         if staff_id == admin:
             raise Forbidden("another admin resets your password")
         if not 1 <= hours <= 24 * 14:
-            raise MalformedFrame("an invite lasts between 1 hour and 14 days")
+            raise Malformed("an invite lasts between 1 hour and 14 days")
         invite_id = "i" + secrets.token_urlsafe(18)
         unusable = await asyncio.to_thread(hash_credential, secrets.token_urlsafe(32))
         async with self.db.write() as conn:
@@ -303,11 +303,11 @@ class Members:
         for staff_id in newcomers:
             row = rows.get(staff_id)
             if row is None:
-                raise MalformedFrame(f"the roster names {staff_id}, whom this server does not know")
+                raise Malformed(f"the roster names {staff_id}, whom this server does not know")
             if row.dh_pub is None:
                 continue
             if info.members[staff_id][1:] != (row.dh_pub, row.sig_pub):
-                raise MalformedFrame(f"the roster names {staff_id} with keys that are not theirs")
+                raise Malformed(f"the roster names {staff_id} with keys that are not theirs")
             if row.disabled_at is not None:
                 continue
             await store.add_member(conn, staff_id, team_id, now)
@@ -343,9 +343,9 @@ class Members:
                 raise Conflict("this enrolment is approved already")
             named = info.members.get(row.staff_id)
             if named != (row.invite.role, row.dh_pub, row.sig_pub):
-                raise MalformedFrame("the roster must name the new member with its keys and role")
+                raise Malformed("the roster must name the new member with its keys and role")
             if await self._next_roster(conn, team_id, info, admin, now):
-                raise MalformedFrame("approve one member at a time; remove members separately")
+                raise Malformed("approve one member at a time; remove members separately")
             await store.enable_account(conn, row.staff_id)
             if not await store.is_member(conn, row.staff_id, team_id):
                 await store.add_member(conn, row.staff_id, team_id, now)
@@ -365,7 +365,7 @@ class Members:
         admin): public keys and the identity wrapped under the password in the browser.
         Never replaces keys: a colleague's console trusts them through the signed roster."""
         if not isinstance(body, dict) or set(body) != {"dh_pub", "sig_pub", "wrapped"}:
-            raise MalformedFrame('the body is {"dh_pub", "sig_pub", "wrapped"}')
+            raise Malformed('the body is {"dh_pub", "sig_pub", "wrapped"}')
         dh_pub = b64_field(body["dh_pub"], "dh_pub", 65)
         sig_pub = b64_field(body["sig_pub"], "sig_pub", 65)
         wrapped = b64_field(body["wrapped"], "wrapped", limit=MAX_WRAPPED)

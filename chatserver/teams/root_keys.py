@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from chatserver.protocol.blobs import b64_field
-from chatserver.protocol.errors import MalformedFrame, NotFound
+from chatserver.protocol.errors import Malformed, NotFound
 from chatserver.storage import team_keys as store
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore, envelope_place, seal, unseal
@@ -57,16 +57,16 @@ class RootKeys:
     async def upload(self, team_id: int, team: str, envelopes: Any, admin: str, now: int) -> int:
         """Store root-key envelopes, one per admin of the team; returns how many."""
         if not isinstance(envelopes, list) or not 0 < len(envelopes) <= MAX_UPLOAD:
-            raise MalformedFrame(f"send between 1 and {MAX_UPLOAD} envelopes")
+            raise Malformed(f"send between 1 and {MAX_UPLOAD} envelopes")
         parsed: dict[str, bytes] = {}
         for item in envelopes:
             if not isinstance(item, dict) or set(item) != {"recipient", "body"}:
-                raise MalformedFrame("an envelope is {recipient, body}")
+                raise Malformed("an envelope is {recipient, body}")
             recipient = item["recipient"]
             if not isinstance(recipient, str) or not ID.fullmatch(recipient):
-                raise MalformedFrame("recipient is a staff id")
+                raise Malformed("recipient is a staff id")
             if recipient in parsed:
-                raise MalformedFrame("one envelope per admin")
+                raise Malformed("one envelope per admin")
             parsed[recipient] = b64_field(item["body"], "body", limit=MAX_ENVELOPE)
         key = await self._storage_key(team_id, now)
         async with self.db.write() as conn:

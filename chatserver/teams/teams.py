@@ -20,7 +20,7 @@ import idna
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.config import ConfigError, origin_of
-from chatserver.protocol.errors import Conflict, MalformedFrame, NotFound
+from chatserver.protocol.errors import Conflict, Malformed, NotFound
 from chatserver.storage import teams as stored
 from chatserver.storage.db import Database
 from chatserver.storage.store import audit_tx
@@ -42,16 +42,16 @@ _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 def check_slug(value: Any) -> str:
     """A team or topic slug: ``a-z``, ``0-9`` and ``-``, at most 40 characters."""
     if not isinstance(value, str) or not SLUG.fullmatch(value):
-        raise MalformedFrame(f"{_show(value)} is not a slug (a-z, 0-9 and -, at most 40)")
+        raise Malformed(f"{_show(value)} is not a slug (a-z, 0-9 and -, at most 40)")
     return value
 
 
 def check_name(value: Any, what: str = "name") -> str:
     """A display name: one line of printable text, at most 200 characters."""
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
-        raise MalformedFrame(f"{what}: some text, at most {MAX_NAME} characters")
+        raise Malformed(f"{what}: some text, at most {MAX_NAME} characters")
     if not value.isprintable():
-        raise MalformedFrame(f"{what}: one line, without control characters")
+        raise Malformed(f"{what}: one line, without control characters")
     return value.strip()
 
 
@@ -65,53 +65,51 @@ def widget_origin(value: Any) -> str:
     makes the first cut (the same one as for ``public_origin``); this is stricter.
     """
     if not isinstance(value, str):
-        raise MalformedFrame(f"not an origin: {_show(value)} (expected https://host[:port])")
+        raise Malformed(f"not an origin: {_show(value)} (expected https://host[:port])")
     raw = value.strip()
     shown = _show(raw)
     if len(raw) > MAX_ORIGIN:
-        raise MalformedFrame(f"an origin has at most {MAX_ORIGIN} characters: {shown}")
+        raise Malformed(f"an origin has at most {MAX_ORIGIN} characters: {shown}")
     if any(c.isspace() or not c.isprintable() for c in raw):
-        raise MalformedFrame(f"an origin has no spaces or control characters: {shown}")
+        raise Malformed(f"an origin has no spaces or control characters: {shown}")
     if "*" in raw:
-        raise MalformedFrame(f"no wildcards: name each website's origin: {shown}")
+        raise Malformed(f"no wildcards: name each website's origin: {shown}")
     if "#" in raw:
-        raise MalformedFrame(f"an origin has no fragment: {shown}")
+        raise Malformed(f"an origin has no fragment: {shown}")
     try:
         origin_of(raw)
     except ConfigError as exc:
-        raise MalformedFrame(str(exc)) from None
+        raise Malformed(str(exc)) from None
     except ValueError:  # from urlsplit: a port that is no number, a broken [IPv6]
-        raise MalformedFrame(f"not an origin (check the host and port): {shown}") from None
+        raise Malformed(f"not an origin (check the host and port): {shown}") from None
     parts = urlsplit(raw)
     if "@" in parts.netloc or "?" in raw:
-        raise MalformedFrame(f"an origin has no path, query or credentials: {shown}")
+        raise Malformed(f"an origin has no path, query or credentials: {shown}")
     host = _host(parts.hostname or "", shown)
     if parts.scheme == "http" and host not in LOCAL_HOSTS:
-        raise MalformedFrame(
-            f"a website needs https (http only for localhost and 127.0.0.1): {shown}"
-        )
+        raise Malformed(f"a website needs https (http only for localhost and 127.0.0.1): {shown}")
     port = parts.port
     if port == 0:
-        raise MalformedFrame(f"not a valid port: {shown}")
+        raise Malformed(f"not a valid port: {shown}")
     default = 443 if parts.scheme == "https" else 80
     return f"{parts.scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
 
 def _host(hostname: str, shown: str) -> str:
     if ":" in hostname or hostname.startswith("["):
-        raise MalformedFrame(f"name the website's host, not an IPv6 address: {shown}")
+        raise Malformed(f"name the website's host, not an IPv6 address: {shown}")
     if hostname.rsplit(".", 1)[-1].isdigit():  # browsers read this as an IPv4 address
         try:
             return str(ipaddress.IPv4Address(hostname))
         except ValueError:
-            raise MalformedFrame(f"not a valid IPv4 address: {shown}") from None
+            raise Malformed(f"not a valid IPv4 address: {shown}") from None
     try:
         host = idna.encode(hostname, uts46=True, std3_rules=True).decode("ascii")
     except (idna.IDNAError, UnicodeError):
-        raise MalformedFrame(f"not a valid host name: {shown}") from None
+        raise Malformed(f"not a valid host name: {shown}") from None
     labels = host.split(".")
     if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        raise MalformedFrame(f"not a valid host name: {shown}")
+        raise Malformed(f"not a valid host name: {shown}")
     return host
 
 
@@ -145,7 +143,7 @@ class Teams:
         name = check_name(name)
         checked = [(check_slug(s), check_name(n, f"topic {s}")) for s, n in topics]
         if len({s for s, _ in checked}) != len(checked):
-            raise MalformedFrame("each topic slug once")
+            raise Malformed("each topic slug once")
         async with self.db.write() as conn:
             if await stored.id_of(conn, slug) is not None:
                 raise Conflict(f"team '{slug}' exists already")
@@ -215,7 +213,7 @@ class Teams:
         added = [(check_slug(s), check_name(n, f"topic {s}")) for s, n in add]
         renamed = [(str(s), check_name(n, f"topic {s}")) for s, n in rename]
         if len({s for s, _ in added}) != len(added):
-            raise MalformedFrame("add each topic once")
+            raise Malformed("add each topic once")
         async with self.db.write() as conn:
             team_id = await _team_id(conn, slug)
             for topic, name in added:
@@ -239,7 +237,7 @@ class Teams:
     ) -> list[str]:
         """Make the allowed origins exactly ``wanted`` (checked and normalised)."""
         if len(wanted) > MAX_ORIGINS:
-            raise MalformedFrame(f"at most {MAX_ORIGINS} origins per team")
+            raise Malformed(f"at most {MAX_ORIGINS} origins per team")
         checked = _origins(wanted, "origins")
         async with self.db.write() as conn:
             team_id = await _team_id(conn, slug)
@@ -257,7 +255,7 @@ class Teams:
             team_id = await _team_id(conn, slug)
             current = await stored.origins(conn, team_id)
             if len(set(current) | set(to_add)) > MAX_ORIGINS:
-                raise MalformedFrame(f"at most {MAX_ORIGINS} origins per team")
+                raise Malformed(f"at most {MAX_ORIGINS} origins per team")
             add = [o for o in to_add if o not in current]
             remove = [o for o in to_remove if o in current]
             return await _apply_origins(conn, team_id, slug, add, remove, actor, now)
@@ -268,8 +266,8 @@ def _origins(values: Sequence[Any], field: str) -> list[str]:
     for i, value in enumerate(values):
         try:
             origin = widget_origin(value)
-        except MalformedFrame as exc:
-            raise MalformedFrame(f"{field}[{i}]: {exc.message}") from None
+        except Malformed as exc:
+            raise Malformed(f"{field}[{i}]: {exc.message}") from None
         if origin not in out:
             out.append(origin)
     return out
@@ -280,11 +278,11 @@ def _removable(value: Any) -> str:
     entry stored before the strict check can still be removed."""
     try:
         return widget_origin(value)
-    except MalformedFrame:
+    except Malformed:
         try:
             return origin_of(str(value))
         except ValueError as exc:
-            raise MalformedFrame(f"remove: {exc}") from None
+            raise Malformed(f"remove: {exc}") from None
 
 
 async def _apply_origins(

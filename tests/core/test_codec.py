@@ -14,7 +14,7 @@ from chatserver.protocol.errors import (
     ChatError,
     FrameError,
     FrameTooLarge,
-    MalformedFrame,
+    Malformed,
     PeerError,
     UnknownFrameType,
 )
@@ -301,21 +301,21 @@ def with_(base: dict[str, Any], **changes: Any) -> str:
 
 BAD: list[Any] = [
     # not a JSON object
-    pytest.param("client", "not json", MalformedFrame, id="not-json"),
-    pytest.param("client", "", MalformedFrame, id="empty-text"),
-    pytest.param("client", b"", MalformedFrame, id="empty-bytes"),
-    pytest.param("client", b'{"type":"\xff"}', MalformedFrame, id="invalid-utf8"),
-    pytest.param("client", '{"type":"close"', MalformedFrame, id="truncated-json"),
-    pytest.param("client", '[{"type":"close"}]', MalformedFrame, id="json-array"),
-    pytest.param("client", '"close"', MalformedFrame, id="json-string"),
-    pytest.param("client", "null", MalformedFrame, id="json-null"),
-    pytest.param("client", "42", MalformedFrame, id="json-number"),
-    pytest.param("client", "[" * 100_000 + "]" * 100_000, MalformedFrame, id="deep-nesting"),
+    pytest.param("client", "not json", Malformed, id="not-json"),
+    pytest.param("client", "", Malformed, id="empty-text"),
+    pytest.param("client", b"", Malformed, id="empty-bytes"),
+    pytest.param("client", b'{"type":"\xff"}', Malformed, id="invalid-utf8"),
+    pytest.param("client", '{"type":"close"', Malformed, id="truncated-json"),
+    pytest.param("client", '[{"type":"close"}]', Malformed, id="json-array"),
+    pytest.param("client", '"close"', Malformed, id="json-string"),
+    pytest.param("client", "null", Malformed, id="json-null"),
+    pytest.param("client", "42", Malformed, id="json-number"),
+    pytest.param("client", "[" * 100_000 + "]" * 100_000, Malformed, id="deep-nesting"),
     # the type
-    pytest.param("client", "{}", MalformedFrame, id="missing-type"),
-    pytest.param("client", '{"type":null}', MalformedFrame, id="null-type"),
-    pytest.param("client", '{"type":7}', MalformedFrame, id="int-type"),
-    pytest.param("client", '{"type":["close"]}', MalformedFrame, id="list-type"),
+    pytest.param("client", "{}", Malformed, id="missing-type"),
+    pytest.param("client", '{"type":null}', Malformed, id="null-type"),
+    pytest.param("client", '{"type":7}', Malformed, id="int-type"),
+    pytest.param("client", '{"type":["close"]}', Malformed, id="list-type"),
     pytest.param("client", '{"type":"nope"}', UnknownFrameType, id="unknown-type"),
     pytest.param("client", '{"type":"Close"}', UnknownFrameType, id="type-is-case-sensitive"),
     pytest.param("client", '{"type":"x' + "y" * 5000 + '"}', UnknownFrameType, id="long-type"),
@@ -329,117 +329,111 @@ BAD: list[Any] = [
     pytest.param("console", '{"type":"delete"}', UnknownFrameType, id="delete-for-console"),
     pytest.param("client", '{"type":"hello"}', UnknownFrameType, id="server-type"),
     # fields present or not
-    pytest.param("client", '{"type":"close","x":1}', MalformedFrame, id="unknown-field"),
-    pytest.param("client", with_(SEND_OK, conversation="c1"), MalformedFrame, id="console-field"),
-    pytest.param("client", with_(SEND_OK, body=...), MalformedFrame, id="missing-body"),
-    pytest.param("client", with_(START_OK, team=...), MalformedFrame, id="missing-team"),
-    pytest.param("console", with_(SEND_OK), MalformedFrame, id="console-send-no-conversation"),
-    pytest.param("client", '{"type":"typing"}', MalformedFrame, id="missing-bool"),
-    pytest.param("client", with_(SEND_OK, id=None), MalformedFrame, id="null-required-str"),
-    pytest.param("client", with_(SEND_OK, gen=None), MalformedFrame, id="null-required-int"),
-    pytest.param("client", with_(SEND_OK, kind=None), MalformedFrame, id="null-defaulted"),
+    pytest.param("client", '{"type":"close","x":1}', Malformed, id="unknown-field"),
+    pytest.param("client", with_(SEND_OK, conversation="c1"), Malformed, id="console-field"),
+    pytest.param("client", with_(SEND_OK, body=...), Malformed, id="missing-body"),
+    pytest.param("client", with_(START_OK, team=...), Malformed, id="missing-team"),
+    pytest.param("console", with_(SEND_OK), Malformed, id="console-send-no-conversation"),
+    pytest.param("client", '{"type":"typing"}', Malformed, id="missing-bool"),
+    pytest.param("client", with_(SEND_OK, id=None), Malformed, id="null-required-str"),
+    pytest.param("client", with_(SEND_OK, gen=None), Malformed, id="null-required-int"),
+    pytest.param("client", with_(SEND_OK, kind=None), Malformed, id="null-defaulted"),
     # wrong types
-    pytest.param("client", '{"type":"fetch","after":"1"}', MalformedFrame, id="string-for-int"),
-    pytest.param("client", '{"type":"fetch","after":1.0}', MalformedFrame, id="float-for-int"),
-    pytest.param("client", '{"type":"fetch","after":true}', MalformedFrame, id="bool-for-int"),
-    pytest.param("client", '{"type":"fetch","after":NaN}', MalformedFrame, id="nan-for-int"),
-    pytest.param("client", '{"type":"fetch","after":[1]}', MalformedFrame, id="list-for-int"),
-    pytest.param("client", '{"type":"typing","active":1}', MalformedFrame, id="int-for-bool"),
-    pytest.param("client", '{"type":"typing","active":"true"}', MalformedFrame, id="str-for-bool"),
-    pytest.param("client", with_(SEND_OK, id=5), MalformedFrame, id="int-for-string"),
-    pytest.param("client", with_(SEND_OK, id={"a": 1}), MalformedFrame, id="object-for-string"),
-    pytest.param("client", with_(SEND_OK, body=[1, 2]), MalformedFrame, id="list-for-bytes"),
+    pytest.param("client", '{"type":"fetch","after":"1"}', Malformed, id="string-for-int"),
+    pytest.param("client", '{"type":"fetch","after":1.0}', Malformed, id="float-for-int"),
+    pytest.param("client", '{"type":"fetch","after":true}', Malformed, id="bool-for-int"),
+    pytest.param("client", '{"type":"fetch","after":NaN}', Malformed, id="nan-for-int"),
+    pytest.param("client", '{"type":"fetch","after":[1]}', Malformed, id="list-for-int"),
+    pytest.param("client", '{"type":"typing","active":1}', Malformed, id="int-for-bool"),
+    pytest.param("client", '{"type":"typing","active":"true"}', Malformed, id="str-for-bool"),
+    pytest.param("client", with_(SEND_OK, id=5), Malformed, id="int-for-string"),
+    pytest.param("client", with_(SEND_OK, id={"a": 1}), Malformed, id="object-for-string"),
+    pytest.param("client", with_(SEND_OK, body=[1, 2]), Malformed, id="list-for-bytes"),
     # ranges
-    pytest.param("client", '{"type":"fetch","after":-1}', MalformedFrame, id="negative-seq"),
-    pytest.param("client", with_(SEND_OK, gen=2**31 + 1), MalformedFrame, id="gen-over-max"),
-    pytest.param("client", with_(SEND_OK, n=-1), MalformedFrame, id="n-negative"),
+    pytest.param("client", '{"type":"fetch","after":-1}', Malformed, id="negative-seq"),
+    pytest.param("client", with_(SEND_OK, gen=2**31 + 1), Malformed, id="gen-over-max"),
+    pytest.param("client", with_(SEND_OK, n=-1), Malformed, id="n-negative"),
     pytest.param(
-        "client", '{"type":"fetch","after":' + str(2**62 + 1) + "}", MalformedFrame, id="seq-over"
+        "client", '{"type":"fetch","after":' + str(2**62 + 1) + "}", Malformed, id="seq-over"
     ),
+    pytest.param("client", '{"type":"fetch","after":' + "9" * 5000 + "}", Malformed, id="huge-int"),
     pytest.param(
-        "client", '{"type":"fetch","after":' + "9" * 5000 + "}", MalformedFrame, id="huge-int"
-    ),
-    pytest.param(
-        "console", '{"type":"block","conversation":"c","hours":0}', MalformedFrame, id="hours-0"
+        "console", '{"type":"block","conversation":"c","hours":0}', Malformed, id="hours-0"
     ),
     pytest.param(
         "console",
         '{"type":"block","conversation":"c","hours":' + str(24 * 90 + 1) + "}",
-        MalformedFrame,
+        Malformed,
         id="hours-over-max",
     ),
     # patterns and choices
-    pytest.param("client", with_(SEND_OK, id=""), MalformedFrame, id="empty-id"),
-    pytest.param("client", with_(SEND_OK, id="a b"), MalformedFrame, id="id-with-space"),
-    pytest.param("client", with_(SEND_OK, id="a/b"), MalformedFrame, id="id-with-slash"),
-    pytest.param("client", with_(SEND_OK, id="caf\u00e9"), MalformedFrame, id="id-non-ascii"),
-    pytest.param("client", with_(SEND_OK, id="a\n"), MalformedFrame, id="id-trailing-newline"),
-    pytest.param("client", with_(SEND_OK, id="x" * 65), MalformedFrame, id="id-too-long"),
+    pytest.param("client", with_(SEND_OK, id=""), Malformed, id="empty-id"),
+    pytest.param("client", with_(SEND_OK, id="a b"), Malformed, id="id-with-space"),
+    pytest.param("client", with_(SEND_OK, id="a/b"), Malformed, id="id-with-slash"),
+    pytest.param("client", with_(SEND_OK, id="caf\u00e9"), Malformed, id="id-non-ascii"),
+    pytest.param("client", with_(SEND_OK, id="a\n"), Malformed, id="id-trailing-newline"),
+    pytest.param("client", with_(SEND_OK, id="x" * 65), Malformed, id="id-too-long"),
     pytest.param(
         "console",
         '{"type":"accept","conversation":"../etc"}',
-        MalformedFrame,
+        Malformed,
         id="conversation-bad-pattern",
     ),
-    pytest.param("client", with_(START_OK, team="Help"), MalformedFrame, id="team-uppercase"),
+    pytest.param("client", with_(START_OK, team="Help"), Malformed, id="team-uppercase"),
     pytest.param(
         "client",
         '{"type":"resume","conversation":"c","token":"short","last_seq":0}',
-        MalformedFrame,
+        Malformed,
         id="token-too-short",
     ),
-    pytest.param("client", with_(SEND_OK, kind="shout"), MalformedFrame, id="kind-not-a-choice"),
+    pytest.param("client", with_(SEND_OK, kind="shout"), Malformed, id="kind-not-a-choice"),
+    pytest.param("console", '{"type":"availability","status":"gone"}', Malformed, id="bad-status"),
+    pytest.param("client", with_(START_OK, pow_nonce="0" * 65), Malformed, id="nonce-long"),
     pytest.param(
-        "console", '{"type":"availability","status":"gone"}', MalformedFrame, id="bad-status"
-    ),
-    pytest.param("client", with_(START_OK, pow_nonce="0" * 65), MalformedFrame, id="nonce-long"),
-    pytest.param(
-        "client", with_(START_OK, pow_challenge="c" * 129), MalformedFrame, id="challenge-long"
+        "client", with_(START_OK, pow_challenge="c" * 129), Malformed, id="challenge-long"
     ),
     # bytes
-    pytest.param("client", with_(SEND_OK, body="!!!!"), MalformedFrame, id="base64-bad-chars"),
-    pytest.param("client", with_(SEND_OK, body="AAA"), MalformedFrame, id="base64-no-padding"),
-    pytest.param("client", with_(SEND_OK, body="AA==\n"), MalformedFrame, id="base64-newline"),
-    pytest.param("client", with_(SEND_OK, body="AA-_"), MalformedFrame, id="base64-urlsafe"),
-    pytest.param(
-        "client", with_(SEND_OK, body="\u00e9\u00e9=="), MalformedFrame, id="b64-non-ascii"
-    ),
-    pytest.param("client", with_(SEND_OK, body=""), MalformedFrame, id="empty-body"),
-    pytest.param("client", with_(START_OK, client_key=""), MalformedFrame, id="empty-key"),
+    pytest.param("client", with_(SEND_OK, body="!!!!"), Malformed, id="base64-bad-chars"),
+    pytest.param("client", with_(SEND_OK, body="AAA"), Malformed, id="base64-no-padding"),
+    pytest.param("client", with_(SEND_OK, body="AA==\n"), Malformed, id="base64-newline"),
+    pytest.param("client", with_(SEND_OK, body="AA-_"), Malformed, id="base64-urlsafe"),
+    pytest.param("client", with_(SEND_OK, body="\u00e9\u00e9=="), Malformed, id="b64-non-ascii"),
+    pytest.param("client", with_(SEND_OK, body=""), Malformed, id="empty-body"),
+    pytest.param("client", with_(START_OK, client_key=""), Malformed, id="empty-key"),
     pytest.param(
         "client",
         with_(SEND_OK, body=b64(b"\0" * (MAX_BODY + 3))),
-        MalformedFrame,
+        Malformed,
         id="body-64KiB-plus-3",
     ),
     pytest.param(
         "client",
         with_(SEND_OK, body="A" * (MAX_BODY * 2)),
-        MalformedFrame,
+        Malformed,
         id="body-twice-64KiB-of-base64",
     ),
     pytest.param(
         "client",
         with_(SEND_OK, body=b64(b"\0" * (MAX_BODY + 1))),
-        MalformedFrame,
+        Malformed,
         id="body-64KiB-plus-1",
     ),
     pytest.param(
         "client",
         with_(SEND_OK, body=b64(b"\0" * (MAX_BODY + 2))),
-        MalformedFrame,
+        Malformed,
         id="body-64KiB-plus-2",
     ),
     pytest.param(
         "client",
         with_(START_OK, client_key=b64(b"k" * (MAX_KEY + 3))),
-        MalformedFrame,
+        Malformed,
         id="key-max-plus-3",
     ),
     pytest.param(
         "client",
         with_(START_OK, client_key=b64(b"k" * (MAX_KEY + 1))),
-        MalformedFrame,
+        Malformed,
         id="key-max-plus-1",
     ),
 ]
@@ -459,7 +453,7 @@ def test_decode_refuses_bad_input(role: str, raw: str | bytes, error: type[Frame
 @pytest.mark.parametrize(
     ("error", "code"),
     [
-        (MalformedFrame, "malformed"),
+        (Malformed, "malformed"),
         (UnknownFrameType, "unknown_type"),
         (FrameTooLarge, "too_large"),
     ],
@@ -474,9 +468,9 @@ def test_frame_error_codes(error: type[FrameError], code: str) -> None:
 
 def test_error_message_names_the_field() -> None:
     """A field error says which field is wrong (without echoing its value)."""
-    with pytest.raises(MalformedFrame, match="'gen'"):
+    with pytest.raises(Malformed, match="'gen'"):
         decode(with_(SEND_OK, gen="secret-value"), "client", MAX)
-    with pytest.raises(MalformedFrame) as caught:
+    with pytest.raises(Malformed) as caught:
         decode(with_(SEND_OK, id="secret value"), "client", MAX)
     assert "secret" not in caught.value.message
 

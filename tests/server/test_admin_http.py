@@ -15,7 +15,7 @@ import pytest
 from conftest import ORIGIN, Caller, Server, caller, client_key, credential, dump
 from sqlalchemy import insert, select, update
 
-from chatserver.protocol.errors import MalformedFrame
+from chatserver.protocol.errors import Malformed
 from chatserver.sdk.peers import ChatRefused, login
 from chatserver.storage import models as m
 from chatserver.teams.teams import widget_origin
@@ -283,7 +283,7 @@ def test_origins_are_normalised_as_browsers_send_them(given: str, stored: str) -
 @pytest.mark.parametrize(("given", "why"), BAD_ORIGINS)
 def test_what_is_not_an_origin_is_refused_naming_it(given: Any, why: str) -> None:
     """Each refusal says what is wrong and quotes the entry."""
-    with pytest.raises(MalformedFrame) as refused:
+    with pytest.raises(Malformed) as refused:
         widget_origin(given)
     assert why in refused.value.message
     assert repr(given.strip() if isinstance(given, str) else given)[:40] in refused.value.message

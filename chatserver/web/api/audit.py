@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chatserver.protocol.errors import MalformedFrame
+from chatserver.protocol.errors import Malformed
 from chatserver.records.audit import AuditFilter, export_csv, search, verify_chain
 from chatserver.storage.staff import id_by_username_or_id
 from chatserver.web.guards import staff_in_role
@@ -39,14 +39,14 @@ def _whole(request: web.Request, name: str, low: int, high: int) -> int | None:
     if not raw:
         return None
     if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
-        raise MalformedFrame(f"{name}: a whole number from {low} to {high}")
+        raise Malformed(f"{name}: a whole number from {low} to {high}")
     return int(raw)
 
 
 def _text(request: web.Request, name: str) -> str:
     value = request.query.get(name, "").strip()
     if len(value) > MAX_TEXT:
-        raise MalformedFrame(f"{name}: at most {MAX_TEXT} characters")
+        raise Malformed(f"{name}: at most {MAX_TEXT} characters")
     return value
 
 

@@ -9,7 +9,7 @@ import re
 from aiohttp import web
 
 from chatserver.protocol.bodies import ConsentTexts
-from chatserver.protocol.errors import MalformedFrame
+from chatserver.protocol.errors import Malformed
 from chatserver.records import privacy, privacy_render
 from chatserver.teams.consent import LANGUAGES, consent_history, parse_texts, save_consent
 from chatserver.web.api.teams import team_of
@@ -62,7 +62,7 @@ async def suggest_consent(request: web.Request) -> web.Response:
         try:
             kind, body = privacy_render.notice_blocks(data, lang, team.slug)[-1]
         except privacy.PrivacyError as exc:
-            raise MalformedFrame(str(exc)) from None
+            raise Malformed(str(exc)) from None
         texts[lang] = _PLACEHOLDER.sub("", str(body)).strip() if kind == "p" else ""
     return web.json_response({"team": team.slug, "texts": texts})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatserver.protocol.errors import MalformedFrame
+from chatserver.protocol.errors import Malformed
 from chatserver.storage import teams as stored_teams
 from chatserver.teams.consent import current_consent
 from chatserver.teams.hours import (
@@ -44,7 +44,7 @@ async def change_hours(request: web.Request) -> web.Response:
     try:
         hours = parse_hours(await read_json(request, MAX_BODY))
     except HoursError as exc:
-        raise MalformedFrame(str(exc)) from None
+        raise Malformed(str(exc)) from None
     async with request.app[DB].write() as conn:
         await save_hours(conn, team.id, hours, admin.id, now_ms(request))
     return web.json_response({"team": team.slug, "hours": hours.to_json()})
@@ -54,7 +54,7 @@ async def team_status(request: web.Request) -> web.Response:
     """Public, for the widget: ``?lang=de|en`` (default de)."""
     lang = request.query.get("lang", "de")
     if lang not in LANGUAGES:
-        raise MalformedFrame(f"lang is one of {', '.join(LANGUAGES)}")
+        raise Malformed(f"lang is one of {', '.join(LANGUAGES)}")
     team = await team_of(request)
     async with request.app[DB].read() as conn:
         hours = await load_hours(conn, team.id)

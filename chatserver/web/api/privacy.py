@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatserver.protocol.errors import MalformedFrame
+from chatserver.protocol.errors import Malformed
 from chatserver.records import privacy, privacy_render
 from chatserver.web.guards import now_ms, staff_in_role
 from chatserver.web.state import DB, SETTINGS
@@ -27,16 +27,16 @@ async def privacy_report(request: web.Request) -> web.Response:
     fmt = request.query.get("format", "json")
     notice = request.query.get("notice")
     if fmt not in FORMATS or (notice is not None and fmt == "json"):
-        raise MalformedFrame("format is json, md or html (a notice: md or html)")
+        raise Malformed("format is json, md or html (a notice: md or html)")
     if notice is not None and notice not in ("de", "en"):
-        raise MalformedFrame("notice is de or en")
+        raise Malformed("notice is de or en")
     data = await privacy.collect(request.app[DB], request.app[SETTINGS], now_ms(request))
     if fmt == "json":
         return web.json_response(data)
     try:
         text = privacy_render.render(data, fmt, notice, request.query.get("team"))
     except privacy.PrivacyError as exc:
-        raise MalformedFrame(str(exc)) from None
+        raise Malformed(str(exc)) from None
     response = web.Response(text=text, content_type=FORMATS[fmt], charset="utf-8")
     if fmt == "html":
         response.headers["Content-Security-Policy"] = privacy_render.html_csp()

@@ -12,7 +12,7 @@ from typing import Any, cast
 from aiohttp import web
 
 from chatserver.protocol.bodies import Body, HoldChange, NewHold, RulesPreview
-from chatserver.protocol.errors import MalformedFrame, NotFound
+from chatserver.protocol.errors import Malformed, NotFound
 from chatserver.protocol.frames import spec
 from chatserver.records.preview import preview
 from chatserver.records.retention import active_holds, change_hold, place_hold, set_rule, team_rules
@@ -58,11 +58,11 @@ def _minutes(value: Any, category: str) -> int | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise MalformedFrame(f"{category}: a duration like '48h' or '90d', or null")
+        raise Malformed(f"{category}: a duration like '48h' or '90d', or null")
     try:
         return parse_duration(value)
     except RuleError as exc:
-        raise MalformedFrame(str(exc)) from None
+        raise Malformed(str(exc)) from None
 
 
 def _rules_json(request: web.Request, own: dict[str, int]) -> list[dict[str, Any]]:
@@ -110,7 +110,7 @@ async def change_rules(request: web.Request) -> web.Response:
                 await set_rule(conn, rules, team.id, category, minutes, admin.id, now_ms(request))
             own = await team_rules(conn, team.id)
     except RuleError as exc:
-        raise MalformedFrame(str(exc)) from None
+        raise Malformed(str(exc)) from None
     return web.json_response({"team": team.slug, "rules": _rules_json(request, own)})
 
 
@@ -123,7 +123,7 @@ async def preview_rules(request: web.Request) -> web.Response:
     body = await read_body(request, RulesPreview, MAX_BODY)
     raw, days = body.changes, body.days
     if not set(raw) <= set(CATEGORIES):
-        raise MalformedFrame("changes maps categories to durations")
+        raise Malformed("changes maps categories to durations")
     proposed = {name: _minutes(value, name) for name, value in raw.items()}
     rules = request.app[SERVICE].rules
     try:
@@ -131,7 +131,7 @@ async def preview_rules(request: web.Request) -> web.Response:
             if minutes is not None:
                 rules.check(name, minutes)
     except RuleError as exc:
-        raise MalformedFrame(str(exc)) from None
+        raise Malformed(str(exc)) from None
     now = now_ms(request)
     kwargs: dict[str, Any] = {"teams": [team.slug], "days": days}
     current = await preview(request.app[DB], rules, now, **kwargs)
@@ -187,7 +187,7 @@ async def list_holds(request: web.Request) -> web.Response:
 
 def _days(days: int) -> int:
     if not 1 <= days <= MAX_HOLD_DAYS:
-        raise MalformedFrame(f"days is a whole number from 1 to {MAX_HOLD_DAYS}")
+        raise Malformed(f"days is a whole number from 1 to {MAX_HOLD_DAYS}")
     return days
 
 
@@ -200,7 +200,7 @@ async def create_hold(request: web.Request) -> web.Response:
     body = await read_body(request, NewHold, MAX_BODY)
     reason = body.reason
     if not reason.strip() or len(reason) > 500:
-        raise MalformedFrame("a hold needs a reason (at most 500 characters)")
+        raise Malformed("a hold needs a reason (at most 500 characters)")
     now = now_ms(request)
     async with request.app[DB].write() as conn:
         hold_id = await place_hold(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatserver.protocol.errors import Forbidden, MalformedFrame
+from chatserver.protocol.errors import Forbidden, Malformed
 from chatserver.records.stats import METRICS, Report, StatsError, team_report
 from chatserver.storage.store import StaffRow
 from chatserver.web.api.teams import team_of
@@ -35,7 +35,7 @@ async def _report(request: web.Request) -> Report:
                 conn, team.id, team.slug, request.query.get("from"), request.query.get("to"), now
             )
     except StatsError as exc:
-        raise MalformedFrame(str(exc)) from None
+        raise Malformed(str(exc)) from None
 
 
 def _filename(report: Report, ext: str) -> str:
@@ -63,7 +63,7 @@ async def stats_svg(request: web.Request) -> web.Response:
     report = await _report(request)
     metric = request.query.get("metric", "started")
     if metric not in METRICS:
-        raise MalformedFrame(f"metric is one of {', '.join(METRICS)}")
+        raise Malformed(f"metric is one of {', '.join(METRICS)}")
     return web.Response(
         text=report.to_svg(metric),
         content_type="image/svg+xml",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatserver.protocol.bodies import EpochBundles
-from chatserver.protocol.errors import Forbidden, MalformedFrame, NotFound
+from chatserver.protocol.errors import Forbidden, Malformed, NotFound
 from chatserver.storage import teams as stored_teams
 from chatserver.storage.store import TeamRow
 from chatserver.teams.epochs import Epochs
@@ -35,7 +35,7 @@ async def current_bundle(request: web.Request) -> web.Response:
     elif wanted.isascii() and wanted.isdigit() and len(wanted) <= 10:
         info = await epochs.get(team.id, int(wanted))
     else:
-        raise MalformedFrame("epoch must be a non-negative integer")
+        raise Malformed("epoch must be a non-negative integer")
     return web.Response(text=info.canonical, content_type="application/json")
 
 

@@ -16,7 +16,7 @@ import re
 from aiohttp import web
 
 from chatserver.policy import preview_csp
-from chatserver.protocol.errors import MalformedFrame, NotFound
+from chatserver.protocol.errors import Malformed, NotFound
 from chatserver.web.pages.widget import embed_snippet, loader_integrity
 from chatserver.web.state import SETTINGS, STORE
 
@@ -46,11 +46,11 @@ async def preview(request: web.Request) -> web.Response:
         if value is None or value == "":
             continue
         if not pattern.fullmatch(value):
-            raise MalformedFrame(f"{name} is not valid here")
+            raise Malformed(f"{name} is not valid here")
         data[name] = value
     unknown = set(query) - {"team", *_CHECKS}
     if unknown:
-        raise MalformedFrame(f"unknown setting: {sorted(unknown)[0]}")
+        raise Malformed(f"unknown setting: {sorted(unknown)[0]}")
     settings = request.app[SETTINGS]
     snippet = embed_snippet(
         settings.origin, loader_integrity(settings.static_dir), team.slug, **data
