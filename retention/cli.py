@@ -21,6 +21,7 @@ from chatserver.records.retention import (
 )
 from chatserver.retention_rules import CATEGORIES, RuleError, Rules, format_minutes, parse_rules
 from chatserver.storage import retention as storage
+from chatserver.storage import teams as stored_teams
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore
 from retention.scheduler import SweepScheduler
@@ -88,7 +89,7 @@ def report_lines(report: Report) -> list[str]:
 
 async def _team_id(db: Database, slug: str) -> int:
     async with db.read() as conn:
-        team_id = await storage.team_id(conn, slug)
+        team_id = await stored_teams.id_of(conn, slug)
     if team_id is None:
         raise RuleError(f"there is no team {slug!r}")
     return team_id
@@ -145,7 +146,10 @@ async def hold_command(db: Database, args: Any, actor: str = "cli") -> list[str]
     now = _now()
     if args.action == "list":
         async with db.read() as conn:
-            team_ids = await storage.team_ids(conn, args.team or None)
+            team_ids = [
+                i
+                for i, _ in await stored_teams.with_slugs(conn, [args.team] if args.team else None)
+            ]
             holds = await active_holds(conn, now, team_ids)
         return [
             f"{h.id}\t{h.conversation}\tuntil {_utc(h.expires_at)}\t{h.reason}" for h in holds

@@ -39,6 +39,7 @@ from chatserver.records.retention import (
 )
 from chatserver.retention_rules import Rules
 from chatserver.storage import retention as storage
+from chatserver.storage import teams as stored_teams
 from chatserver.storage.db import Database
 from chatserver.storage.keystore import Keystore, conversation_key_id
 from chatserver.storage.store import audit_tx
@@ -298,7 +299,7 @@ class Sweeper:
 
     async def _team_rules(self) -> dict[int, dict[str, int]]:
         async with self.db.read() as conn:
-            teams = await storage.team_ids(conn)
+            teams = await stored_teams.ids(conn)
             return {t: await effective_rules(conn, self.rules, t) for t in teams}
 
     async def _ids(self, find: Callable[..., Awaitable[list[T]]]) -> list[T]:

@@ -38,7 +38,9 @@ from chatserver.staff.auth import (
     new_totp_secret,
     normalise_username,
 )
+from chatserver.storage import members as stored_members
 from chatserver.storage import staff as db_staff
+from chatserver.storage import teams as stored_teams
 from chatserver.storage.audit import audit_tx
 from chatserver.storage.db import Database, DatabaseMissing, migrate, schema_is_current
 from chatserver.storage.keystore import Keystore
@@ -82,7 +84,7 @@ async def _with_db(settings: Settings, work: Any) -> Any:
 
 
 async def _team_id(conn: Any, slug: str) -> int:
-    team_id = await db_staff.team_id(conn, slug)
+    team_id = await stored_teams.id_of(conn, slug)
     if team_id is None:
         raise CommandError(f"there is no team '{slug}'")
     return team_id
@@ -220,7 +222,7 @@ async def add_account(
             totp_secret=secret,
         )
         for team_id in team_ids:
-            await db_staff.add_member(conn, staff_id, team_id, now)
+            await stored_members.add_member(conn, staff_id, team_id, now)
         await audit_tx(conn, now, "cli", "staff.created", staff_id, role=role, teams=list(teams))
     return staff_id, secret
 
@@ -282,12 +284,12 @@ async def user_reset_password(
                 )
             (team,) = teams
         team_id = teams.get(team) or await _team_id(conn, team)
-        roster = await db_staff.latest_roster(conn, team_id)
-    if roster is None:
+        latest = await stored_members.latest_roster(conn, team_id)
+    if latest is None:
         raise CommandError(
             f"team '{team}' has no signed roster yet: its keys are made in the admin area first"
         )
-    pin = e2e.pin(base64.b64decode(json.loads(roster)["r_pub"]))
+    pin = e2e.pin(base64.b64decode(json.loads(latest.roster)["r_pub"]))
     now = _now()
     try:
         invite = await Members(db).reset_password(staff_id, team_id, "cli", now, hours)
@@ -332,7 +334,7 @@ async def demo(db: Database, settings: Settings) -> DemoInfo:
     """The demo team with topics, two counsellors and an admin, keys included; idempotent
     (a second run keeps the logins and the team key and tops up the epochs)."""
     async with db.read() as conn:
-        exists = await db_staff.team_id(conn, "demo") is not None
+        exists = await stored_teams.id_of(conn, "demo") is not None
     if not exists:
         await team_add(db, "demo", "Demo team", ["general:General", "school:School"])
     async with db.read() as conn:

@@ -30,6 +30,7 @@ from chatserver import e2e
 from chatserver.e2e.primitives import PrivateKey
 from chatserver.protocol.errors import NotFound
 from chatserver.staff.auth import hash_credential
+from chatserver.storage import members as stored_members
 from chatserver.storage import staff as db_staff
 from chatserver.storage.audit import audit_tx
 from chatserver.storage.db import Database
@@ -187,10 +188,10 @@ async def _account(
             credential_hash=credential_hash,
             now=now,
         )
-        await db_staff.add_identity(
+        await stored_members.add_identity(
             conn, staff_id, e2e.public_bytes(dh), e2e.public_bytes(sig), wrapped, now
         )
-        await db_staff.add_member(conn, staff_id, team_id, now)
+        await stored_members.add_member(conn, staff_id, team_id, now)
         await audit_tx(conn, now, "cli", "staff.created", staff_id, role=role, teams=[TEAM])
     return staff_id
 

@@ -11,6 +11,7 @@ from functools import partial
 from chatserver.records.retention import MINUTE, team_rules
 from chatserver.retention_rules import Rules
 from chatserver.storage import retention as storage
+from chatserver.storage import teams as stored_teams
 from chatserver.storage.db import Database
 
 __all__ = ["PreviewRow", "preview"]
@@ -41,7 +42,7 @@ async def preview(
     later = now + days * DAY_MS
     out: list[PreviewRow] = []
     async with db.read() as conn:
-        for team_id, slug in await storage.teams(conn, teams):
+        for team_id, slug in await stored_teams.with_slugs(conn, teams):
             own = await team_rules(conn, team_id)
             own.update((proposed or {}).get(slug, {}))
             rule = rules.effective(own)

@@ -33,8 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.records.retention import team_zone
 from chatserver.storage import stats as storage
-from chatserver.storage.retention import team_id as team_by_slug
 from chatserver.storage.stats import Fact
+from chatserver.storage.teams import id_of as team_by_slug
 
 __all__ = [
     "MAX_DAYS",

@@ -65,10 +65,7 @@ __all__ = [
     "retire_epoch",
     "statistics_due",
     "sweep_reports",
-    "team_id",
-    "team_ids",
     "team_rules",
-    "teams",
     "try_advisory_xact_lock",
     "vacuum",
     "wal_checkpoint",
@@ -83,29 +80,6 @@ ENDED = (State.CLOSED.value, State.ABANDONED.value)
 
 
 # ------------------------------------------------------------------------------ teams
-async def team_id(conn: AsyncConnection, slug: str) -> int | None:
-    """The id of the team ``slug``, or None."""
-    found = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).scalar()
-    return None if found is None else int(found)
-
-
-async def team_ids(conn: AsyncConnection, slug: str | None = None) -> list[int]:
-    """The ids of every team (or of the team ``slug``: none when there is no such team)."""
-    query = select(m.teams.c.id)
-    if slug is not None:
-        query = query.where(m.teams.c.slug == slug)
-    return [int(i) for i in (await conn.execute(query)).scalars()]
-
-
-async def teams(conn: AsyncConnection, slugs: Sequence[str] | None = None) -> list[tuple[int, str]]:
-    """(id, slug) of every team, or of those named, by slug."""
-    t = m.teams.c
-    query = select(t.id, t.slug).order_by(t.slug)
-    if slugs is not None:
-        query = query.where(t.slug.in_(slugs))
-    return [(int(i), str(s)) for i, s in (await conn.execute(query)).all()]
-
-
 # ------------------------------------------------------------------------------ rules
 async def team_rules(conn: AsyncConnection, team_id: int) -> dict[str, int]:
     """The rules a team set itself (minutes per category), unclamped."""

@@ -19,8 +19,6 @@ __all__ = [
     "StaffAccount",
     "account",
     "accounts",
-    "add_identity",
-    "add_member",
     "another_enabled_admin",
     "awaiting_approval",
     "begin_totp",
@@ -31,13 +29,11 @@ __all__ = [
     "identity_key",
     "installation_id",
     "kdf_salt",
-    "latest_roster",
     "rename_and_disable",
     "set_cap",
     "set_disabled",
     "set_role",
     "set_totp",
-    "team_id",
     "team_slugs",
     "teams_of",
     "totp_secrets",
@@ -94,26 +90,6 @@ async def create_account(
         )
     )
     return staff_id
-
-
-async def add_identity(
-    conn: AsyncConnection, staff_id: str, dh_pub: bytes, sig_pub: bytes, wrapped: bytes, now: int
-) -> None:
-    """The account's identity: public keys and the private ones wrapped (opaque here)."""
-    await conn.execute(
-        insert(m.identities).values(
-            staff_id=staff_id,
-            dh_pub=dh_pub,
-            sig_pub=sig_pub,
-            wrapped=wrapped,
-            created_at=now,
-        )
-    )
-
-
-async def add_member(conn: AsyncConnection, staff_id: str, team_id: int, now: int) -> None:
-    """Make the account a member of the team since ``now``."""
-    await conn.execute(insert(m.memberships).values(staff_id=staff_id, team_id=team_id, since=now))
 
 
 # ---------------------------------------------------------------------- accounts
@@ -277,12 +253,6 @@ async def set_totp(conn: AsyncConnection, staff_id: str, secret: str | None) -> 
 
 
 # ---------------------------------------------------------------------- teams
-async def team_id(conn: AsyncConnection, slug: str) -> int | None:
-    """The id of the team ``slug`` (archived or not), or None."""
-    found = (await conn.execute(select(m.teams.c.id).where(m.teams.c.slug == slug))).scalar()
-    return None if found is None else int(found)
-
-
 async def teams_of(conn: AsyncConnection, staff_id: str) -> dict[str, int]:
     """The account's teams that are not archived: slug -> id."""
     rows = await conn.execute(
@@ -291,14 +261,3 @@ async def teams_of(conn: AsyncConnection, staff_id: str) -> dict[str, int]:
         .where(ms.staff_id == staff_id, m.teams.c.archived_at.is_(None))
     )
     return {str(slug): int(team) for slug, team in rows}
-
-
-async def latest_roster(conn: AsyncConnection, team_id: int) -> str | None:
-    """The team's signed roster with the highest version (JSON text); None before the
-    first."""
-    r = m.rosters.c
-    found = await conn.execute(
-        select(r.roster).where(r.team_id == team_id).order_by(r.version.desc()).limit(1)
-    )
-    roster = found.scalar()
-    return None if roster is None else str(roster)

@@ -89,6 +89,17 @@ async def ids(conn: AsyncConnection, only: Collection[int] | None = None) -> lis
     return [int(team_id) for team_id in (await conn.execute(query)).scalars()]
 
 
+async def with_slugs(
+    conn: AsyncConnection, slugs: Collection[str] | None = None
+) -> list[tuple[int, str]]:
+    """(id, slug) of every team, archived ones included, or of those ``slugs`` names; by
+    slug."""
+    query = select(tm.id, tm.slug).order_by(tm.slug)
+    if slugs is not None:
+        query = query.where(tm.slug.in_(list(slugs)))
+    return [(int(i), str(s)) for i, s in (await conn.execute(query)).all()]
+
+
 async def id_of(conn: AsyncConnection, slug: str) -> int | None:
     """The id of the team ``slug``, archived or not; None when there is none."""
     team_id = (await conn.execute(select(tm.id).where(tm.slug == slug))).scalar()
