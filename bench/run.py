@@ -18,61 +18,14 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from bench import harness as h
 from bench import scenarios
-from bench.harness import Json
+from bench.harness import Config, Json
 
 SCENARIOS = ("relay", "idle", "storm", "surge", "widget")
-
-
-@dataclass
-class Config:
-    """Sizes of one run; ``quick()`` is the smoke run the tests use."""
-
-    pairs: int = 100
-    sizes: list[int] = field(default_factory=lambda: [256, 2048])
-    rates: list[int] = field(
-        default_factory=lambda: [100, 200, 300, 400, 600, 800, 1000, 1500, 2000, 3000, 4000, 6000]
-    )
-    rounds: int = 5
-    step_seconds: float = 2.0
-    p99_limit_ms: float = 50.0
-    idle_steps: list[int] = field(default_factory=lambda: [0, 2500, 5000, 7500, 10000])
-    idle_rounds: int = 5
-    storm_clients: int = 5000
-    storm_messages: int = 3
-    storm_team_size: int = 100
-    surge_clients: int = 2000
-    surge_seconds: float = 10.0
-    surge_counsellors: int = 20
-    surge_accepts_per_second: float = 1.0
-    peers: list[str] = field(default_factory=lambda: ["null-relay", "nginx-nchan", "prosody"])
-    profile: str = ""  # write a pyinstrument profile of the chat server here
-    direction: str = "both"  # relay: "client" or "team" sends only one way
-    #: Also run the chat server from this checkout, as "chatserver-before" (before/after
-    #: figures of a change in one run: ``git worktree add DIR COMMIT``).
-    before: str = ""
-
-    @classmethod
-    def quick(cls) -> Config:
-        return cls(
-            pairs=10,
-            rates=[100, 200],
-            rounds=2,
-            step_seconds=0.4,
-            idle_steps=[0, 100, 200],
-            idle_rounds=1,
-            storm_clients=100,
-            storm_messages=2,
-            storm_team_size=50,
-            surge_clients=100,
-            surge_seconds=2.0,
-            surge_counsellors=3,
-            surge_accepts_per_second=4.0,
-        )
 
 
 async def run(names: Sequence[str], config: Config, workdir: Path) -> Json:

@@ -10,12 +10,12 @@ import random
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
 from bench import widget_weight
-from bench.harness import Json, Latency, LoadMeter, median, open_loop, say, slope
+from bench.harness import Config, Json, Latency, LoadMeter, median, open_loop, say, slope
 from bench.systems import (
     KEY,
     TEAM,
@@ -31,9 +31,6 @@ from bench.systems import (
     b64_body,
 )
 from chatserver.sdk.peers import b64
-
-if TYPE_CHECKING:
-    from bench.run import Config
 
 Frame = dict[str, Any]
 #: Above this CPU share of its own core the load generator, not the server, is the limit.

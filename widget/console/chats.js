@@ -1,9 +1,8 @@
 /* The chats this console holds: their tabs (a tab list; arrow keys move between them), the
  * chat shown with its log, state, handover notes and internal notes, and removing a chat
  * that ended or went to a colleague. */
-import { $, announce, t } from './dom.js';
+import { $, announce, t, topicName, updateTitle } from './dom.js';
 import { handoverText, messageItem, noteItem } from './messages.js';
-import { topicName, updateTitle } from './queue.js';
 import { set, state, update } from './store.js';
 
 /** A chat's tab label: its number and topic. */

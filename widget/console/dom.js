@@ -51,3 +51,41 @@ export function ask(dialogId) {
     dialog.showModal();
   });
 }
+
+// ------------------------------------------------------------ names, the title, a reset
+const NOTICE = 'cc-console-notice'; // sessionStorage: a notice to show after the page reset
+
+/** How the console names a waiting or held chat: its topic (and team, for several teams). */
+export function topicName(item) {
+  const named = item.topic && state.topics.get(`${item.team} ${item.topic}`);
+  const topic = named || (item.topic ? item.topic.charAt(0).toUpperCase() + item.topic.slice(1) : t('noTopic'));
+  return state.me.teams.length > 1 ? `${topic} (${item.team})` : topic;
+}
+
+/** How the console names a colleague: "you", the name on shift or in the team, or "former colleague". */
+export function nameOf(id) {
+  if (id === state.me.staff.id) return t('you');
+  return state.presence.get(id)?.name ?? state.people.get(id) ?? t('formerColleague');
+}
+
+/** The tab's title: the queue's length and the unread messages. */
+export function updateTitle() {
+  const n = state.queue.size;
+  const unread = [...state.chats.values()].reduce((sum, chat) => sum + chat.unread, 0);
+  const title = unread ? t('titleUnread', { n: unread }) : t('title');
+  document.title = n ? `(${n}) ${title}` : title;
+}
+
+/** Reloads the console, showing `notice` (a text key) once it is back. */
+export function resetPage(notice) {
+  if (notice) sessionStorage.setItem(NOTICE, notice);
+  state.ws?.close();
+  location.replace('/console');
+}
+
+/** The notice a reset left for this page load, once. */
+export function takeNotice() {
+  const notice = sessionStorage.getItem(NOTICE);
+  sessionStorage.removeItem(NOTICE);
+  return notice;
+}

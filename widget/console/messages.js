@@ -1,7 +1,6 @@
 /* How messages and notes look, in a chat the console holds and in one it reads along:
  * who wrote (and the message's state), when, and the text, always as textContent. */
-import { t } from './dom.js';
-import { nameOf } from './queue.js';
+import { nameOf, t } from './dom.js';
 import { state } from './store.js';
 
 // "Client", "You · read", "Anna · stored" (a colleague's message in a chat taken over).

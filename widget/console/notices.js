@@ -1,8 +1,7 @@
 /* Notices: a tone when someone joins the queue or a client writes while the counsellor
  * looks elsewhere, and desktop notices that never say anything of a conversation. */
 import { chatLabel } from './chats.js';
-import { $, announce, looking, t } from './dom.js';
-import { topicName } from './queue.js';
+import { $, announce, looking, t, topicName } from './dom.js';
 import { set, state } from './store.js';
 
 /** Makes the page's sound possible (browsers allow it after a click or a key). */

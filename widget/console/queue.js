@@ -1,7 +1,7 @@
 /* The side column: the queue (who waits, the topic and how long; accept), who is on duty,
  * and the browser tab's title with the count. */
 import { select } from './chats.js';
-import { $, announce, t } from './dom.js';
+import { $, announce, t, topicName, updateTitle } from './dom.js';
 import { state } from './store.js';
 
 function minutes(since) {
@@ -43,12 +43,6 @@ export function chatItem(label, since, action, actionLabel, onClick, className =
   return li;
 }
 
-export function topicName(item) {
-  const named = item.topic && state.topics.get(`${item.team} ${item.topic}`);
-  const topic = named || (item.topic ? item.topic.charAt(0).toUpperCase() + item.topic.slice(1) : t('noTopic'));
-  return state.me.teams.length > 1 ? `${topic} (${item.team})` : topic;
-}
-
 export function renderShift() {
   const people = [...state.presence.values()].sort((a, b) => a.name.localeCompare(b.name));
   $('shift-empty').hidden = people.length > 0;
@@ -63,11 +57,6 @@ export function renderShift() {
 }
 
 /** A colleague's name ("you" for this member), also of those off duty now. */
-export function nameOf(id) {
-  if (id === state.me.staff.id) return t('you');
-  return state.presence.get(id)?.name ?? state.people.get(id) ?? t('formerColleague');
-}
-
 /** Accepts the chat `cid` from the queue (`button` is disabled meanwhile) and shows it. */
 export async function acceptChat(cid, button) {
   const status = $('chat-status');
@@ -93,13 +82,6 @@ export async function acceptChat(cid, button) {
 }
 
 /** The tab's title: how many wait, and how many messages are new. */
-export function updateTitle() {
-  const n = state.queue.size;
-  const unread = [...state.chats.values()].reduce((sum, chat) => sum + chat.unread, 0);
-  const title = unread ? t('titleUnread', { n: unread }) : t('title');
-  document.title = n ? `(${n}) ${title}` : title;
-}
-
 $('availability').addEventListener('change', () => {
   state.ws?.send(JSON.stringify({ type: 'availability', status: $('availability').value }));
 });

@@ -1,8 +1,8 @@
 /* Reading along: supervisors and admins see their teams' chats in progress and read one,
  * read only. */
-import { $, t } from './dom.js';
+import { $, t, topicName } from './dom.js';
 import { clockText, handoverText, messageItem, noteItem } from './messages.js';
-import { chatItem, topicName } from './queue.js';
+import { chatItem } from './queue.js';
 import { state } from './store.js';
 import { Refused, api } from '/widget/shared/session.js';
 

@@ -3,7 +3,7 @@
  * sign-in's TOTP enrolment, the warning about a changed team key, and signing out. The
  * end-to-end part is /widget/shared/session.js and unlock.js. */
 import { Drafts } from './drafts.js';
-import { $, show, t } from './dom.js';
+import { $, resetPage, show, t, takeNotice } from './dom.js';
 import { invitePage } from './invite.js';
 import { wakeAudio } from './notices.js';
 import { startDesk } from './socket.js';
@@ -12,14 +12,12 @@ import { unlock } from './unlock.js';
 import { trustPin } from '/widget/shared/pins.js';
 import { api, currentStaff, derive, deviceSecret, signIn } from '/widget/shared/session.js';
 
-const NOTICE = 'cc-console-notice'; // sessionStorage: a notice to show after the page reset
 
 /** Where a page that has just loaded starts: an invitation, the sign-in or the unlock. */
 export async function boot() {
   const link = new URLSearchParams(location.hash.slice(1));
   if (link.has('invite')) return invitePage(link);
-  const notice = sessionStorage.getItem(NOTICE);
-  sessionStorage.removeItem(NOTICE);
+  const notice = takeNotice();
   set({ me: await currentStaff() });
   if (!state.me) {
     show('signin');
@@ -163,10 +161,4 @@ export async function signOut(notice = null) {
 }
 
 // A new page: every key and text in this page's memory is gone with it.
-export function resetPage(notice) {
-  if (notice) sessionStorage.setItem(NOTICE, notice);
-  state.ws?.close();
-  location.replace('/console');
-}
-
 for (const id of ['signout', 'unlock-signout', 'pin-signout']) $(id).addEventListener('click', () => signOut());

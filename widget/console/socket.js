@@ -3,12 +3,11 @@
  * and each event of the desk (desk.js: chats held, messages, states, notes) is shown. */
 import { appendMessage, chatLabel, dropChat, renderChat, renderNotes, renderTabs, select } from './chats.js';
 import { Desk } from './desk.js';
-import { $, announce, looking, show, t } from './dom.js';
+import { $, announce, looking, nameOf, resetPage, show, t, updateTitle } from './dom.js';
 import { whoSaid } from './messages.js';
 import { notifyMessage, notifyWaiting } from './notices.js';
-import { nameOf, renderQueue, renderShift, updateTitle } from './queue.js';
+import { renderQueue, renderShift } from './queue.js';
 import { oversees, teamChatsSoon } from './reading.js';
-import { resetPage } from './signin.js';
 import { set, state, update } from './store.js';
 import { currentStaff } from '/widget/shared/session.js';
 
