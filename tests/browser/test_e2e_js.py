@@ -1,6 +1,8 @@
-"""widget/shared/e2e.js against the shared cc1 vectors, in both directions, in two engines:
-Node's WebCrypto and Debian's Chromium. What the JavaScript side produces (fresh keys,
-nonces and signatures) is checked here by the Python reference implementation."""
+"""widget/shared/e2e.js against the shared cc1 vectors, in both directions, in four engines
+beside Python: Node (V8, OpenSSL), Bun (JavaScriptCore, WebKit's WebCrypto code over
+BoringSSL), Deno (V8, its own WebCrypto in Rust) and Debian's Chromium. What the JavaScript
+side produces (fresh keys, nonces and signatures) is checked here by the Python reference
+implementation. Bun and Deno come from npm with tests/js/package-lock.json (test-only)."""
 
 from __future__ import annotations
 
@@ -15,14 +17,28 @@ from conftest import REPO, need_service
 from test_e2e_vectors import VECTORS, check
 
 NODE = shutil.which("node")
+MODULES = REPO / "tests" / "js" / "node_modules"
+
+
+def engine(name: str) -> list[str]:
+    """The command that runs a module file in ``name``: node, bun or deno."""
+    found = {
+        "node": [NODE] if NODE else [],
+        "bun": [str(p) for p in sorted(MODULES.glob("@oven/bun-linux-*/bin/bun"))][:1],
+        "deno": [str(p) for p in sorted(MODULES.glob("@deno/linux-*/deno"))][:1],
+    }[name]
+    need_service(bool(found), f"{name} is not installed (npm ci --prefix tests/js)")
+    return found + (["run", "--allow-read", "--allow-write"] if name == "deno" else [])
+
+
+def run(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*engine(name), *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def node(*args: str) -> subprocess.CompletedProcess[str]:
-    need_service(NODE is not None, "Node.js is not installed (a second WebCrypto engine)")
-    assert NODE is not None
-    return subprocess.run(
-        [NODE, *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
-    )
+    return run("node", *args)
 
 
 def produced_cases(produced: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -56,21 +72,29 @@ def check_produced(produced: dict[str, Any]) -> int:
     return len(cases)
 
 
-def test_selftest_in_node() -> None:
-    """The module's own round trips and refusals pass under Node."""
-    result = node("tests/js/e2e_selftest.mjs")
+ENGINES = ["node", "bun", "deno"]
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_selftest(name: str) -> None:
+    """The module's own round trips and refusals pass in each engine."""
+    result = run(name, "tests/js/e2e_selftest.mjs")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1].endswith(" 0 failed")
 
 
-def test_vectors_both_ways_in_node(tmp_path: Path) -> None:
-    """Node reproduces every Python vector; Python accepts everything Node produces."""
-    out = tmp_path / "node.json"
-    result = node("tests/js/e2e_vectors.mjs", str(VECTORS), str(out))
+@pytest.mark.parametrize("name", ENGINES)
+def test_vectors_both_ways(name: str, tmp_path: Path) -> None:
+    """The engine reproduces every Python vector (off-curve points and bad keys refused
+    included); Python accepts everything it produces."""
+    out = tmp_path / f"{name}.json"
+    result = run(name, "tests/js/e2e_vectors.mjs", str(VECTORS), str(out))
     assert result.returncode == 0, result.stdout + result.stderr
     last = result.stdout.strip().splitlines()[-1]
     assert last.endswith(" 0 failed") and not last.startswith("0 passed"), last
-    assert check_produced(json.loads(out.read_text("utf-8"))) > 20
+    produced = json.loads(out.read_text("utf-8"))
+    assert name in produced["producer"].lower(), produced["producer"]
+    assert check_produced(produced) > 20
 
 
 @pytest.mark.browser

@@ -659,7 +659,9 @@ if (isMain) {
     : [source];
   const vectors = {};
   for (const file of names) vectors[path.basename(file, '.json')] = JSON.parse(fs.readFileSync(file, 'utf-8'));
-  const result = await runVectors(vectors, `widget/shared/e2e.js on Node ${process.version}`);
+  const engine = typeof globalThis.Bun !== 'undefined' ? `Bun ${globalThis.Bun.version}`
+    : typeof globalThis.Deno !== 'undefined' ? `Deno ${globalThis.Deno.version.deno}` : `Node ${process.version}`;
+  const result = await runVectors(vectors, `widget/shared/e2e.js on ${engine}`);
   for (const f of result.failures) {
     console.log(`FAIL ${f.file}#${f.index} ${f.op}${f.name ? ` (${f.name})` : ''}: ${f.error}`);
   }

@@ -266,10 +266,18 @@ function b64urlDecode(text) {
   return b64decode(std + '='.repeat((4 - (std.length % 4)) % 4));
 }
 
+// On P-256 (y^2 = x^3 - 3x + b): not every engine's importKey checks (docs/e2e.md, Engines)
+const P = 2n ** 256n - 2n ** 224n + 2n ** 192n + 2n ** 96n - 1n;
+const B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn;
+const bigOf = (b) => BigInt(`0x${Array.from(b, (v) => v.toString(16).padStart(2, '0')).join('')}`);
+
 function checkPointShape(bytes) {
   if (!(bytes instanceof Uint8Array) || bytes.length !== 65 || bytes[0] !== 4) {
     throw new E2EError('bad_key', 'a public key must be a 65-byte uncompressed P-256 point');
   }
+  const x = bigOf(bytes.subarray(1, 33));
+  const y = bigOf(bytes.subarray(33));
+  if (x >= P || y >= P || (y * y - x * x * x + 3n * x - B) % P) throw new E2EError('bad_key', 'not a point on P-256');
 }
 
 async function importPublic(bytes, alg, usages) {
