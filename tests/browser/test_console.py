@@ -846,3 +846,44 @@ async def test_a_session_of_another_team_cannot_open_a_chat_by_id(
     await reply(anna, "still here, only for you")
     frame = client.frame_locator("iframe")
     await expect(frame.locator("#log li.team p").last).to_have_text("still here, only for you")
+
+
+@pytest.mark.parametrize("counts", ["matching", "withheld"])
+async def test_a_client_close_without_final_counts_is_said_plainly(
+    desk: Desk, chromium: Any, counts: str
+) -> None:
+    """The console checks the client's final counts (docs/e2e.md, "Closing with final
+    counts"). A close with matching counts reads "The client closed the chat."; a close
+    without them (a client that never sent them, or a server that withheld that message)
+    says that the last messages may be missing, instead of saying nothing."""
+    import time
+
+    from playwright.async_api import expect
+
+    from chatserver.sdk.e2e import SecureClient
+
+    client = await SecureClient.connect(
+        desk.url, "demo", desk.demo.pin, int(time.time() * 1000), origin=desk.url
+    )
+    desk.server.peers.append(client.peer)
+    await client.start()
+    await client.say("can I ask something")
+    anna = await sign_in(desk, chromium, "demo")
+    await accept_first(anna)
+    await expect(log(anna).last).to_have_text(said("Client", "can I ask something"))
+    await reply(anna, "of course")
+    assert await client.hear() == "of course"
+    if counts == "matching":
+        assert client.channel is not None
+        msg_id, gen, n, body = client.channel.seal_close()
+        await client.peer.send(msg_id, body, gen=gen, n=n, kind="close")
+    await client.peer.close_conversation()
+    status = anna.locator("#chat-status")
+    if counts == "matching":
+        await expect(status).to_have_text("The client closed the chat.")
+    else:
+        await expect(status).to_have_text(
+            "The client closed the chat without confirming how many messages it received "
+            "and sent: the last messages may be missing on either side."
+        )
+    await expect(anna.get_by_label("Your reply")).to_be_disabled()

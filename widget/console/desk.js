@@ -107,7 +107,9 @@ export class Desk {
       case 'state':
         if (held) {
           held.state = f.state;
-          this.emit('state', { cid: f.conversation, state: f.state, reason: f.reason ?? null });
+          // After the messages that came before it: `confirmed` says whether the client's
+          // final counts arrived and matched ours (docs/e2e.md, "Closing with final counts").
+          held.serial(() => this.emit('state', { cid: f.conversation, state: f.state, reason: f.reason ?? null, confirmed: held.channel.closed }));
         }
         break;
       case 'typing':

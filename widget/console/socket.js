@@ -156,7 +156,7 @@ function onDesk(event, d) {
       break;
     case 'state':
       if (!chat) break;
-      if (d.state !== 'active') update(() => (chat.ended = d.state === 'deleted' ? 'deleted' : d.reason === 'client_closed' ? 'endedClient' : d.reason === 'idle' ? 'endedIdle' : 'ended'));
+      if (d.state !== 'active') update(() => (chat.ended = endedText(d)));
       if (d.cid === state.current) renderChat();
       renderTabs();
       break;
@@ -179,4 +179,14 @@ function onDesk(event, d) {
     case 'clientClosed':
       break;
   }
+}
+
+/** Why a held chat ended, as a text key: a client's close without its final counts (or
+ * with counts that do not match, which is also a problem) is said plainly, since
+ * messages may be missing on either side. */
+function endedText(d) {
+  if (d.state === 'deleted') return 'deleted';
+  if (d.reason === 'idle') return 'endedIdle';
+  if (d.reason === 'client_closed') return d.confirmed ? 'endedClient' : 'endedUnconfirmed';
+  return 'ended';
 }
