@@ -887,3 +887,69 @@ async def test_a_client_close_without_final_counts_is_said_plainly(
             "and sent: the last messages may be missing on either side."
         )
     await expect(anna.get_by_label("Your reply")).to_be_disabled()
+
+
+async def test_late_acks_are_said_until_they_come(desk: Desk, chromium: Any) -> None:
+    """The server acks a message once it is stored. When its ack does not come (a server
+    that withholds it, a stuck connection), the console says so after ten seconds instead
+    of showing "sending" for ever; when the ack comes, the warning goes. The page's clock
+    is Playwright's: nothing here waits ten real seconds."""
+    import time
+
+    from playwright.async_api import expect
+
+    from chatserver.sdk.e2e import SecureClient
+
+    page = await console_page(chromium, "demo")
+    await page.clock.install()
+    held: list[str | bytes] = []
+    withhold = {"acks": False}
+    sockets: list[Any] = []
+
+    def route(ws: Any) -> None:
+        sockets.append(ws)
+        server = ws.connect_to_server()
+
+        def to_page(message: str | bytes) -> None:
+            if withhold["acks"] and json.loads(message).get("type") == "ack":
+                held.append(message)
+            else:
+                ws.send(message)
+
+        server.on_message(to_page)
+        ws.on_message(lambda message: server.send(message))
+
+    await page.route_web_socket(re.compile(r"/ws/console"), route)
+    client = await SecureClient.connect(
+        desk.url, "demo", desk.demo.pin, int(time.time() * 1000), origin=desk.url
+    )
+    desk.server.peers.append(client.peer)
+    await client.start()
+    await client.say("hello?")
+    anna = await sign_in(desk, chromium, "demo", page=page)
+    await accept_first(anna)
+    await expect(log(anna).last).to_have_text(said("Client", "hello?"))
+    banner = anna.locator("#connection")
+    await expect(banner).to_have_text("")
+
+    withhold["acks"] = True
+    box = anna.get_by_label("Your reply")
+    await box.fill("I am here")
+    await box.press("Enter")
+    assert await client.hear() == "I am here"  # stored and relayed; only the ack is held
+    meta = anna.locator("#log li.team .meta").last
+    await expect(meta).to_have_text("You · sending")
+    await expect(banner).to_have_text("")
+    await anna.clock.run_for(10_500)
+    await expect(banner).to_have_text(
+        "The server has not confirmed your last message for 10 seconds: it may not have "
+        "been stored or reached the client. Check the connection before you rely on it."
+    )
+
+    # The ack comes after all, as from a slow server: the warning goes, the message is
+    # shown as stored.
+    withhold["acks"] = False
+    assert len(held) == 1
+    sockets[-1].send(held.pop())
+    await expect(meta).to_have_text("You · stored")
+    await expect(banner).to_have_text("")

@@ -16,6 +16,9 @@ const PAGE = 500; // messages per answer to a fetch (docs/protocol.md): longer h
 // ---------------------------------------------------------------------------
 // Held conversations
 
+/** How long a sent message may wait for the server's ack before the console says so. */
+export const ACK_LATE_MS = 10_000;
+
 class Held {
   constructor(info, team) {
     this.cid = info.conversation;
@@ -411,7 +414,15 @@ export class Desk {
 
   async sendFrame(held, m) {
     const frame = { type: 'send', conversation: held.cid, id: m.id, body: typeof m.body === 'string' ? m.body : e2e.b64encode(m.body), gen: m.gen, n: m.n, kind: m.kind };
-    const ack = await this.request(frame, (f) => f.type === 'ack' && f.id === m.id && f.conversation === held.cid);
+    // The server acks once the message is stored; an ack this late means it may not be.
+    const late = setTimeout(() => this.emit('ackLate', { cid: held.cid, id: m.id }), ACK_LATE_MS);
+    let ack;
+    try {
+      ack = await this.request(frame, (f) => f.type === 'ack' && f.id === m.id && f.conversation === held.cid);
+    } finally {
+      clearTimeout(late);
+    }
+    this.emit('acked', { cid: held.cid, id: m.id });
     if (ack.seq > held.have) {
       held.own.add(ack.seq);
       held.serial(() => this.drain(held)); // after the operation that sent it

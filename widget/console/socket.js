@@ -2,7 +2,7 @@
  * unlocked, the socket reconnects after a drop, and each frame (queue, presence, errors)
  * and each event of the desk (desk.js: chats held, messages, states, notes) is shown. */
 import { appendMessage, chatLabel, dropChat, renderChat, renderNotes, renderTabs, select } from './chats.js';
-import { Desk } from './desk.js';
+import { ACK_LATE_MS, Desk } from './desk.js';
 import { $, announce, looking, nameOf, resetPage, show, t, updateTitle } from './dom.js';
 import { whoSaid } from './messages.js';
 import { notifyMessage, notifyWaiting } from './notices.js';
@@ -73,6 +73,7 @@ function onFrame(f) {
       update((s) => {
         s.hello = f;
         s.retry = 0;
+        s.late.clear(); // requests of the old socket failed; what they sent is fetched anew
         s.queue.clear();
         s.presence.clear();
       });
@@ -177,6 +178,15 @@ function onDesk(event, d) {
       }
       break;
     case 'clientClosed':
+      break;
+    case 'ackLate':
+      update((s) => s.late.add(d.id));
+      $('connection').textContent = t('ackLate', { seconds: ACK_LATE_MS / 1000 });
+      break;
+    case 'acked':
+      if (!state.late.has(d.id)) break;
+      update((s) => s.late.delete(d.id));
+      if (state.late.size === 0) $('connection').textContent = '';
       break;
   }
 }

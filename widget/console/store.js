@@ -36,6 +36,7 @@ import { language, translator } from './i18n.js';
  * @property {string[]} order conversation ids in tab order
  * @property {string | null} current the chat shown
  * @property {number} retry reconnections since the last hello
+ * @property {Set<string>} late ids of sent messages whose ack is late (desk.js, ACK_LATE_MS)
  * @property {AudioContext | null} audio
  * @property {Map<string, any[]>} canned team -> its canned replies
  * @property {number} typingSent when "typing" was last sent (ms), 0 when not typing
@@ -62,6 +63,7 @@ function initial() {
     order: [],
     current: null,
     retry: 0,
+    late: new Set(),
     audio: null,
     canned: new Map(),
     typingSent: 0,
