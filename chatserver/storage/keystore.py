@@ -15,8 +15,9 @@ against the server itself. The server can read these keys, never the plaintext.
 from __future__ import annotations
 
 import os
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -57,6 +58,9 @@ storage_keys = Table(
 
 FORMAT = b"\x01"  # AES-256-GCM, 12-byte nonce
 CACHE = 10_000
+#: How long a process keeps a key it read in memory. A key destroyed by another process
+#: (the sweeper, a second server) is forgotten here within this window at the latest.
+CACHE_SECONDS = 60.0
 
 
 def conversation_key_id(conversation_id: str) -> str:
@@ -75,12 +79,16 @@ def envelope_place(envelope_id: str) -> str:
 class Keystore:
     """Create, read and destroy storage keys; seal and open what the server stores."""
 
-    def __init__(self, url: str, *, create: bool = False) -> None:
+    def __init__(
+        self, url: str, *, create: bool = False, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         """``create``: make a missing SQLite keystore (``chatserver migrate`` does);
         without it a missing file is :class:`~chatserver.storage.db.DatabaseMissing`:
-        an empty keystore beside a database with conversations would open none of them."""
+        an empty keystore beside a database with conversations would open none of them.
+        ``clock`` (seconds) times the cache (CACHE_SECONDS)."""
         self.db = Database(url, pool_size=2, create=create, what="keystore")
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self.clock = clock
+        self._cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
 
     async def open(self) -> None:
         async with self.db.engine.begin() as conn:
@@ -90,7 +98,7 @@ class Keystore:
         await self.db.dispose()
 
     def _remember(self, key_id: str, key: bytes) -> None:
-        self._cache[key_id] = key
+        self._cache[key_id] = (key, self.clock() + CACHE_SECONDS)
         self._cache.move_to_end(key_id)
         while len(self._cache) > CACHE:
             self._cache.popitem(last=False)
@@ -105,9 +113,11 @@ class Keystore:
 
     async def get(self, key_id: str) -> bytes | None:
         """The key, or None once destroyed."""
-        key = self._cache.get(key_id)
-        if key is not None:
-            return key
+        cached = self._cache.get(key_id)
+        if cached is not None:
+            if self.clock() < cached[1]:
+                return cached[0]
+            del self._cache[key_id]  # read again: another process may have destroyed it
         async with self.db.read() as conn:
             key = (
                 await conn.execute(select(storage_keys.c.key).where(storage_keys.c.id == key_id))

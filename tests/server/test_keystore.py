@@ -18,6 +18,7 @@ from chatserver.sdk.peers import ChatRefused
 from chatserver.storage import models as m
 from chatserver.storage.db import Database, sqlite_path
 from chatserver.storage.keystore import (
+    CACHE_SECONDS,
     Keystore,
     conversation_key_id,
     message_place,
@@ -58,6 +59,28 @@ async def test_create_get_destroy(keystore: Keystore) -> None:
     if path is not None:  # the key's bytes are in neither the file nor its WAL
         data = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
         assert key not in data
+
+
+async def test_another_process_forgets_a_destroyed_key_within_the_window(
+    keystore: Keystore,
+) -> None:
+    """A second process (here: a second Keystore on the same store, with its own clock)
+    that read a key keeps it at most CACHE_SECONDS after a deletion elsewhere; then it reads
+    again and finds nothing (docs/operations.md, "Storage keys and backups")."""
+    now = [1000.0]
+    other = Keystore(keystore.db.url, clock=lambda: now[0])
+    await other.open()
+    try:
+        key = await keystore.create("conv:a", 1)
+        assert await other.get("conv:a") == key
+        assert await keystore.destroy(["conv:a"]) == ["conv:a"]
+        now[0] += CACHE_SECONDS - 1
+        assert await other.get("conv:a") == key  # the stated window, no longer
+        now[0] += 1
+        assert await other.get("conv:a") is None
+        assert "conv:a" not in other._cache
+    finally:
+        await other.close()
 
 
 def test_seal_binds_key_and_place() -> None:
