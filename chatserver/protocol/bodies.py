@@ -97,9 +97,9 @@ class NewTeam(Body):
 class TeamChange(Body):
     EXAMPLE = '{"name"?: ..., "archived"?: true|false, "transcript"?: true|false}'
     NOT_EMPTY = True
-    name: str | None = spec(max_len=NAME * 4, optional=True)
-    archived: bool | None = spec(optional=True)
-    transcript: bool | None = spec(optional=True)
+    name: str | None = spec(max_len=NAME * 4, omissible=True)
+    archived: bool | None = spec(omissible=True)
+    transcript: bool | None = spec(omissible=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +159,9 @@ class CannedDraft(Body):
 class StaffChange(Body):
     EXAMPLE = '{"role"?: ..., "disabled"?: true|false, "cap"?: 1-20|null}'
     NOT_EMPTY = True
-    role: str | None = spec(max_len=40, optional=True)
-    disabled: bool | None = spec(optional=True)
-    cap: int | None = spec(optional=True)
+    role: str | None = spec(max_len=40, omissible=True)
+    disabled: bool | None = spec(omissible=True)
+    cap: int | None = spec(optional=True)  # null: back to the default
     present: frozenset[str] = _present()
 
 

@@ -88,7 +88,7 @@ class _Bad(Exception):
 def _check(rule: _FieldRule, value: Any) -> Any:
     kind = rule.kind
     if value is None:
-        if rule.optional:
+        if rule.optional and rule.rules.get("null", True):
             return None
         raise _Bad("must not be null")
     if kind is bool:

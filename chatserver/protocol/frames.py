@@ -25,11 +25,14 @@ ENVELOPE_PURPOSES = ("conv_key", "note", "handover", "team_key", "hold")
 
 def spec(**rules: Any) -> Any:
     """Field metadata for the codec: ``max_len``, ``min``, ``max``, ``pattern``, ``choices``;
-    ``optional`` (may be null or left out), ``default`` or ``default_factory`` (may be
-    left out)."""
+    ``optional`` (may be null or left out), ``omissible`` (may be left out, then None,
+    but not null), ``default`` or ``default_factory`` (may be left out)."""
     default = rules.pop("default", None)
     factory = rules.pop("default_factory", None)
     optional = rules.pop("optional", False)
+    if rules.pop("omissible", False):
+        rules["null"] = False
+        optional = True
     if factory is not None:
         return field(default_factory=factory, metadata=rules)
     if optional or default is not None:

@@ -103,8 +103,18 @@ def test_a_boolean_is_not_an_integer() -> None:
 
 
 def test_null_only_where_the_field_is_optional() -> None:
+    """A field that may be left out is not therefore nullable: ``{"transcript": null}``
+    is refused, ``{"cap": null}`` (back to the default) is not."""
     with pytest.raises(Malformed, match="role: must not be null"):
         decode_body({"role": None}, bodies.Invite)
+    cases: list[tuple[type[bodies.Body], str, dict[str, Any]]] = [
+        (bodies.TeamChange, "transcript", {"name": "x"}),
+        (bodies.StaffChange, "disabled", {"role": "admin"}),
+    ]
+    for cls, name, other in cases:
+        with pytest.raises(Malformed, match=f"{name}: must not be null"):
+            decode_body({name: None}, cls)
+        assert getattr(decode_body(other, cls), name) is None  # left out: kept
     assert decode_body({"cap": None}, bodies.StaffChange).cap is None
 
 
