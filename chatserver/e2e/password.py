@@ -8,6 +8,7 @@ origin, so moving a server to another address changes neither."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 from chatserver.e2e.encoding import b64url, seq, unseq
 from chatserver.e2e.errors import E2EError
@@ -40,17 +41,29 @@ __all__ = [
 #: The one password rule, the same in the browser (``passwordProblem`` in e2e-staff.js) and
 #: the CLI: characters are Unicode code points of the NFKC form the derivation hashes.
 MIN_LENGTH = 12
+MIN_LENGTH_ADMIN = 16
 MIN_DISTINCT = 5
+MIN_PERSONAL = 3  # a word of the username, name or team this long may not be in it
 
 
-def password_problem(password: str) -> str | None:
-    """``"short"`` (fewer than 12 characters), ``"repetitive"`` (fewer than 5 different
-    ones), or None for a password the rule accepts."""
+def password_problem(
+    password: str, *, admin: bool = False, personal: Sequence[str] = ()
+) -> str | None:
+    """``"short"`` (fewer than 12 characters; 16 for an admin, whose password guards the
+    team root key), ``"repetitive"`` (fewer than 5 different ones), ``"personal"`` (it
+    contains one of ``personal``, the username, name or team, or a word of them of at least
+    3 characters, in any case), or None for a password the rule accepts."""
     text = unicodedata.normalize("NFKC", password)
-    if len(text) < MIN_LENGTH:
+    if len(text) < (MIN_LENGTH_ADMIN if admin else MIN_LENGTH):
         return "short"
     if len(set(text)) < MIN_DISTINCT:
         return "repetitive"
+    lowered = text.lower()
+    for value in personal:
+        value = unicodedata.normalize("NFKC", value).lower()
+        words = "".join(c if c.isalnum() else " " for c in value).split()
+        if any(len(w) >= MIN_PERSONAL and w in lowered for w in [value.strip(), *words]):
+            return "personal"
     return None
 
 

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from chatserver import e2e
 from chatserver.config import ConfigError, Settings, load_settings
 from chatserver.e2e.encoding import b64url
-from chatserver.e2e.password import MIN_DISTINCT, MIN_LENGTH, password_problem
+from chatserver.e2e.password import MIN_DISTINCT, MIN_LENGTH, MIN_LENGTH_ADMIN, password_problem
 from chatserver.ops.demo import DemoInfo, demo_team_keys, state_path
 from chatserver.protocol.errors import ChatError
 from chatserver.staff.accounts import Accounts, StaffChange, check_cap, check_role
@@ -550,16 +550,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _read_password(from_stdin: bool) -> str:
+def _read_password(from_stdin: bool, *, admin: bool = False, personal: Sequence[str] = ()) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass("Password: ")
         if password != getpass.getpass("Again: "):
             raise CommandError("the passwords differ")
-    problem = password_problem(password)
+    problem = password_problem(password, admin=admin, personal=personal)
+    if problem == "short" and admin:
+        raise CommandError(f"an admin's password needs at least {MIN_LENGTH_ADMIN} characters")
     if problem == "short":
         raise CommandError(f"a password needs at least {MIN_LENGTH} characters")
+    if problem == "personal":
+        raise CommandError("a password must not contain the username, the name or a team")
     if problem == "repetitive":
         raise CommandError(f"a password needs at least {MIN_DISTINCT} different characters")
     return password
@@ -624,7 +628,11 @@ def run_command(args: argparse.Namespace, settings: Settings) -> None:
             elif settings.require_totp:
                 out("Serve the demo with CHAT_REQUIRE_TOTP=false, or the logins must set up TOTP.")
         case "user", "add":
-            password = _read_password(args.password_stdin)
+            password = _read_password(
+                args.password_stdin,
+                admin=args.role == "admin",
+                personal=[args.username, args.name, *args.team],
+            )
             staff_id, secret = asyncio.run(
                 _with_db(
                     settings,

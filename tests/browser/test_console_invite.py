@@ -129,6 +129,14 @@ async def test_from_invitation_to_first_chat(desk: Desk, chromium: Any) -> None:
     await form.get_by_label("The same password again").fill(PASSWORD + "x")
     await form.get_by_role("button", name="Create my account").click()
     await expect(form.get_by_role("alert")).to_have_text("The two passwords are not the same.")
+    for personal in ("nina's secret 2026", "my team is DEMO!!"):  # the username, the team
+        await form.get_by_label("New password").fill(personal)
+        await form.get_by_label("The same password again").fill(personal)
+        await form.get_by_role("button", name="Create my account").click()
+        await expect(form.get_by_role("alert")).to_have_text(
+            "The password must not contain your username, your name or the team's name."
+        )
+    await form.get_by_label("New password").fill(PASSWORD)
     await form.get_by_label("The same password again").fill(PASSWORD)
     await form.get_by_role("button", name="Create my account").click()
     await expect(page.get_by_role("heading", name="Your recovery sheet")).to_be_visible()

@@ -200,7 +200,8 @@ def check(case: dict[str, Any]) -> None:
         assert e2e.auth_credential(master, b(i["secret"])) == o["auth"]
         assert e2e.wrap_key(master, b(i["secret"])) == b(o["wrap"])
     elif op == "password_rule":
-        assert e2e.password_problem(i["password"]) == o["problem"]
+        context = {"admin": i.get("admin", False), "personal": i.get("personal", [])}
+        assert e2e.password_problem(i["password"], **context) == o["problem"]
     elif op == "identity":
         dh, sig = e2e.load_pkcs8(b(i["dh_pkcs8"])), e2e.load_pkcs8(b(i["sig_pkcs8"]))
         wrapped = e2e.wrap_identity(b(i["wrap"]), i["salt"], i["username"], dh, sig, b(i["nonce"]))

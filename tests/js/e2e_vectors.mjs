@@ -196,7 +196,7 @@ const CHECKS = {
     same(await e2e.wrapKey(m, b(i.secret)), b(o.wrap), 'wrap');
   },
   async password_rule(i, o) {
-    same(e2e.passwordProblem(i.password), o.problem, 'password rule');
+    same(e2e.passwordProblem(i.password, { admin: i.admin ?? false, personal: i.personal ?? [] }), o.problem, 'password rule');
   },
   async identity(i, o) {
     const id = { wrap: b(i.wrap), salt: i.salt, username: i.username };

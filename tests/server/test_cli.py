@@ -414,8 +414,9 @@ def test_user_add_without_totp_and_list(run: Run) -> None:
 
 
 def test_user_add_refusals_change_nothing(run: Run, db_url: str) -> None:
-    """Short password, duplicate (any case), unknown team, a username outside ASCII
-    letters, digits and ._-: exit 2 and no new row."""
+    """Short password (16 for an admin), one with the username or a team in it, duplicate
+    (any case), unknown team, a username outside ASCII letters, digits and ._-: exit 2 and
+    no new row."""
     ok(run("team", "add", "alpha", "--name", "Alpha"))
     add_user(run, "anna", "--team", "alpha")
     before = asyncio.run(dump(db_url))
@@ -423,6 +424,10 @@ def test_user_add_refusals_change_nothing(run: Run, db_url: str) -> None:
     refused(run(*args, stdin="11 characte\n"), "at least 12 characters")
     refused(run(*args, stdin=""), "at least 12 characters")
     refused(run(*args, stdin="abababababababab\n"), "at least 5 different characters")
+    admin = ("user", "add", "root", "--name", "Root", "--role", "admin", "--password-stdin")
+    refused(run(*admin, stdin="fifteen chars!!\n"), "an admin's password needs at least 16")
+    refused(run(*args, stdin="hello bob, hello\n"), "must not contain the username")
+    refused(run(*args, "--team", "alpha", stdin="my ALPHA password\n"), "or a team")
     refused(
         run("user", "add", "Anna", "--name", "A", "--password-stdin", stdin=PASSWORD),
         "user 'anna' exists already",

@@ -53,8 +53,9 @@ export async function invitePage(link) {
     event.preventDefault();
     const username = staff.normaliseUsername($('iv-user').value);
     const password = $('iv-pass').value;
-    const weak = staff.passwordProblem(password);
-    if (weak) return (status.textContent = t(weak === 'short' ? 'passwordShort' : 'passwordRepetitive'));
+    const admin = invite.role === 'admin';
+    const weak = staff.passwordProblem(password, { admin, personal: [username, $('iv-name').value, invite.team] });
+    if (weak) return (status.textContent = t({ short: admin ? 'passwordShortAdmin' : 'passwordShort', repetitive: 'passwordRepetitive', personal: 'passwordPersonal' }[weak]));
     if (password !== $('iv-pass2').value) return (status.textContent = t('passwordsDiffer'));
     const button = /** @type {HTMLButtonElement} */ ($('invite-form').querySelector('button[type=submit]'));
     button.disabled = true;

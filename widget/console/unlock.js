@@ -54,11 +54,14 @@ export async function unlock(me, wrap) {
       if (!author || author.role !== 'admin') continue; // only admins wrap team keys
       const env = await staff.openEnvelope({ recipientPriv: keys.dhPriv, recipientPub: dhPub, envelope: e2e.b64decode(item.body), authorPub: author.sigPub });
       if (env.purpose !== 'team_key' || env.epoch !== item.epoch) throw new Problem('tampering');
-      const tPriv = await e2e.importPrivateEcdh(env.payload);
       const bundleWire = await api(`/api/teams/${encodeURIComponent(slug)}/bundle?epoch=${item.epoch}`);
       // The bundle's window is checked by the client; here its signature, team and root.
       const bundle = await e2e.checkBundle(bundleWire, { pin: pins[place(slug)].pin, team: slug, now: bundleWire.not_before });
-      if (bundle.epoch !== item.epoch || !e2e.equalBytes(await e2e.publicBytes(tPriv), bundle.tPub)) throw new Problem('tampering');
+      // Extractable only for this check of its public half; the key kept is not: the
+      // console never exports a team key (issue 21, L2).
+      const pub = await e2e.publicBytes(await e2e.importPrivateEcdh(env.payload));
+      if (bundle.epoch !== item.epoch || !e2e.equalBytes(pub, bundle.tPub)) throw new Problem('tampering');
+      const tPriv = await e2e.importPrivateEcdh(env.payload, false);
       epochs.set(item.epoch, { tPriv, bundle });
     }
     teams.set(slug, { roster, epochs, safety: await e2e.safetyNumber(roster.rPub) });

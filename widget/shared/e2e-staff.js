@@ -260,15 +260,23 @@ export function normaliseUsername(username) {
 
 /**
  * The one password rule, the same as the CLI's (`password_problem` in
- * chatserver/e2e/password.py): at least 12 characters, at least 5 of them different,
- * counted as Unicode code points of the NFKC form the derivation hashes.
+ * chatserver/e2e/password.py): at least 12 characters (16 for an admin), at least 5 of
+ * them different, counted as Unicode code points of the NFKC form the derivation hashes;
+ * none of `personal` (username, name, team) in it, nor a word of them of 3 or more.
  * @param {string} password
- * @returns {'short' | 'repetitive' | null}
+ * @param {{admin?: boolean, personal?: string[]}} [context]
+ * @returns {'short' | 'repetitive' | 'personal' | null}
  */
-export function passwordProblem(password) {
+export function passwordProblem(password, { admin = false, personal = [] } = {}) {
   const chars = [...password.normalize('NFKC')];
-  if (chars.length < 12) return 'short';
+  if (chars.length < (admin ? 16 : 12)) return 'short';
   if (new Set(chars).size < 5) return 'repetitive';
+  const lowered = chars.join('').toLowerCase();
+  for (const value of personal) {
+    const v = value.normalize('NFKC').toLowerCase();
+    const words = [v.replace(EDGE_SPACE, ''), ...v.split(/[^\p{L}\p{N}]+/u)];
+    if (words.some((w) => [...w].length >= 3 && lowered.includes(w))) return 'personal';
+  }
   return null;
 }
 

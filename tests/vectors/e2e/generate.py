@@ -671,7 +671,7 @@ def password_rule_cases() -> list[dict[str, Any]]:
         "ﬁﬁﬁﬁﬁﬁ123",  # 9 before NFKC, 15 after (fi = f + i)
         "\u00a0\u3000\u2003  \t\n\r\x0b\x0cxyz",  # NFKC makes three of them plain spaces
     ]
-    return [
+    cases = [
         {
             "op": "password_rule",
             "input": {"password": p},
@@ -679,6 +679,29 @@ def password_rule_cases() -> list[dict[str, Any]]:
         }
         for p in passwords
     ]
+    # An admin's password guards the team root key: 16; none may contain who or whose it is.
+    personal = ["marie.schulz", "Marie Schulz-Öztürk", "Beratung Nord"]
+    contextual = [
+        ("abcde1234567fgh", True),  # 15: short for an admin
+        ("abcde1234567fghi", True),  # 16
+        ("ABCDE1234567FGHI", True),
+        ("MyMarieIsGreat42", False),  # "marie", a word of the username and the name
+        ("öztürk-and-1234!", False),  # a word of the name, in lower case
+        ("ÖZTÜRK-AND-1234!", True),  # in any case
+        ("winter nord 2026", False),  # a word of the team
+        ("no ab or ma here ok", True),  # two-letter pieces do not count
+        ("tag beratungnord!", False),  # words of the team, not the team without its space
+        ("x marie.schulz y z", False),  # the username whole
+    ]
+    cases += [
+        {
+            "op": "password_rule",
+            "input": {"password": p, "admin": admin, "personal": personal},
+            "output": {"problem": e2e.password_problem(p, admin=admin, personal=personal)},
+        }
+        for p, admin in contextual
+    ]
+    return cases
 
 
 FILES = {
