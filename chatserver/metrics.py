@@ -35,6 +35,7 @@ class Metrics:
         self._help: dict[str, str] = {}
         self._hist: dict[str, _Histogram] = {}
         self._gauges: dict[str, Callable[[], float]] = {}
+        self._series: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
 
     def inc(self, name: str, help: str, amount: int = 1, **labels: str) -> None:
         self._help.setdefault(name, help)
@@ -48,6 +49,13 @@ class Metrics:
     def gauge(self, name: str, help: str, read: Callable[[], float]) -> None:
         self._help[name] = help
         self._gauges[name] = read
+
+    def set_series(
+        self, name: str, help: str, values: dict[tuple[tuple[str, str], ...], float]
+    ) -> None:
+        """A labelled gauge measured by the caller: its whole series, replaced."""
+        self._help[name] = help
+        self._series[name] = values
 
     def counter_value(self, name: str, **labels: str) -> int:
         series = self._counters.get(name)
@@ -68,6 +76,11 @@ class Metrics:
                 le = "+Inf" if bound == float("inf") else repr(bound)
                 out.append(f'{name}_bucket{{le="{le}"}} {running}')
             out += [f"{name}_sum {hist.total}", f"{name}_count {hist.n}"]
+        for name, gauges in sorted(self._series.items()):
+            out += [f"# HELP {name} {self._help[name]}", f"# TYPE {name} gauge"]
+            for key, level in sorted(gauges.items()):
+                label = ",".join(f'{k}="{v}"' for k, v in key)
+                out.append(f"{name}{{{label}}} {level}" if label else f"{name} {level}")
         for name, read in sorted(self._gauges.items()):
             out += [f"# HELP {name} {self._help[name]}", f"# TYPE {name} gauge", f"{name} {read()}"]
         return "\n".join(out) + "\n"

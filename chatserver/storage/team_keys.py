@@ -136,6 +136,17 @@ async def covered_until(conn: AsyncConnection, team_id: int, now: int) -> int | 
     return int(value) if value is not None else None
 
 
+async def horizons(conn: AsyncConnection, now: int) -> list[tuple[str, int | None]]:
+    """(slug, the end of its last epoch still in the future, or None) of every team that is
+    not archived, by slug."""
+    t = m.teams.c
+    until = (
+        select(func.max(e.not_after)).where(e.team_id == t.id, e.not_after > now).scalar_subquery()
+    )
+    rows = await conn.execute(select(t.slug, until).where(t.archived_at.is_(None)).order_by(t.slug))
+    return [(str(slug), None if end is None else int(end)) for slug, end in rows]
+
+
 async def known_epochs(conn: AsyncConnection, team_id: int, epochs: list[int]) -> set[int]:
     """Those of ``epochs`` the team has a bundle for."""
     found = await conn.execute(select(e.epoch).where(e.team_id == team_id, e.epoch.in_(epochs)))

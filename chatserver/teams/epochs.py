@@ -10,6 +10,7 @@ bundle; admins are warned before the uploaded epochs run out.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from chatserver.protocol.blobs import b64_field, whole_field
@@ -19,7 +20,47 @@ from chatserver.storage.db import Database
 from chatserver.storage.store import audit_tx
 from chatserver.storage.team_keys import EpochInfo
 
-__all__ = ["MAX_WINDOW_MS", "EpochInfo", "Epochs", "bundle_shape"]
+__all__ = ["MAX_WINDOW_MS", "EpochInfo", "Epochs", "KeyHorizon", "bundle_shape", "horizon_level"]
+
+HOUR_MS = 3_600_000
+#: How far ahead the epochs reach, and who must hear of it (docs/operations.md, "Keys
+#: ahead"): below TOP_UP an admin's page makes more by itself; below WARNING the admin area
+#: warns; below URGENT every console of the team does; at none, new chats are paused.
+TOP_UP_HOURS = 48
+WARNING_HOURS = 24
+URGENT_HOURS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHorizon:
+    """How long a team's uploaded epochs still cover new chats."""
+
+    team: str
+    covered_until: int | None  # unix ms; None: no epoch covers now or later
+    level: str  # ok, top_up, warning, urgent, paused
+
+    def hours_left(self, now: int) -> float:
+        return 0.0 if self.covered_until is None else max(0, self.covered_until - now) / HOUR_MS
+
+    def to_json(self, now: int) -> dict[str, Any]:
+        return {
+            "covered_until": self.covered_until,
+            "hours_left": round(self.hours_left(now), 2),
+            "level": self.level,
+        }
+
+
+def horizon_level(covered_until: int | None, now: int) -> str:
+    """``paused`` without a current epoch, else by the hours left (the *_HOURS above)."""
+    if covered_until is None or covered_until <= now:
+        return "paused"
+    left = covered_until - now
+    levels = (("urgent", URGENT_HOURS), ("warning", WARNING_HOURS), ("top_up", TOP_UP_HOURS))
+    for level, hours in levels:
+        if left < hours * HOUR_MS:
+            return level
+    return "ok"
+
 
 MAX_WINDOW_MS = 2 * 24 * 3600 * 1000
 MAX_BUNDLES_PER_UPLOAD = 400
@@ -102,6 +143,12 @@ class Epochs:
         """The highest epoch number the team has (0 without any): new epochs go above it."""
         async with self.db.read() as conn:
             return await store.top_epoch(conn, team_id)
+
+    async def horizons(self, now: int) -> list[KeyHorizon]:
+        """Every team's key horizon (archived teams take no chats), by slug."""
+        async with self.db.read() as conn:
+            found = await store.horizons(conn, now)
+        return [KeyHorizon(slug, until, horizon_level(until, now)) for slug, until in found]
 
     async def covered_until(self, team_id: int, now: int) -> int | None:
         """The end of the last uploaded epoch still in the future, or None."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from conftest import Desk
 
@@ -953,3 +954,34 @@ async def test_late_acks_are_said_until_they_come(desk: Desk, chromium: Any) -> 
     sockets[-1].send(held.pop())
     await expect(meta).to_have_text("You · stored")
     await expect(banner).to_have_text("")
+
+
+async def test_keys_running_out_are_said_on_every_console(
+    make_desk: Callable[..., Any], chromium: Any
+) -> None:
+    """Below eight hours of keys ahead every console of the team says when they run out and
+    that an admin must sign in; with none left, that new chats are paused (the server's
+    clock is moved; docs/operations.md, "Keys ahead")."""
+    import time
+
+    from playwright.async_api import expect
+
+    now = [time.time()]
+    desk: Desk = await make_desk(clock=lambda: now[0])
+    anna = await sign_in(desk, chromium, "demo")
+    await expect(anna.locator("#keys-banner")).to_be_hidden()
+    async with aiohttp.ClientSession() as http, http.get(desk.url + "/healthz") as answer:
+        until = (await answer.json())["keys"]["demo"]["covered_until"] / 1000
+
+    now[0] = until - 7 * 3600
+    ben = await sign_in(desk, chromium, "demo2")
+    banner = ben.locator("#keys-banner")
+    await expect(banner).to_contain_text("Team demo: the keys for new chats run out on")
+    await expect(banner).to_contain_text("An admin must sign in to the admin area before then.")
+
+    now[0] = until + 60
+    cleo = await sign_in(desk, chromium, "demo")
+    await expect(cleo.locator("#keys-banner")).to_have_text(
+        "Team demo: new chats are paused because the team's keys have run out. An admin "
+        "must sign in to the admin area to make new ones."
+    )

@@ -7,6 +7,7 @@ import { $, announce, looking, nameOf, resetPage, show, t, updateTitle } from '.
 import { whoSaid } from './messages.js';
 import { notifyMessage, notifyWaiting } from './notices.js';
 import { renderQueue, renderShift } from './queue.js';
+import { watchKeys } from './keys.js';
 import { oversees, teamChatsSoon } from './reading.js';
 import { set, state, update } from './store.js';
 import { currentStaff } from '/widget/shared/session.js';
@@ -81,6 +82,7 @@ function onFrame(f) {
       state.ws.send(JSON.stringify({ type: 'availability', status: $('availability').value }));
       renderShift();
       teamChatsSoon();
+      watchKeys();
       break;
     case 'queue':
       set({ queue: new Map(f.items.map((item) => [item.conversation, item])) });
