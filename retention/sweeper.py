@@ -468,7 +468,7 @@ class Sweeper:
             now = self.now_ms()
             limit = now - effective["epoch_keys"] * MINUTE
             async with self.db.read() as conn:
-                epochs = await storage.epochs_due(conn, team_id, limit)
+                epochs = await storage.epochs_due(conn, team_id, limit, now)
             for epoch in epochs:
                 destroyed = await teamkeys.destroy_epoch(team_id, epoch, "system", now)
                 report.keys_destroyed += len(destroyed)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Table, and_, delete, func, insert, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.protocol.lifecycle import State
@@ -346,10 +346,28 @@ async def conversations_due(conn: AsyncConnection, now: int, batch: int) -> list
     return list(rows.scalars())
 
 
-async def epochs_due(conn: AsyncConnection, team_id: int, limit: int) -> list[int]:
-    """The team's epochs not retired yet that ended at or before ``limit``."""
+def _held_epochs(team_id: int, now: int) -> Any:
+    """The epochs a conversation of the team under a hold in force at ``now`` needs to stay
+    readable: the one its client encrypted to first, and those of its envelopes (rekeys)."""
+    held = select(h.conversation_id).where(h.released_at.is_(None), h.expires_at > now)
+    k = m.key_envelopes.c
+    return union(
+        select(c.epoch).where(c.team_id == team_id, c.id.in_(held), c.epoch.is_not(None)),
+        select(k.epoch).where(k.team_id == team_id, k.conversation_id.in_(held)),
+    )
+
+
+async def epochs_due(conn: AsyncConnection, team_id: int, limit: int, now: int) -> list[int]:
+    """The team's epochs not retired yet that ended at or before ``limit``, except those a
+    held conversation needs (docs/retention.md, "Legal holds"): a hold keeps them until it
+    ends."""
     rows = await conn.execute(
-        select(e.epoch).where(e.team_id == team_id, e.retired_at.is_(None), e.not_after <= limit)
+        select(e.epoch).where(
+            e.team_id == team_id,
+            e.retired_at.is_(None),
+            e.not_after <= limit,
+            e.epoch.not_in(_held_epochs(team_id, now)),
+        )
     )
     return list(rows.scalars().all())
 
@@ -506,11 +524,15 @@ async def count_idle(conn: AsyncConnection, team_id: int, keep: int, at: int) ->
 
 
 async def count_epochs_due(conn: AsyncConnection, team_id: int, keep: int, at: int) -> int:
-    """The team's epochs not retired that ended ``keep`` ms before ``at`` or earlier."""
+    """The team's epochs not retired that ended ``keep`` ms before ``at`` or earlier, except
+    those a conversation held at ``at`` needs (as :func:`epochs_due`)."""
     return await _count(
         conn,
         select(func.count()).where(
-            e.team_id == team_id, e.retired_at.is_(None), e.not_after + keep <= at
+            e.team_id == team_id,
+            e.retired_at.is_(None),
+            e.not_after + keep <= at,
+            e.epoch.not_in(_held_epochs(team_id, at)),
         ),
     )
 

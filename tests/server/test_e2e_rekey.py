@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from conftest import ORIGIN, FakeClock, Server, dump
 from test_e2e_flow import DAY, NOW, Team, make_team, upload
+from test_retention import staff_http, sweeper
 
 from chatserver import e2e
 from chatserver.e2e.primitives import PrivateKey
 from chatserver.sdk.e2e import SecureClient, SecureCounsellor, Tampering
 from chatserver.sdk.peers import ChatRefused
+from chatserver.storage import models as m
 from chatserver.storage.db import sqlite_path
 from chatserver.web.state import SERVICE
 
@@ -307,6 +309,44 @@ async def test_legal_hold_keeps_a_conversation_readable_without_epoch_keys(world
     ]
     assert history.notes == ["child-protection concern, see case file"]
     assert history.unreadable == 2  # the client's acknowledgement and Anna's last message
+
+
+async def _retired(server: Server) -> tuple[set[int], set[int]]:
+    """The epochs (all team alpha's here), and those retention retired (keys destroyed)."""
+    columns = [c.name for c in m.team_epochs.columns]
+    stored = (await dump(server.settings.database_url))["team_epochs"]
+    rows = [dict(zip(columns, r, strict=True)) for r in stored]
+    return {r["epoch"] for r in rows}, {r["epoch"] for r in rows if r["retired_at"] is not None}
+
+
+async def test_a_hold_keeps_the_epoch_keys_its_conversation_needs(world: World) -> None:
+    """Retention destroys an epoch's keys some days after it ends (``epoch_keys``), but not
+    while a hold in force covers a conversation that needs them: the epoch its client
+    encrypted to first and those of its rekeys. Once the hold is released, they go at the
+    next sweep (docs/retention.md, "Legal holds")."""
+    client, anna, cid = await world.accepted()
+    world.clock.advance(2 * MINUTE / 1000)
+    await anna.rekey(cid, epoch=2)
+    assert client.receive(await client.peer.next("message")) is None
+    await client.settle()
+    await world.server.staff("sue", ["alpha"], role="supervisor")
+    sue = await staff_http(world.server, "sue")
+    status, hold = await sue(
+        "POST", f"/api/conversations/{cid}/holds", {"reason": "court order 7", "days": 365}
+    )
+    assert status == 201, hold
+
+    world.clock.advance(60 * DAY / 1000)  # every uploaded epoch ended long ago
+    await sweeper(world.server, world.clock).run()
+    epochs, retired = await _retired(world.server)
+    assert {1, 2} <= epochs and len(epochs) > 2
+    assert retired == epochs - {1, 2}
+
+    sue = await staff_http(world.server, "sue")  # the first session has expired
+    status, _ = await sue("DELETE", f"/api/holds/{hold['id']}")
+    assert status == 200
+    await sweeper(world.server, world.clock).run()
+    assert (await _retired(world.server))[1] == epochs
 
 
 async def test_only_supervisors_place_holds_and_readers_check_the_author(world: World) -> None:
