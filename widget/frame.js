@@ -210,6 +210,7 @@ async function begin() {
   chatView();
   try {
     const response = await get('bundle');
+    if (response.status === 404) return status().then((s) => closedView({ ...s, paused: true }));
     if (!response.ok) return refuse('unavailable');
     const bundle = await chat.checkBundle(await response.json());
     seenEpoch = bundle.epoch;
@@ -417,8 +418,9 @@ async function status() {
 function closedView(s) {
   chat = null;
   store.wipe();
-  $('closed-text').textContent = s?.closed_message ?? '';
-  $('hours').hidden = !s?.hours_text;
+  if (s?.paused) say($('closed-text'), 'paused');
+  else $('closed-text').textContent = s?.closed_message ?? '';
+  $('hours').hidden = !s?.hours_text || s.paused;
   if (s?.hours_text) say($('hours'), 'hours', { hours: s.hours_text });
   $('emergency').replaceChildren(...(s?.emergency ?? []).map((c) => {
     const li = el('li');
@@ -461,7 +463,7 @@ known.then((s) => (offerSave = !!s?.transcript));
 if (store.load()?.cid) view('continue');
 else {
   known.then((s) => {
-    if (s && !s.open && !s.queue_outside_hours) return closedView(s);
+    if (s?.paused || (s && !s.open && !s.queue_outside_hours)) return closedView(s);
     topicChoice(s);
     teamConsent = s?.consent ?? null;
     $('team-consent').hidden = !teamConsent;

@@ -575,6 +575,33 @@ async def test_outside_the_hours_the_closed_message_and_emergency_numbers(
     assert await world.server.app[STORE].queue([await team_id(world, "alpha")]) == []
 
 
+@pytest.mark.parametrize("lang", ["en", "de"])
+async def test_a_team_without_current_keys_shows_the_emergency_numbers(
+    world: World, chromium: Any, lang: str
+) -> None:
+    """When no daily key of the team takes new chats (its admins issued none in time), the
+    widget says the chat is paused and shows the emergency contacts at once, instead of a
+    consent the visitor could not act on; nothing is started (docs/operations.md, "Keys
+    ahead")."""
+    from playwright.async_api import expect
+
+    await world.server.team("night")  # no epochs uploaded: paused
+    await cli.team_origins(world.server.db, "night", [world.host], [])
+    page = await chromium.new_page()
+    await page.goto(world.embed(lang=lang, team="night"))
+    await page.get_by_role("button", name=TEXTS[lang]["launch"]).click()
+    frame = page.frame_locator("iframe")
+    paused = {
+        "en": "The chat is paused for a technical reason. If you need someone to talk to now:",
+        "de": "Der Chat ist gerade aus technischen Gründen pausiert. Wenn Du jetzt mit jemandem "
+        "sprechen möchtest:",
+    }
+    await expect(frame.get_by_text(paused[lang])).to_be_visible()
+    await expect(frame.get_by_role("link", name="116 111")).to_have_attribute("href", "tel:116111")
+    await expect(frame.get_by_role("button", name=TEXTS[lang]["agree"])).to_be_hidden()
+    assert await world.server.app[STORE].queue([await team_id(world, "night")]) == []
+
+
 async def test_hours_that_close_meanwhile_refuse_the_start_clearly(
     world: World, chromium: Any
 ) -> None:

@@ -1,16 +1,8 @@
 /**
- * Suite cc1 of the end-to-end layer on WebCrypto alone (docs/e2e.md, byte for byte): the
- * part a client needs (encodings, primitives, the queue, messages, opening an accept, final
- * counts, reading a rekey, the team bundle and its checks). The widget loads only this
- * module; the consoles load `e2e.js`, which adds `e2e-staff.js` (the team's side: signing
- * keys, PBKDF2, making an accept and a rekey, signing bundles; envelopes, legal hold,
- * passwords and identity keys, roster and enrolment).
- *
- * No DOM, no storage, no network, no dependency. Runs in browsers and in Node 20
- * (`globalThis.crypto.subtle`). Bytes are Uint8Array, keys are CryptoKey objects, counters,
- * epochs and millisecond times are numbers. Every failed check throws an E2EError whose
- * `reason` is a stable code (the same codes as chatserver/e2e/errors.py).
- *
+ * Suite cc1 on WebCrypto alone (docs/e2e.md, byte for byte): what a client needs. The
+ * consoles load `e2e.js`, which adds `e2e-staff.js`. No DOM, storage, network or
+ * dependency; a failed check throws an E2EError with a stable `reason`
+ * (chatserver/e2e/errors.py).
  * @module e2e-core
  */
 

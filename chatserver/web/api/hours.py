@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chatserver.protocol.errors import Malformed
+from chatserver.storage import team_keys as stored_keys
 from chatserver.storage import teams as stored_teams
 from chatserver.teams.consent import current_consent
 from chatserver.teams.hours import (
@@ -61,7 +62,11 @@ async def team_status(request: web.Request) -> web.Response:
         topics = await stored_teams.widget_topics(conn, team.id)
         transcript = await stored_teams.offers_transcript(conn, team.id)
         consent = await current_consent(conn, team.id)
+        covered = await stored_keys.covered_until(conn, team.id, now_ms(request))
     status = public_status(hours, now_ms(request), lang)
+    # No daily key takes new chats now (docs/operations.md, "Keys ahead"): the widget shows
+    # the emergency contacts instead of a consent it could not act on.
+    status["paused"] = covered is None
     status["topics"] = [t.to_json() for t in topics]
     # Whether the widget offers to save the conversation on the device (docs/widget.md).
     status["transcript"] = transcript
