@@ -14,6 +14,7 @@ from chatserver.config import Settings
 
 __all__ = [
     "CSP",
+    "TRUSTED_TYPES",
     "admin_csp",
     "console_csp",
     "frame_csp",
@@ -34,13 +35,19 @@ def _ws(origin: str) -> str:
     return origin.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
+#: No string ever becomes markup or script in the staff pages and the chat page: with
+#: Trusted Types required and no policy allowed, the browser refuses every such sink
+#: (innerHTML, script text, DOMParser, eval), so an injected string cannot run there.
+TRUSTED_TYPES = "require-trusted-types-for 'script'; trusted-types 'none'"
+
+
 def console_csp(own_origin: str) -> str:
-    """The duty console's: nothing but this server's modules, styles and WebSocket, and
-    never in a frame."""
+    """The duty console's: nothing but this server's modules, styles and WebSocket, never
+    in a frame, no HTML sinks."""
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         f"connect-src 'self' {_ws(own_origin)}; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
+        f"frame-ancestors 'none'; {TRUSTED_TYPES}"
     )
 
 
@@ -64,7 +71,7 @@ def frame_csp(own_origin: str, ancestors: list[str]) -> str:
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         f"connect-src 'self' {_ws(own_origin)}; base-uri 'none'; form-action 'none'; "
-        f"frame-ancestors {framers}"
+        f"frame-ancestors {framers}; {TRUSTED_TYPES}"
     )
 
 

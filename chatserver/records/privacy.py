@@ -293,7 +293,15 @@ def policies(settings: Settings, team_origins: dict[str, list[str]]) -> dict[str
 
 
 #: Directives that only restrict navigation or embedding, not what the page loads.
-_NOT_FETCHING = {"frame-ancestors", "base-uri", "sandbox", "report-uri", "report-to"}
+_NOT_FETCHING = {
+    "frame-ancestors",
+    "base-uri",
+    "sandbox",
+    "report-uri",
+    "report-to",
+    "require-trusted-types-for",
+    "trusted-types",
+}
 
 
 def outside_sources(csp: str, own_origin: str) -> list[str]:

@@ -404,6 +404,20 @@ async def test_first_sign_in_enrols_totp(make_desk: Callable[..., Any], chromium
     await form.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("heading", name="Set up two-factor sign-in")).to_be_visible()
     await expect(page.locator("#totp-qr svg path")).to_have_count(1)
+    await expect(page.get_by_role("img", name="Set up two-factor sign-in")).to_be_visible()
+    # Trusted Types are required and no policy is allowed: no string becomes markup here,
+    # not even one this page's own code would write (chatserver/policy.py).
+    sinks = await page.evaluate(
+        """() => ['innerHTML', 'insertAdjacentHTML', 'DOMParser'].map((sink) => {
+          try {
+            if (sink === 'innerHTML') document.body.innerHTML = '<img src=x onerror=alert(1)>';
+            else if (sink === 'DOMParser') new DOMParser().parseFromString('<b>x</b>', 'text/html');
+            else document.body.insertAdjacentHTML('beforeend', '<b>x</b>');
+            return 'accepted';
+          } catch (e) { return e.name; }
+        })"""
+    )
+    assert sinks == ["TypeError", "TypeError", "TypeError"]
     secret = (await page.locator("#totp-secret").text_content() or "").replace(" ", "")
     code = pyotp.TOTP(secret).now()
     await page.locator("#totp").get_by_label("Code").fill(code)

@@ -381,9 +381,40 @@ function versionBits(version) {
  * @returns {string}
  */
 export function toSvg(qr, { border = 4, title = 'QR code' } = {}) {
+  const { side, path } = outline(qr, border);
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${side} ${side}" role="img"` +
+    ` shape-rendering="crispEdges"><title>${escapeXml(String(title))}</title>` +
+    `<rect width="${side}" height="${side}" fill="#fff"/><path fill="#000" d="${path}"/></svg>`
+  );
+}
+
+/**
+ * The same picture as {@link toSvg}, made as DOM nodes: no markup is parsed, so it needs no
+ * HTML sink (the console's CSP requires Trusted Types and allows no policy).
+ * @param {{modules: boolean[][]}} qr
+ * @param {{border?: number, title?: string}} [options]
+ * @returns {SVGSVGElement}
+ */
+export function toSvgElement(qr, { border = 4, title = 'QR code' } = {}) {
+  const { side, path } = outline(qr, border);
+  const ns = 'http://www.w3.org/2000/svg';
+  const make = (tag, attrs) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+    return node;
+  };
+  const svg = /** @type {SVGSVGElement} */ (make('svg', { viewBox: `0 0 ${side} ${side}`, role: 'img', 'shape-rendering': 'crispEdges' }));
+  const name = make('title', {});
+  name.textContent = String(title);
+  svg.append(name, make('rect', { width: side, height: side, fill: '#fff' }), make('path', { fill: '#000', d: path }));
+  return svg;
+}
+
+/** The side (modules, with the border) and one path of runs covering the dark modules. */
+function outline(qr, border) {
   if (!Number.isInteger(border) || border < 0) throw new RangeError('qr: border must be an integer ≥ 0');
   const size = qr.modules.length;
-  const side = size + 2 * border;
   let path = '';
   qr.modules.forEach((row, r) => {
     for (let c = 0; c < size; c++) {
@@ -394,11 +425,7 @@ export function toSvg(qr, { border = 4, title = 'QR code' } = {}) {
       path += `M${start + border} ${r + border}h${run}v1h-${run}z`;
     }
   });
-  return (
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${side} ${side}" role="img"` +
-    ` shape-rendering="crispEdges"><title>${escapeXml(String(title))}</title>` +
-    `<rect width="${side}" height="${side}" fill="#fff"/><path fill="#000" d="${path}"/></svg>`
-  );
+  return { side: size + 2 * border, path };
 }
 
 /** Escapes markup and drops what XML 1.0 does not allow (controls, lone surrogates). */

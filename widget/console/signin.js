@@ -125,7 +125,7 @@ async function loadNames() {
 async function enrolTotp(wrap) {
   const started = await api('/api/me/totp', { method: 'POST', body: {}, csrf: state.me.csrf });
   const qr = await import('./qr.js');
-  $('totp-qr').innerHTML = qr.toSvg(qr.encode(started.uri), { title: t('totpTitle') });
+  $('totp-qr').replaceChildren(qr.toSvgElement(qr.encode(started.uri), { title: t('totpTitle') }));
   $('totp-secret').textContent = started.secret.replace(/(.{4})/g, '$1 ').trim();
   show('totp');
   $('totp-form').onsubmit = async (event) => {
