@@ -20,7 +20,15 @@ from chatserver.storage.db import Database
 from chatserver.storage.store import audit_tx
 from chatserver.storage.team_keys import EpochInfo
 
-__all__ = ["MAX_WINDOW_MS", "EpochInfo", "Epochs", "KeyHorizon", "bundle_shape", "horizon_level"]
+__all__ = [
+    "MAX_WINDOW_MS",
+    "EpochInfo",
+    "Epochs",
+    "KeyHorizon",
+    "bundle_shape",
+    "horizon_level",
+    "horizon_summary",
+]
 
 HOUR_MS = 3_600_000
 #: How far ahead the epochs reach, and who must hear of it (docs/operations.md, "Keys
@@ -48,6 +56,22 @@ class KeyHorizon:
             "hours_left": round(self.hours_left(now), 2),
             "level": self.level,
         }
+
+
+LEVELS = ("paused", "urgent", "warning", "top_up", "ok")  # the worst first
+
+
+def horizon_summary(horizons: list[KeyHorizon], now: int) -> dict[str, Any]:
+    """What monitoring may see without naming a team: the worst level, the shortest
+    horizon, and how many teams are at each level."""
+    counts = {level: sum(h.level == level for h in horizons) for level in LEVELS}
+    worst = next((level for level in LEVELS if counts[level]), "ok")
+    shortest = min((h.hours_left(now) for h in horizons), default=None)
+    return {
+        "level": worst,
+        "hours_left": None if shortest is None else round(shortest, 2),
+        "teams": counts,
+    }
 
 
 def horizon_level(covered_until: int | None, now: int) -> str:

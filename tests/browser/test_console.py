@@ -984,8 +984,11 @@ async def test_keys_running_out_are_said_on_every_console(
     desk: Desk = await make_desk(clock=lambda: now[0])
     anna = await sign_in(desk, chromium, "demo")
     await expect(anna.locator("#keys-banner")).to_be_hidden()
-    async with aiohttp.ClientSession() as http, http.get(desk.url + "/healthz") as answer:
-        until = (await answer.json())["keys"]["demo"]["covered_until"] / 1000
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(desk.url + "/api/teams/demo/status") as answer,
+    ):
+        until = (await answer.json())["keys"]["covered_until"] / 1000
 
     now[0] = until - 7 * 3600
     ben = await sign_in(desk, chromium, "demo2")

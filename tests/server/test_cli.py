@@ -661,7 +661,7 @@ async def serve_until_sigterm(url: str, cwd: Path, *serve_args: str) -> tuple[in
             http.get(match.group(1) + "/healthz") as response,
         ):
             assert response.status == 200
-            assert await response.json() == {"status": "ok"}
+            assert (await response.json())["status"] == "ok"
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             _, stderr = await proc.communicate()

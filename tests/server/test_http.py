@@ -337,11 +337,13 @@ async def test_security_headers_on_404_and_405(server: Server) -> None:
 
 
 async def test_healthz_is_ok_json(server: Server) -> None:
-    """/healthz answers 200 with a JSON status and is not cached."""
+    """/healthz answers 200 with a JSON status and is not cached; the key horizon it adds
+    names no team (tests/server/test_key_horizon.py has its levels)."""
     reply = await call(server, "GET", "/healthz", origin=None)
     assert reply.status == 200
     assert reply.headers["Content-Type"].startswith("application/json")
-    assert reply.body == {"status": "ok"}
+    assert reply.body["status"] == "ok" and set(reply.body) == {"status", "keys"}
+    assert "alpha" not in str(reply.body)
     assert reply.headers["Cache-Control"] == "no-store"
 
 

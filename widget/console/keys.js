@@ -1,7 +1,7 @@
 /* The key horizon of this counsellor's teams: how long the epochs an admin made still take
  * new chats (docs/operations.md, "Keys ahead"). Below URGENT_HOURS every console of the team
- * says so, and at none new chats are paused until an admin signs in; read from /healthz,
- * after each hello and every few minutes. */
+ * says so, and at none new chats are paused until an admin signs in; read from each team's
+ * status, after each hello and every few minutes. */
 import { $, t } from './dom.js';
 import { state } from './store.js';
 
@@ -15,16 +15,15 @@ export function watchKeys() {
 }
 
 async function checkKeys() {
-  let keys;
-  try {
-    const answer = await fetch('/healthz', { cache: 'no-store' });
-    keys = (await answer.json()).keys ?? {};
-  } catch {
-    return; // the connection bar already says when the server is away
-  }
   const lines = [];
   for (const team of state.me?.teams ?? []) {
-    const h = keys[team];
+    let h;
+    try {
+      const answer = await fetch(`/api/teams/${encodeURIComponent(team)}/status`, { cache: 'no-store' });
+      h = (await answer.json()).keys;
+    } catch {
+      return; // the connection bar already says when the server is away
+    }
     if (!h) continue;
     if (h.level === 'paused') lines.push(t('keysPaused', { team }));
     else if (h.level === 'urgent') lines.push(t('keysUrgent', { team, until: new Date(h.covered_until).toLocaleString(state.lang, { weekday: 'short', hour: '2-digit', minute: '2-digit' }) }));

@@ -9,7 +9,7 @@ import logging
 from aiohttp import web
 
 from chatserver.chat.redis_hub import RedisHub
-from chatserver.teams.epochs import Epochs
+from chatserver.teams.epochs import Epochs, horizon_summary
 from chatserver.web.guards import now_ms
 from chatserver.web.state import DB, HUB, METRICS
 
@@ -27,10 +27,11 @@ async def healthz(request: web.Request) -> web.Response:
     if isinstance(hub, RedisHub) and not await hub.ping():
         log.warning("event=health_failed part=redis")
         return web.json_response({"status": "unavailable", "redis": False}, status=503)
-    # How long each team's keys still take new chats: a lapsed horizon is the agency's to
-    # fix (an admin signs in), not a reason to restart, so the status stays "ok".
+    # How long the teams' keys still take new chats, naming no team (this answer is
+    # public; each team's own is in its status). A lapsed horizon is the agency's to fix
+    # (an admin signs in), not a reason to restart, so the status stays "ok".
     now = now_ms(request)
-    keys = {h.team: h.to_json(now) for h in await Epochs(request.app[DB]).horizons(now)}
+    keys = horizon_summary(await Epochs(request.app[DB]).horizons(now), now)
     return web.json_response({"status": "ok", "keys": keys})
 
 
@@ -41,11 +42,18 @@ async def alive(_request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     now = now_ms(request)
-    horizons = await Epochs(request.app[DB]).horizons(now)
-    request.app[METRICS].set_series(
+    summary = horizon_summary(await Epochs(request.app[DB]).horizons(now), now)
+    metrics = request.app[METRICS]
+    shortest = summary["hours_left"]
+    metrics.set_series(
         "chat_key_horizon_seconds",
-        "Seconds the uploaded epochs of a team still cover new chats (0: paused).",
-        {(("team", h.team),): round(h.hours_left(now) * 3600, 1) for h in horizons},
+        "Seconds the shortest-covered team's epochs still take new chats (0: paused).",
+        {(): 0.0 if shortest is None else round(shortest * 3600, 1)},
+    )
+    metrics.set_series(
+        "chat_teams_by_key_level",
+        "Active teams by how long their keys still take new chats (docs/operations.md).",
+        {(("level", level),): float(n) for level, n in summary["teams"].items()},
     )
     return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
 

@@ -10,6 +10,7 @@ from chatserver.protocol.errors import Malformed
 from chatserver.storage import team_keys as stored_keys
 from chatserver.storage import teams as stored_teams
 from chatserver.teams.consent import current_consent
+from chatserver.teams.epochs import horizon_level
 from chatserver.teams.hours import (
     LANGUAGES,
     HoursError,
@@ -67,6 +68,7 @@ async def team_status(request: web.Request) -> web.Response:
     # No daily key takes new chats now (docs/operations.md, "Keys ahead"): the widget shows
     # the emergency contacts instead of a consent it could not act on.
     status["paused"] = covered is None
+    status["keys"] = {"covered_until": covered, "level": horizon_level(covered, now_ms(request))}
     status["topics"] = [t.to_json() for t in topics]
     # Whether the widget offers to save the conversation on the device (docs/widget.md).
     status["transcript"] = transcript
