@@ -181,7 +181,10 @@ async def test_public_status_follows_the_server_clock(world: dict[str, Any]) -> 
         "topics",
         "transcript",
         "consent",
+        "paused",  # no epoch uploaded here: tests/server/test_key_horizon.py has the levels
+        "keys",
     }
+    assert body["paused"] is True and body["keys"] == {"covered_until": None, "level": "paused"}
 
     clock.now = ms("2026-11-30T17:00:00+01:00") / 1000
     body, headers = await status(server, lang="en")
