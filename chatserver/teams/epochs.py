@@ -50,13 +50,6 @@ class KeyHorizon:
     def hours_left(self, now: int) -> float:
         return 0.0 if self.covered_until is None else max(0, self.covered_until - now) / HOUR_MS
 
-    def to_json(self, now: int) -> dict[str, Any]:
-        return {
-            "covered_until": self.covered_until,
-            "hours_left": round(self.hours_left(now), 2),
-            "level": self.level,
-        }
-
 
 LEVELS = ("paused", "urgent", "warning", "top_up", "ok")  # the worst first
 

@@ -58,17 +58,18 @@ async def team_status(request: web.Request) -> web.Response:
     if lang not in LANGUAGES:
         raise Malformed(f"lang is one of {', '.join(LANGUAGES)}")
     team = await team_of(request)
+    now = now_ms(request)  # one instant for the hours and the keys
     async with request.app[DB].read() as conn:
         hours = await load_hours(conn, team.id)
         topics = await stored_teams.widget_topics(conn, team.id)
         transcript = await stored_teams.offers_transcript(conn, team.id)
         consent = await current_consent(conn, team.id)
-        covered = await stored_keys.covered_until(conn, team.id, now_ms(request))
-    status = public_status(hours, now_ms(request), lang)
+        covered = await stored_keys.covered_until(conn, team.id, now)
+    status = public_status(hours, now, lang)
     # No daily key takes new chats now (docs/operations.md, "Keys ahead"): the widget shows
     # the emergency contacts instead of a consent it could not act on.
     status["paused"] = covered is None
-    status["keys"] = {"covered_until": covered, "level": horizon_level(covered, now_ms(request))}
+    status["keys"] = {"covered_until": covered, "level": horizon_level(covered, now)}
     status["topics"] = [t.to_json() for t in topics]
     # Whether the widget offers to save the conversation on the device (docs/widget.md).
     status["transcript"] = transcript
